@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Makes sure a Rust toolchain (with rustfmt and clippy) and a C compiler are present.
+# Sourced by scripts/up.sh and scripts/test.sh.
+set -euo pipefail
+
+# The workspace needs Rust 1.88 or newer (edition 2024).
+RUST_MIN_MINOR=88
+
+ensure_toolchain() {
+  if ! command -v cc >/dev/null 2>&1; then
+    echo "==> installing a C compiler (ring and other crates build C)"
+    export DEBIAN_FRONTEND=noninteractive
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq build-essential pkg-config >/dev/null
+  fi
+  if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+  fi
+  if ! command -v cargo >/dev/null 2>&1; then
+    echo "==> installing Rust with rustup (stable, minimal profile)"
+    command -v curl >/dev/null 2>&1 || { $SUDO apt-get update -qq; $SUDO apt-get install -y -qq curl >/dev/null; }
+    curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --component rustfmt,clippy
+    export PATH="$HOME/.cargo/bin:$PATH"
+  fi
+  local minor
+  minor=$(rustc --version | sed -E 's/^rustc 1\.([0-9]+).*/\1/')
+  if [ "$minor" -lt "$RUST_MIN_MINOR" ]; then
+    echo "error: rustc 1.$minor is too old; this workspace needs 1.$RUST_MIN_MINOR+ (rustup update stable)" >&2
+    exit 1
+  fi
+  if command -v rustup >/dev/null 2>&1; then
+    rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+    rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+  fi
+}
+
+if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi

@@ -1,0 +1,239 @@
+//! Configuration from environment variables (see `common::config`).
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use common::config::{ConfigError, Env};
+use lettre::message::Mailbox;
+
+/// How the SMTP connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmtpTls {
+    /// Plain text. Only for a relay on the same host or a test sink.
+    None,
+    /// Plain connection upgraded with STARTTLS; refuses to continue without it.
+    StartTls,
+    /// TLS from the first byte (SMTPS).
+    Tls,
+}
+
+impl SmtpTls {
+    pub fn default_port(self) -> u16 {
+        match self {
+            SmtpTls::None => 25,
+            SmtpTls::StartTls => 587,
+            SmtpTls::Tls => 465,
+        }
+    }
+}
+
+impl FromStr for SmtpTls {
+    type Err = &'static str;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.to_ascii_lowercase().as_str() {
+            "none" => Ok(SmtpTls::None),
+            "starttls" => Ok(SmtpTls::StartTls),
+            "tls" => Ok(SmtpTls::Tls),
+            _ => Err("expected none, starttls or tls"),
+        }
+    }
+}
+
+/// SMTP login. `Debug` hides the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SmtpCredentials {
+    pub username: String,
+    pub password: String,
+}
+
+impl fmt::Debug for SmtpCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SmtpCredentials")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmtpConfig {
+    pub host: String,
+    pub port: u16,
+    pub tls: SmtpTls,
+    pub credentials: Option<SmtpCredentials>,
+    /// Per SMTP command; also bounds connecting.
+    pub timeout: Duration,
+    /// Most connections kept open to the relay at once.
+    pub pool_size: u32,
+}
+
+#[derive(Clone)]
+pub struct Config {
+    pub admin_addr: SocketAddr,
+    /// May carry a password: never log it.
+    pub amqp_url: String,
+    pub email_queue: String,
+    /// Unacknowledged deliveries per consumer, which is also how many are sent concurrently.
+    pub prefetch: u16,
+    pub smtp: SmtpConfig,
+    pub mail_from: Mailbox,
+    /// How long in-flight messages may take to finish after a shutdown signal.
+    pub shutdown_timeout: Duration,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("admin_addr", &self.admin_addr)
+            .field("amqp_url", &"<redacted>")
+            .field("email_queue", &self.email_queue)
+            .field("prefetch", &self.prefetch)
+            .field("smtp", &self.smtp)
+            .field("mail_from", &self.mail_from.to_string())
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .finish()
+    }
+}
+
+impl Config {
+    /// Reads every variable, recording problems in `env`. Returns `None` if anything required
+    /// is missing or malformed; call `env.finish()` for the full list.
+    pub fn from_env(env: &mut Env) -> Option<Config> {
+        let admin_addr = env.optional("ADMIN_ADDR", SocketAddr::from(([0, 0, 0, 0], 9091)));
+        let amqp_url: Option<String> = env.required("AMQP_URL");
+        let email_queue = env.optional("EMAIL_QUEUE", common::amqp::DEFAULT_QUEUE.to_owned());
+        let prefetch: u16 = env.optional("PREFETCH", 16);
+        if prefetch == 0 {
+            // 0 means "unlimited" to RabbitMQ, which would let one replica hoard the queue.
+            env.invalid("PREFETCH", "must be at least 1");
+        }
+
+        let host: Option<String> = env.required("SMTP_HOST");
+        let tls = env.optional("SMTP_TLS", SmtpTls::StartTls);
+        let port = env.optional("SMTP_PORT", tls.default_port());
+        let username = env.secret("SMTP_USERNAME");
+        let password = env.secret("SMTP_PASSWORD");
+        let credentials = match (username, password) {
+            (Some(username), Some(password)) => Some(SmtpCredentials { username, password }),
+            (None, None) => None,
+            _ => {
+                env.invalid(
+                    "SMTP_USERNAME/SMTP_PASSWORD",
+                    "set both SMTP_USERNAME and SMTP_PASSWORD, or neither",
+                );
+                None
+            }
+        };
+        let timeout = env.duration("SMTP_TIMEOUT", Duration::from_secs(10));
+        let pool_size: u32 = env.optional("SMTP_POOL_SIZE", 4);
+        if pool_size == 0 {
+            env.invalid("SMTP_POOL_SIZE", "must be at least 1");
+        }
+        let mail_from: Option<Mailbox> = env.required("MAIL_FROM");
+        let shutdown_timeout = env.duration("SHUTDOWN_TIMEOUT", Duration::from_secs(25));
+
+        Some(Config {
+            admin_addr,
+            amqp_url: amqp_url?,
+            email_queue,
+            prefetch,
+            smtp: SmtpConfig {
+                host: host?,
+                port,
+                tls,
+                credentials,
+                timeout,
+                pool_size,
+            },
+            mail_from: mail_from?,
+            shutdown_timeout,
+        })
+    }
+
+    /// Reads the configuration and fails with every problem found.
+    pub fn load(mut env: Env) -> Result<Config, ConfigError> {
+        let config = Config::from_env(&mut env);
+        env.finish()?;
+        // `from_env` only returns `None` after recording an error, so `finish` has failed.
+        Ok(config.expect("no configuration errors were recorded"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        Config::load(Env::from_map(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        ))
+    }
+
+    const MINIMAL: [(&str, &str); 3] = [
+        ("AMQP_URL", "amqp://guest:guest@localhost:5672/%2f"),
+        ("SMTP_HOST", "smtp.example.com"),
+        ("MAIL_FROM", "User Platform <no-reply@example.com>"),
+    ];
+
+    #[test]
+    fn defaults() {
+        let c = load(&MINIMAL).unwrap();
+        assert_eq!(c.admin_addr.to_string(), "0.0.0.0:9091");
+        assert_eq!(c.email_queue, "email_queue");
+        assert_eq!(c.prefetch, 16);
+        assert_eq!(c.smtp.tls, SmtpTls::StartTls);
+        assert_eq!(c.smtp.port, 587);
+        assert_eq!(c.smtp.timeout, Duration::from_secs(10));
+        assert_eq!(c.smtp.pool_size, 4);
+        assert_eq!(c.smtp.credentials, None);
+        assert_eq!(c.shutdown_timeout, Duration::from_secs(25));
+        assert_eq!(c.mail_from.name.as_deref(), Some("User Platform"));
+        assert_eq!(c.mail_from.email.to_string(), "no-reply@example.com");
+    }
+
+    #[test]
+    fn port_follows_tls_mode_unless_set() {
+        let mut vars = MINIMAL.to_vec();
+        vars.push(("SMTP_TLS", "none"));
+        assert_eq!(load(&vars).unwrap().smtp.port, 25);
+        vars.pop();
+        vars.push(("SMTP_TLS", "TLS"));
+        assert_eq!(load(&vars).unwrap().smtp.port, 465);
+        vars.push(("SMTP_PORT", "2525"));
+        assert_eq!(load(&vars).unwrap().smtp.port, 2525);
+    }
+
+    #[test]
+    fn credentials_need_both_halves_and_stay_out_of_debug() {
+        let mut vars = MINIMAL.to_vec();
+        vars.push(("SMTP_USERNAME", "mailer"));
+        let err = load(&vars).unwrap_err().to_string();
+        assert!(err.contains("SMTP_USERNAME") && err.contains("SMTP_PASSWORD"), "{err}");
+
+        vars.push(("SMTP_PASSWORD", "hunter2 "));
+        let c = load(&vars).unwrap();
+        let creds = c.smtp.credentials.as_ref().unwrap();
+        assert_eq!(creds.password, "hunter2 ", "secrets are kept verbatim");
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("hunter2") && !debug.contains("guest:guest"), "{debug}");
+    }
+
+    #[test]
+    fn reports_every_problem() {
+        let err = load(&[
+            ("SMTP_TLS", "ssl"),
+            ("MAIL_FROM", "not a mailbox"),
+            ("PREFETCH", "0"),
+        ])
+        .unwrap_err();
+        let names: Vec<_> = err.0.iter().map(|e| e.name.as_str()).collect();
+        for name in ["AMQP_URL", "SMTP_HOST", "SMTP_TLS", "MAIL_FROM", "PREFETCH"] {
+            assert!(names.contains(&name), "{name} missing from {names:?}");
+        }
+    }
+}

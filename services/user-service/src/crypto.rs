@@ -1,0 +1,159 @@
+//! Password hashing and opaque tokens.
+
+use std::sync::Arc;
+
+use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
+use argon2::{Algorithm, Argon2, Params, Version};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use tokio::sync::Semaphore;
+
+use crate::domain::Password;
+
+/// OWASP's argon2id recommendation: 19 MiB, 2 passes, 1 lane.
+const M_COST_KIB: u32 = 19_456;
+const T_COST: u32 = 2;
+const P_COST: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    #[error("the stored password hash is not a valid PHC string")]
+    CorruptHash,
+    #[error("password hashing failed: {0}")]
+    Internal(String),
+}
+
+/// Runs argon2id on tokio's blocking pool, at most `concurrency` at once, so a login storm
+/// queues here instead of starving the async workers that serve every other request.
+#[derive(Clone)]
+pub struct Hasher {
+    permits: Arc<Semaphore>,
+    /// Verified against when the email is unknown, so that case costs the same time.
+    dummy_hash: Arc<String>,
+}
+
+fn argon2() -> Argon2<'static> {
+    let params = Params::new(M_COST_KIB, T_COST, P_COST, None).expect("constant params are valid");
+    Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+}
+
+impl Hasher {
+    pub fn new(concurrency: usize) -> Self {
+        let mut random = [0u8; 32];
+        rand::rng().fill_bytes(&mut random);
+        let dummy = argon2()
+            .hash_password(URL_SAFE_NO_PAD.encode(random).as_bytes(), &new_salt())
+            .expect("hashing a random password cannot fail")
+            .to_string();
+        Self {
+            permits: Arc::new(Semaphore::new(concurrency)),
+            dummy_hash: Arc::new(dummy),
+        }
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, HashError> {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|e| HashError::Internal(e.to_string()))?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| HashError::Internal(e.to_string()))
+    }
+
+    /// A PHC string (`$argon2id$v=19$m=19456,t=2,p=1$...`).
+    pub async fn hash(&self, password: &Password) -> Result<String, HashError> {
+        let secret = password.expose().to_owned();
+        self.run(move || {
+            argon2()
+                .hash_password(secret.as_bytes(), &new_salt())
+                .map(|h| h.to_string())
+                .map_err(|e| HashError::Internal(e.to_string()))
+        })
+        .await?
+    }
+
+    /// Checks a password against a stored hash; `None` burns the same time on a dummy hash.
+    pub async fn verify(&self, password: &Password, stored: Option<&str>) -> Result<bool, HashError> {
+        let known = stored.is_some();
+        let stored = stored.map_or_else(|| self.dummy_hash.as_str().to_owned(), str::to_owned);
+        let secret = password.expose().to_owned();
+        let ok = self
+            .run(move || {
+                let parsed = PasswordHash::new(&stored).map_err(|_| HashError::CorruptHash)?;
+                // The parameters come from the PHC string, so older hashes still verify.
+                Ok::<_, HashError>(
+                    Argon2::default()
+                        .verify_password(secret.as_bytes(), &parsed)
+                        .is_ok(),
+                )
+            })
+            .await??;
+        Ok(known && ok)
+    }
+}
+
+/// 128 random bits, as argon2's reference recommends.
+fn new_salt() -> SaltString {
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    SaltString::encode_b64(&bytes).expect("16 bytes is a valid salt length")
+}
+
+/// A fresh opaque token: 256 random bits, URL-safe base64 (43 characters).
+pub fn new_token() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// What is stored instead of a token: a leak of Redis must not hand out live sessions.
+/// SHA-256 suffices (no salt, no stretching) because tokens carry 256 bits of entropy.
+pub fn token_digest(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Whether a string has the shape of one of our tokens; anything else is refused before a
+/// Redis round trip.
+pub fn looks_like_token(token: &str) -> bool {
+    token.len() == 43
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn hashes_with_argon2id_and_our_parameters() {
+        let hasher = Hasher::new(2);
+        let password = Password::parse("correct horse battery staple").unwrap();
+        let hash = hasher.hash(&password).await.unwrap();
+        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+        assert!(hasher.verify(&password, Some(&hash)).await.unwrap());
+        let wrong = Password::for_verification("incorrect horse battery");
+        assert!(!hasher.verify(&wrong, Some(&hash)).await.unwrap());
+        assert!(!hasher.verify(&password, None).await.unwrap());
+        assert!(matches!(
+            hasher.verify(&password, Some("garbage")).await,
+            Err(HashError::CorruptHash)
+        ));
+    }
+
+    #[test]
+    fn tokens_are_256_bit_and_digests_hide_them() {
+        let a = new_token();
+        assert!(looks_like_token(&a));
+        assert_ne!(a, new_token());
+        assert_eq!(token_digest(&a).len(), 64);
+        assert!(!looks_like_token("short"));
+    }
+}

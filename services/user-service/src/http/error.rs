@@ -1,0 +1,165 @@
+//! The one error type of the HTTP layer and its RFC 9457 `application/problem+json` form.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::crypto::HashError;
+use crate::domain::Invalid;
+use crate::store::StoreError;
+
+/// One invalid field of a request body.
+#[derive(Debug, Clone, Serialize)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub code: &'static str,
+    pub detail: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    #[error("malformed JSON")]
+    MalformedJson(String),
+    #[error("invalid body")]
+    InvalidBody(String),
+    #[error("unsupported media type")]
+    UnsupportedMediaType,
+    #[error("payload too large")]
+    PayloadTooLarge,
+    #[error("missing or invalid credentials")]
+    Unauthorized,
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    #[error("email not verified")]
+    EmailNotVerified,
+    #[error("invalid or expired token")]
+    InvalidToken,
+    #[error("not found")]
+    NotFound,
+    #[error("method not allowed")]
+    MethodNotAllowed,
+    #[error("{0} unavailable")]
+    Unavailable(&'static str),
+    #[error("internal error")]
+    Internal,
+}
+
+impl ApiError {
+    pub fn field(field: &'static str, invalid: Invalid) -> FieldError {
+        FieldError {
+            field,
+            code: invalid.code,
+            detail: invalid.detail,
+        }
+    }
+
+    fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+        use ApiError::*;
+        match self {
+            Validation(_) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", "Validation failed"),
+            MalformedJson(_) => (StatusCode::BAD_REQUEST, "malformed_json", "Malformed JSON"),
+            InvalidBody(_) => (StatusCode::BAD_REQUEST, "invalid_body", "Invalid request body"),
+            UnsupportedMediaType => (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", "Unsupported media type"),
+            PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "Payload too large"),
+            Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
+            InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials", "Invalid credentials"),
+            EmailNotVerified => (StatusCode::FORBIDDEN, "email_not_verified", "Email not verified"),
+            InvalidToken => (StatusCode::BAD_REQUEST, "invalid_token", "Invalid or expired token"),
+            NotFound => (StatusCode::NOT_FOUND, "not_found", "Not found"),
+            MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "Method not allowed"),
+            Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "service_unavailable", "Service unavailable"),
+            Internal => (StatusCode::INTERNAL_SERVER_ERROR, "internal_error", "Internal error"),
+        }
+    }
+
+    fn detail(&self) -> String {
+        use ApiError::*;
+        match self {
+            Validation(_) => "One or more fields are invalid; see `errors`.".into(),
+            MalformedJson(d) | InvalidBody(d) => d.clone(),
+            UnsupportedMediaType => "Send the body as application/json.".into(),
+            PayloadTooLarge => "The request body is too large.".into(),
+            Unauthorized => "Send a valid session token as `Authorization: Bearer <token>`.".into(),
+            InvalidCredentials => "The email or the password is wrong.".into(),
+            EmailNotVerified => "Confirm your email address before logging in.".into(),
+            InvalidToken => "The token is invalid, expired or already used.".into(),
+            NotFound => "No such resource.".into(),
+            MethodNotAllowed => "This resource does not support that method.".into(),
+            Unavailable(_) => "A backing service is unavailable; retry shortly.".into(),
+            Internal => "An unexpected error occurred.".into(),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'static str,
+    status: u16,
+    detail: String,
+    code: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    errors: Option<&'a [FieldError]>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let (status, code, title) = self.parts();
+        let problem = Problem {
+            kind: format!("urn:user-platform:problem:{code}"),
+            title,
+            status: status.as_u16(),
+            detail: self.detail(),
+            code,
+            errors: match &self {
+                ApiError::Validation(errors) => Some(errors),
+                _ => None,
+            },
+        };
+        let body = serde_json::to_vec(&problem).expect("a problem always serialises");
+        let mut response = (status, body).into_response();
+        let headers = response.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        match self {
+            ApiError::Unauthorized => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"user-platform\""),
+                );
+            }
+            ApiError::Unavailable(_) => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            _ => {}
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable { dependency, reason } => {
+                tracing::error!(dependency, %reason, "dependency unavailable");
+                ApiError::Unavailable(dependency)
+            }
+            StoreError::Corrupt(what) => {
+                tracing::error!(%what, "corrupt stored data");
+                ApiError::Internal
+            }
+        }
+    }
+}
+
+impl From<HashError> for ApiError {
+    fn from(e: HashError) -> Self {
+        tracing::error!(error = %e, "password hashing failed");
+        ApiError::Internal
+    }
+}

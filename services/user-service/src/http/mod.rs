@@ -1,0 +1,85 @@
+//! The public API: one module per resource, one shared state, one error type.
+
+mod auth;
+pub mod error;
+mod json;
+mod sessions;
+mod users;
+mod verifications;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{delete, get, post};
+use tower_http::timeout::TimeoutLayer;
+
+use crate::config::Config;
+use crate::crypto::Hasher;
+use crate::mailer::Mailer;
+use crate::metrics::Metrics;
+use crate::store::redis_store::RedisStore;
+use crate::store::users::UserStore;
+use error::ApiError;
+
+/// Everything handlers need, cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub users: UserStore,
+    pub redis: RedisStore,
+    pub hasher: Hasher,
+    pub mailer: Mailer,
+    pub metrics: Metrics,
+}
+
+/// Bodies are small JSON documents; 64 KiB leaves room for a 1024-character password in any
+/// script while refusing junk early.
+const BODY_LIMIT: usize = 64 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/users", post(users::register))
+        .route("/v1/users/me", get(users::me))
+        .route(
+            "/v1/email-verifications/confirm",
+            post(verifications::confirm),
+        )
+        .route("/v1/sessions", post(sessions::login))
+        .route("/v1/sessions/current", delete(sessions::logout))
+        .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(middleware::from_fn_with_state(state.clone(), record_metrics))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(TimeoutLayer::with_status_code(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            Duration::from_secs(30),
+        ))
+        .with_state(state)
+}
+
+/// Counts and times every request by its route template (never the raw path: that would put
+/// ids and tokens into label values and explode cardinality).
+async fn record_metrics(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = req.method().as_str().to_owned();
+    let started = Instant::now();
+    let response = next.run(req).await;
+    state
+        .metrics
+        .http_duration
+        .with_label_values(&[&method, &route])
+        .observe(started.elapsed().as_secs_f64());
+    state
+        .metrics
+        .http_requests
+        .with_label_values(&[&method, &route, response.status().as_str()])
+        .inc();
+    response
+}

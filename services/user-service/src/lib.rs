@@ -1,0 +1,10 @@
+//! The user service: registration, email verification, sessions and profile.
+
+pub mod config;
+pub mod crypto;
+pub mod domain;
+pub mod http;
+pub mod mailer;
+pub mod metrics;
+pub mod startup;
+pub mod store;

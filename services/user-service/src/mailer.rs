@@ -1,0 +1,257 @@
+//! Getting emails from the outbox onto `email_queue`.
+//!
+//! The request that writes an outbox entry publishes it at once (fast path) and deletes it on
+//! the broker's confirm. Whatever is left, because the broker was down or the process died, is
+//! published by the relay, which polls the outbox on every replica. An email can thus be
+//! published twice (publish confirmed, delete failed); the mail service drops duplicates by
+//! message id.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use common::amqp::Topology;
+use common::shutdown::Shutdown;
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{BasicProperties, Channel, Confirmation, Connection};
+use tokio::sync::Mutex;
+
+use crate::metrics::Metrics;
+use crate::store::StoreError;
+use crate::store::outbox::{OutboxEntry, OutboxStore};
+
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a publisher owns an entry before another may try it.
+const LEASE_SECS: i64 = 30;
+
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    #[error("broker unreachable: {0}")]
+    Connect(String),
+    #[error("publish failed: {0}")]
+    Publish(String),
+    #[error("broker did not confirm within {0:?}")]
+    Timeout(Duration),
+    #[error("broker refused the message: {0}")]
+    Refused(String),
+}
+
+/// A lazily (re)connected AMQP channel in confirm mode.
+pub struct Publisher {
+    url: String,
+    topology: Topology,
+    link: Mutex<Option<(Connection, Channel)>>,
+    connected: AtomicBool,
+}
+
+impl Publisher {
+    pub fn new(url: String, topology: Topology) -> Self {
+        Self {
+            url,
+            topology,
+            link: Mutex::new(None),
+            connected: AtomicBool::new(false),
+        }
+    }
+
+    pub fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::Relaxed)
+    }
+
+    /// The current channel, reconnecting (and re-declaring the topology) when it is gone.
+    async fn channel(&self) -> Result<Channel, PublishError> {
+        let mut link = self.link.lock().await;
+        if let Some((conn, channel)) = link.as_ref() {
+            if conn.status().connected() && channel.status().connected() {
+                return Ok(channel.clone());
+            }
+        }
+        self.connected.store(false, Ordering::Relaxed);
+        *link = None;
+        let open = async {
+            let conn = common::amqp::connect(&self.url, "user-service").await?;
+            let channel = conn.create_channel().await?;
+            channel
+                .confirm_select(ConfirmSelectOptions::default())
+                .await?;
+            self.topology.declare(&channel).await?;
+            Ok::<_, lapin::Error>((conn, channel))
+        };
+        let (conn, channel) = tokio::time::timeout(CONNECT_TIMEOUT, open)
+            .await
+            .map_err(|_| PublishError::Connect("timed out".into()))?
+            .map_err(|e| PublishError::Connect(e.to_string()))?;
+        *link = Some((conn, channel.clone()));
+        self.connected.store(true, Ordering::Relaxed);
+        tracing::info!("connected to the broker");
+        Ok(channel)
+    }
+
+    /// Connects if needed; for readiness reporting.
+    pub async fn check(&self) -> Result<(), String> {
+        self.channel().await.map(|_| ()).map_err(|e| e.to_string())
+    }
+
+    /// Publishes persistently and waits for the broker's confirm.
+    pub async fn publish(&self, entry: &OutboxEntry) -> Result<(), PublishError> {
+        let channel = self.channel().await?;
+        let result = tokio::time::timeout(PUBLISH_TIMEOUT, self.publish_on(&channel, entry)).await;
+        let result = match result {
+            Ok(r) => r,
+            Err(_) => Err(PublishError::Timeout(PUBLISH_TIMEOUT)),
+        };
+        if result.is_err() {
+            // Start from a clean channel next time: this one may be half broken.
+            *self.link.lock().await = None;
+            self.connected.store(false, Ordering::Relaxed);
+        }
+        result
+    }
+
+    async fn publish_on(&self, channel: &Channel, entry: &OutboxEntry) -> Result<(), PublishError> {
+        let mut headers = FieldTable::default();
+        headers.insert(
+            "x-schema-version".into(),
+            AMQPValue::LongInt(common::email::SCHEMA_VERSION as i32),
+        );
+        let props = BasicProperties::default()
+            .with_content_type(common::email::CONTENT_TYPE.into())
+            .with_delivery_mode(2)
+            .with_message_id(entry.id.as_str().into())
+            .with_type(entry.kind.as_str().into())
+            .with_app_id("user-service".into())
+            .with_timestamp(entry.created_at().timestamp().max(0) as u64)
+            .with_headers(headers);
+        let confirm = channel
+            .basic_publish(
+                "".into(),
+                self.topology.queue.as_str().into(),
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..BasicPublishOptions::default()
+                },
+                entry.payload.as_bytes(),
+                props,
+            )
+            .await
+            .map_err(|e| PublishError::Publish(e.to_string()))?
+            .await
+            .map_err(|e| PublishError::Publish(e.to_string()))?;
+        match confirm {
+            Confirmation::Ack(None) => Ok(()),
+            // Mandatory and returned: the queue does not exist (deleted behind our back).
+            Confirmation::Ack(Some(returned)) => {
+                Err(PublishError::Refused(returned.reply_text.to_string()))
+            }
+            Confirmation::Nack(_) => Err(PublishError::Refused("nack".into())),
+            Confirmation::NotRequested => Ok(()),
+        }
+    }
+
+    pub async fn close(&self) {
+        if let Some((conn, _)) = self.link.lock().await.take() {
+            let _ = conn.close(200, "shutting down".into()).await;
+        }
+        self.connected.store(false, Ordering::Relaxed);
+    }
+}
+
+/// Writes emails to the outbox and publishes them.
+#[derive(Clone)]
+pub struct Mailer {
+    outbox: OutboxStore,
+    publisher: Arc<Publisher>,
+    metrics: Metrics,
+}
+
+impl Mailer {
+    pub fn new(outbox: OutboxStore, publisher: Arc<Publisher>, metrics: Metrics) -> Self {
+        Self {
+            outbox,
+            publisher,
+            metrics,
+        }
+    }
+
+    pub fn lease() -> chrono::Duration {
+        chrono::Duration::seconds(LEASE_SECS)
+    }
+
+    pub fn publisher(&self) -> &Arc<Publisher> {
+        &self.publisher
+    }
+
+    /// Stores an email on its own (when no other write must be atomic with it) and sends it.
+    pub async fn enqueue(&self, entry: OutboxEntry) -> Result<(), StoreError> {
+        self.outbox.insert(&entry).await?;
+        self.dispatch(entry);
+        Ok(())
+    }
+
+    /// Publishes an entry already in the outbox, in the background: the client's answer does
+    /// not wait for the broker.
+    pub fn dispatch(&self, entry: OutboxEntry) {
+        let this = self.clone();
+        tokio::spawn(async move { this.publish_and_remove(&entry, "direct").await });
+    }
+
+    async fn publish_and_remove(&self, entry: &OutboxEntry, path: &'static str) -> bool {
+        match self.publisher.publish(entry).await {
+            Ok(()) => {
+                self.metrics.emails_published.with_label_values(&[path, "ok"]).inc();
+                if let Err(e) = self.outbox.remove(&entry.id).await {
+                    // Published already: at worst the relay publishes it again and the mail
+                    // service drops the duplicate.
+                    tracing::warn!(message_id = %entry.id, error = %e, "could not clear outbox entry");
+                }
+                true
+            }
+            Err(e) => {
+                self.metrics.emails_published.with_label_values(&[path, "error"]).inc();
+                tracing::warn!(message_id = %entry.id, kind = %entry.kind, error = %e,
+                    "publish failed; the outbox relay will retry");
+                false
+            }
+        }
+    }
+
+    /// Drains due outbox entries every `interval` until shutdown.
+    pub async fn run_relay(self, interval: Duration, shutdown: Shutdown) {
+        loop {
+            tokio::select! {
+                _ = shutdown.wait() => return,
+                _ = tokio::time::sleep(interval) => {}
+            }
+            self.relay_once().await;
+        }
+    }
+
+    /// Publishes every entry that is due; stops at the first failure (the broker is likely
+    /// down, and each entry's back-off is already recorded).
+    pub async fn relay_once(&self) -> usize {
+        let mut published = 0;
+        loop {
+            match self.outbox.claim_due(Self::lease()).await {
+                Ok(Some(entry)) => {
+                    // On failure the claim has already pushed the entry one lease ahead: that
+                    // is its back-off.
+                    if !self.publish_and_remove(&entry, "relay").await {
+                        break;
+                    }
+                    published += 1;
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "outbox relay cannot read the outbox");
+                    break;
+                }
+            }
+        }
+        if let Ok(pending) = self.outbox.pending().await {
+            self.metrics.outbox_pending.set(pending as i64);
+        }
+        published
+    }
+}

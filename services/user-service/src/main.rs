@@ -1,0 +1,30 @@
+use common::config::Env;
+use common::shutdown::Shutdown;
+use user_service::config::Config;
+use user_service::startup::Application;
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    common::telemetry::init("user-service");
+    let config = match Config::from_env(&mut Env::from_process()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("user-service: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let result = async {
+        Application::build(config)
+            .await?
+            .run_until_stopped(Shutdown::from_signals())
+            .await
+    }
+    .await;
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = format!("{e:#}"), "user-service failed");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

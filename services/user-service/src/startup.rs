@@ -1,0 +1,164 @@
+//! Builds the application from its configuration and runs it until shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use common::admin::{self, Readiness};
+use common::amqp::Topology;
+use common::shutdown::Shutdown;
+use mongodb::Client;
+use mongodb::options::ClientOptions;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::crypto::Hasher;
+use crate::http::{self, AppState};
+use crate::mailer::{Mailer, Publisher};
+use crate::metrics::Metrics;
+use crate::store::outbox::OutboxStore;
+use crate::store::redis_store::RedisStore;
+use crate::store::users::UserStore;
+
+pub struct Application {
+    config: Arc<Config>,
+    http: TcpListener,
+    admin: TcpListener,
+    state: AppState,
+    readiness: Readiness,
+    registry: prometheus::Registry,
+}
+
+impl Application {
+    /// Connects to every dependency, prepares the database, and binds both listeners.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let config = Arc::new(config);
+        let mut options = ClientOptions::parse(&config.mongodb_uri)
+            .await
+            .context("MONGODB_URI could not be parsed")?;
+        options.app_name = Some("user-service".into());
+        options.server_selection_timeout = Some(Duration::from_secs(5));
+        options.connect_timeout.get_or_insert(Duration::from_secs(5));
+        let client = Client::with_options(options).context("MongoDB client")?;
+        let db = client.database(&config.mongodb_database);
+        let users = UserStore::init(client, &db)
+            .await
+            .context("preparing the MongoDB collections")?;
+        let redis = RedisStore::connect(&config.redis_url, &config.redis_key_prefix)
+            .await
+            .context("connecting to Redis")?;
+
+        let registry = admin::new_registry();
+        let metrics = Metrics::register(&registry).context("registering metrics")?;
+        let publisher = Arc::new(Publisher::new(
+            config.amqp_url.clone(),
+            Topology::new(&config.email_queue),
+        ));
+        // Not fatal: emails wait in the outbox until the broker is back.
+        if let Err(e) = publisher.check().await {
+            tracing::warn!(error = %e, "broker not reachable at start-up; emails will be queued in the outbox");
+        }
+        let mailer = Mailer::new(OutboxStore::new(&db), publisher.clone(), metrics.clone());
+
+        let readiness = {
+            let (users, redis, publisher) = (users.clone(), redis.clone(), publisher.clone());
+            Readiness::builder()
+                .required("mongodb", move || {
+                    let users = users.clone();
+                    async move { users.ping().await }
+                })
+                .required("redis", move || {
+                    let redis = redis.clone();
+                    async move { redis.ping().await }
+                })
+                // Signups keep working while the broker is down (the outbox holds the emails),
+                // so losing it must not take the API out of rotation.
+                .optional("rabbitmq", move || {
+                    let publisher = publisher.clone();
+                    async move { publisher.check().await }
+                })
+                .build()
+        };
+
+        let http = TcpListener::bind(config.http_addr)
+            .await
+            .with_context(|| format!("binding HTTP_ADDR {}", config.http_addr))?;
+        let admin = TcpListener::bind(config.admin_addr)
+            .await
+            .with_context(|| format!("binding ADMIN_ADDR {}", config.admin_addr))?;
+        let state = AppState {
+            config: config.clone(),
+            users,
+            redis,
+            hasher: Hasher::new(config.hash_concurrency),
+            mailer,
+            metrics,
+        };
+        Ok(Self {
+            config,
+            http,
+            admin,
+            state,
+            readiness,
+            registry,
+        })
+    }
+
+    pub fn http_port(&self) -> u16 {
+        self.http.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn admin_port(&self) -> u16 {
+        self.admin.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    /// Serves until `shutdown` fires, then: reports not-ready, stops accepting, lets in-flight
+    /// requests finish (bounded by SHUTDOWN_TIMEOUT), and closes connections.
+    pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
+        tracing::info!(
+            http = %self.http.local_addr()?,
+            admin = %self.admin.local_addr()?,
+            "user-service listening"
+        );
+        let relay = tokio::spawn(
+            self.state
+                .mailer
+                .clone()
+                .run_relay(self.config.outbox_poll_interval, shutdown.clone()),
+        );
+
+        let (admin_stop_tx, admin_stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let admin_server = tokio::spawn(admin::serve(
+            self.admin,
+            admin::router(self.registry, self.readiness.clone()),
+            async {
+                let _ = admin_stop_rx.await;
+            },
+        ));
+
+        let readiness = self.readiness.clone();
+        let stop = shutdown.clone();
+        let server = axum::serve(
+            self.http,
+            http::router(self.state.clone())
+                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            stop.wait().await;
+            readiness.start_draining();
+        });
+        let server = tokio::spawn(async move { server.await });
+
+        shutdown.wait().await;
+        match tokio::time::timeout(self.config.shutdown_timeout, server).await {
+            Ok(result) => result.context("HTTP server task")?.context("HTTP server")?,
+            Err(_) => tracing::warn!("in-flight requests did not finish before SHUTDOWN_TIMEOUT"),
+        }
+        let _ = relay.await;
+        self.state.mailer.publisher().close().await;
+        let _ = admin_stop_tx.send(());
+        let _ = admin_server.await;
+        tracing::info!("user-service stopped");
+        Ok(())
+    }
+}

@@ -1,0 +1,57 @@
+//! Persistence: users and the email outbox in MongoDB, sessions and single-use codes in Redis.
+
+pub mod outbox;
+pub mod redis_store;
+pub mod users;
+
+use mongodb::error::{ErrorKind, WriteFailure};
+
+/// Something a store could not do. Details go to logs, never to clients.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{dependency} unavailable: {reason}")]
+    Unavailable {
+        dependency: &'static str,
+        reason: String,
+    },
+    #[error("stored data is invalid: {0}")]
+    Corrupt(String),
+}
+
+impl StoreError {
+    pub fn mongo(e: mongodb::error::Error) -> Self {
+        StoreError::Unavailable {
+            dependency: "mongodb",
+            reason: e.to_string(),
+        }
+    }
+
+    pub fn redis(e: redis::RedisError) -> Self {
+        StoreError::Unavailable {
+            dependency: "redis",
+            reason: e.to_string(),
+        }
+    }
+}
+
+const DUPLICATE_KEY: i32 = 11000;
+
+pub(crate) fn is_duplicate_key(e: &mongodb::error::Error) -> bool {
+    match e.kind.as_ref() {
+        ErrorKind::Write(WriteFailure::WriteError(w)) => w.code == DUPLICATE_KEY,
+        ErrorKind::Command(c) => c.code == DUPLICATE_KEY,
+        ErrorKind::InsertMany(m) => m
+            .write_errors
+            .as_ref()
+            .is_some_and(|errs| errs.iter().any(|w| w.code == DUPLICATE_KEY)),
+        _ => false,
+    }
+}
+
+pub(crate) fn to_bson_time(t: chrono::DateTime<chrono::Utc>) -> mongodb::bson::DateTime {
+    mongodb::bson::DateTime::from_millis(t.timestamp_millis())
+}
+
+pub(crate) fn from_bson_time(t: mongodb::bson::DateTime) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_millis(t.timestamp_millis()).unwrap_or_default()
+}

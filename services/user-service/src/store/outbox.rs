@@ -1,0 +1,125 @@
+//! The `email_outbox` collection: every email is written here, in the same transaction as the
+//! change that causes it, before it is published. A broker outage therefore delays emails but
+//! never loses them: the relay publishes whatever is still here.
+
+use chrono::{DateTime, Utc};
+use common::email::EmailMessage;
+use mongodb::bson::{self, doc};
+use mongodb::options::{IndexOptions, ReturnDocument};
+use mongodb::{Collection, Database, IndexModel};
+use serde::{Deserialize, Serialize};
+
+use super::{StoreError, from_bson_time, to_bson_time};
+
+pub const COLLECTION: &str = "email_outbox";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    /// The email's message id.
+    #[serde(rename = "_id")]
+    pub id: String,
+    pub kind: String,
+    /// The encoded message, published byte for byte.
+    pub payload: String,
+    pub created_at: bson::DateTime,
+    /// Not published before this instant: a lease held by whoever is publishing it, or a
+    /// back-off after a failed attempt.
+    pub available_at: bson::DateTime,
+    pub attempts: i32,
+}
+
+impl OutboxEntry {
+    /// An entry leased for `lease` to the request that creates it, which publishes it at once;
+    /// the relay only takes it over if that fails.
+    pub fn new(message: &EmailMessage, lease: chrono::Duration) -> Self {
+        let now = Utc::now();
+        Self {
+            id: message.message_id.to_string(),
+            kind: message.kind.as_str().to_owned(),
+            payload: String::from_utf8(message.encode()).expect("JSON is UTF-8"),
+            created_at: to_bson_time(now),
+            available_at: to_bson_time(now + lease),
+            attempts: 0,
+        }
+    }
+
+    pub fn created_at(&self) -> DateTime<Utc> {
+        from_bson_time(self.created_at)
+    }
+}
+
+pub(super) async fn init_collection(db: &Database) -> Result<Collection<OutboxEntry>, StoreError> {
+    let outbox = db.collection::<OutboxEntry>(COLLECTION);
+    outbox
+        .create_index(
+            IndexModel::builder()
+                .keys(doc! { "available_at": 1 })
+                .options(
+                    IndexOptions::builder()
+                        .name("available_at".to_owned())
+                        .build(),
+                )
+                .build(),
+        )
+        .await
+        .map_err(StoreError::mongo)?;
+    Ok(outbox)
+}
+
+#[derive(Clone)]
+pub struct OutboxStore {
+    entries: Collection<OutboxEntry>,
+}
+
+impl OutboxStore {
+    pub fn new(db: &Database) -> Self {
+        Self {
+            entries: db.collection(COLLECTION),
+        }
+    }
+
+    pub async fn insert(&self, entry: &OutboxEntry) -> Result<(), StoreError> {
+        self.entries
+            .insert_one(entry)
+            .await
+            .map(|_| ())
+            .map_err(StoreError::mongo)
+    }
+
+    /// Takes the oldest due entry and leases it for `lease`, so that other replicas' relays
+    /// leave it alone while this one publishes it.
+    pub async fn claim_due(
+        &self,
+        lease: chrono::Duration,
+    ) -> Result<Option<OutboxEntry>, StoreError> {
+        let now = Utc::now();
+        self.entries
+            .find_one_and_update(
+                doc! { "available_at": { "$lte": to_bson_time(now) } },
+                doc! {
+                    "$set": { "available_at": to_bson_time(now + lease) },
+                    "$inc": { "attempts": 1 },
+                },
+            )
+            .sort(doc! { "available_at": 1 })
+            .return_document(ReturnDocument::After)
+            .await
+            .map_err(StoreError::mongo)
+    }
+
+    /// Published and confirmed by the broker: done.
+    pub async fn remove(&self, id: &str) -> Result<(), StoreError> {
+        self.entries
+            .delete_one(doc! { "_id": id })
+            .await
+            .map(|_| ())
+            .map_err(StoreError::mongo)
+    }
+
+    pub async fn pending(&self) -> Result<u64, StoreError> {
+        self.entries
+            .estimated_document_count()
+            .await
+            .map_err(StoreError::mongo)
+    }
+}

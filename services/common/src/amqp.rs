@@ -46,16 +46,15 @@ impl Topology {
         let mut dead_args = FieldTable::default();
         dead_args.insert("x-queue-type".into(), string("quorum"));
         channel
-            .queue_declare(
-                self.dead_letter_queue().as_str().into(),
-                durable,
-                dead_args,
-            )
+            .queue_declare(self.dead_letter_queue().as_str().into(), durable, dead_args)
             .await?;
 
         let mut args = FieldTable::default();
         args.insert("x-queue-type".into(), string("quorum"));
-        args.insert("x-delivery-limit".into(), AMQPValue::LongLongInt(DELIVERY_LIMIT));
+        args.insert(
+            "x-delivery-limit".into(),
+            AMQPValue::LongLongInt(DELIVERY_LIMIT),
+        );
         args.insert("x-dead-letter-exchange".into(), string(""));
         args.insert(
             "x-dead-letter-routing-key".into(),

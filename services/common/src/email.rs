@@ -152,7 +152,12 @@ fn describe(e: serde_json::Error) -> DecodeError {
     let safe = if text.starts_with("missing field") || text.starts_with("unknown variant") {
         text
     } else {
-        format!("{:?} error at line {} column {}", e.classify(), e.line(), e.column())
+        format!(
+            "{:?} error at line {} column {}",
+            e.classify(),
+            e.line(),
+            e.column()
+        )
     };
     DecodeError::Malformed(safe)
 }
@@ -221,7 +226,10 @@ mod tests {
         v["to"]["email"] = "nobody".into();
         assert!(matches!(
             EmailMessage::decode(&serde_json::to_vec(&v).unwrap()),
-            Err(DecodeError::Invalid { field: "to.email", .. })
+            Err(DecodeError::Invalid {
+                field: "to.email",
+                ..
+            })
         ));
     }
 

@@ -23,6 +23,10 @@ pub fn init(service: &'static str) {
     };
     // A second init (tests that start several services in one process) is harmless.
     if result.is_ok() {
-        tracing::info!(service, version = env!("CARGO_PKG_VERSION"), "logging initialised");
+        tracing::info!(
+            service,
+            version = env!("CARGO_PKG_VERSION"),
+            "logging initialised"
+        );
     }
 }

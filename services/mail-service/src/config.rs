@@ -213,14 +213,20 @@ mod tests {
         let mut vars = MINIMAL.to_vec();
         vars.push(("SMTP_USERNAME", "mailer"));
         let err = load(&vars).unwrap_err().to_string();
-        assert!(err.contains("SMTP_USERNAME") && err.contains("SMTP_PASSWORD"), "{err}");
+        assert!(
+            err.contains("SMTP_USERNAME") && err.contains("SMTP_PASSWORD"),
+            "{err}"
+        );
 
         vars.push(("SMTP_PASSWORD", "hunter2 "));
         let c = load(&vars).unwrap();
         let creds = c.smtp.credentials.as_ref().unwrap();
         assert_eq!(creds.password, "hunter2 ", "secrets are kept verbatim");
         let debug = format!("{c:?}");
-        assert!(!debug.contains("hunter2") && !debug.contains("guest:guest"), "{debug}");
+        assert!(
+            !debug.contains("hunter2") && !debug.contains("guest:guest"),
+            "{debug}"
+        );
     }
 
     #[test]

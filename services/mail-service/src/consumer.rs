@@ -135,7 +135,10 @@ async fn session(
 
     connected.store(false, Ordering::SeqCst);
     info!("shutdown: cancelling consumer, finishing in-flight messages");
-    if let Err(e) = consume.basic_cancel(tag, BasicCancelOptions::default()).await {
+    if let Err(e) = consume
+        .basic_cancel(tag, BasicCancelOptions::default())
+        .await
+    {
         warn!(error = %e, "could not cancel consumer");
     }
     // After the cancel the stream yields what was already delivered, then ends.
@@ -174,11 +177,7 @@ impl Handler {
         let (kind, message_id, disposition) = match EmailMessage::decode(&delivery.data) {
             Ok(message) => {
                 let disposition = self.deliver(&message, &delivery, shutdown).await;
-                (
-                    message.kind.as_str(),
-                    Some(message.message_id),
-                    disposition,
-                )
+                (message.kind.as_str(), Some(message.message_id), disposition)
             }
             Err(e) => (UNKNOWN_KIND, None, Disposition::DeadLetter(e.to_string())),
         };

@@ -53,7 +53,9 @@ impl Mailer {
     pub fn new(config: &SmtpConfig, from: Mailbox) -> anyhow::Result<Self> {
         let builder = match config.tls {
             SmtpTls::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&config.host),
-            SmtpTls::StartTls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&config.host)?,
+            SmtpTls::StartTls => {
+                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&config.host)?
+            }
             SmtpTls::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&config.host)?,
         };
         let mut builder = builder
@@ -111,7 +113,9 @@ pub fn build_message(
         .from(from.clone())
         .to(to)
         .subject(rendered.subject.clone())
-        .header(MessageId::from(format!("<{message_id}@{MESSAGE_ID_DOMAIN}>")))
+        .header(MessageId::from(format!(
+            "<{message_id}@{MESSAGE_ID_DOMAIN}>"
+        )))
         .multipart(
             MultiPart::alternative()
                 .singlepart(
@@ -146,7 +150,10 @@ mod tests {
         let id = Uuid::now_v7();
         let m = build_message(&from, id, "ada@example.com", Some("Ada"), &rendered()).unwrap();
         let raw = String::from_utf8(m.formatted()).unwrap();
-        assert!(raw.contains(&format!("Message-ID: <{id}@user-platform>")), "{raw}");
+        assert!(
+            raw.contains(&format!("Message-ID: <{id}@user-platform>")),
+            "{raw}"
+        );
         assert!(raw.contains("multipart/alternative"), "{raw}");
         assert!(raw.contains("To: Ada <ada@example.com>"), "{raw}");
     }

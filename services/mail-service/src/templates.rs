@@ -223,7 +223,11 @@ mod tests {
     fn missing_required_data_is_an_error() {
         let t = Templates::new().unwrap();
         let err = t
-            .render(EmailKind::VerifyEmail, "en", &data(json!({"action_url": "x"})))
+            .render(
+                EmailKind::VerifyEmail,
+                "en",
+                &data(json!({"action_url": "x"})),
+            )
             .unwrap_err();
         assert!(matches!(err, RenderError::Failed { .. }), "{err}");
     }
@@ -252,7 +256,12 @@ mod tests {
         let mut d = full_data();
         d.insert("name".into(), json!("<b>Ada</b> & \"Bob\""));
         let r = t.render(EmailKind::AccountExists, "en", &d).unwrap();
-        assert!(r.html.contains("&lt;b&gt;Ada&lt;&#x2f;b&gt; &amp; &quot;Bob&quot;"), "{}", r.html);
+        assert!(
+            r.html
+                .contains("&lt;b&gt;Ada&lt;&#x2f;b&gt; &amp; &quot;Bob&quot;"),
+            "{}",
+            r.html
+        );
         assert!(!r.html.contains("<b>"), "{}", r.html);
         assert!(r.text.contains("<b>Ada</b> & \"Bob\""), "{}", r.text);
     }
@@ -262,7 +271,10 @@ mod tests {
         let err = Templates::from_sources(&[("verify_email/en/body.txt", "{% if %}")])
             .err()
             .unwrap();
-        assert!(err.to_string().contains("verify_email/en/body.txt"), "{err}");
+        assert!(
+            err.to_string().contains("verify_email/en/body.txt"),
+            "{err}"
+        );
 
         let err = Templates::from_sources(&SOURCES[..3]).err().unwrap();
         assert!(matches!(err, TemplateError::Missing { .. }), "{err}");

@@ -56,8 +56,16 @@ impl Config {
             shutdown_timeout: env.duration("SHUTDOWN_TIMEOUT", Duration::from_secs(25)),
         };
         for (name, value, schemes) in [
-            ("MONGODB_URI", &config.mongodb_uri, &["mongodb://", "mongodb+srv://"][..]),
-            ("REDIS_URL", &config.redis_url, &["redis://", "rediss://"][..]),
+            (
+                "MONGODB_URI",
+                &config.mongodb_uri,
+                &["mongodb://", "mongodb+srv://"][..],
+            ),
+            (
+                "REDIS_URL",
+                &config.redis_url,
+                &["redis://", "rediss://"][..],
+            ),
             ("AMQP_URL", &config.amqp_url, &["amqp://", "amqps://"][..]),
         ] {
             if value.is_empty() {
@@ -89,16 +97,18 @@ mod tests {
     #[test]
     fn names_every_missing_or_bad_variable() {
         let mut env = Env::from_map(
-            [
-                ("REDIS_URL", "http://nope"),
-                ("SESSION_TTL", "soon"),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.into(), v.into()))
-            .collect(),
+            [("REDIS_URL", "http://nope"), ("SESSION_TTL", "soon")]
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
         );
         let err = Config::from_env(&mut env).unwrap_err().to_string();
-        for name in ["MONGODB_URI", "REDIS_URL: must start", "AMQP_URL", "SESSION_TTL"] {
+        for name in [
+            "MONGODB_URI",
+            "REDIS_URL: must start",
+            "AMQP_URL",
+            "SESSION_TTL",
+        ] {
             assert!(err.contains(name), "{name} missing from {err}");
         }
     }

@@ -80,7 +80,11 @@ impl Hasher {
     }
 
     /// Checks a password against a stored hash; `None` burns the same time on a dummy hash.
-    pub async fn verify(&self, password: &Password, stored: Option<&str>) -> Result<bool, HashError> {
+    pub async fn verify(
+        &self,
+        password: &Password,
+        stored: Option<&str>,
+    ) -> Result<bool, HashError> {
         let known = stored.is_some();
         let stored = stored.map_or_else(|| self.dummy_hash.as_str().to_owned(), str::to_owned);
         let secret = password.expose().to_owned();
@@ -137,7 +141,10 @@ mod tests {
         let hasher = Hasher::new(2);
         let password = Password::parse("correct horse battery staple").unwrap();
         let hash = hasher.hash(&password).await.unwrap();
-        assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{hash}");
+        assert!(
+            hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+            "{hash}"
+        );
         assert!(hasher.verify(&password, Some(&hash)).await.unwrap());
         let wrong = Password::for_verification("incorrect horse battery");
         assert!(!hasher.verify(&wrong, Some(&hash)).await.unwrap());

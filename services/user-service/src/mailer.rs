@@ -200,7 +200,10 @@ impl Mailer {
     async fn publish_and_remove(&self, entry: &OutboxEntry, path: &'static str) -> bool {
         match self.publisher.publish(entry).await {
             Ok(()) => {
-                self.metrics.emails_published.with_label_values(&[path, "ok"]).inc();
+                self.metrics
+                    .emails_published
+                    .with_label_values(&[path, "ok"])
+                    .inc();
                 if let Err(e) = self.outbox.remove(&entry.id).await {
                     // Published already: at worst the relay publishes it again and the mail
                     // service drops the duplicate.
@@ -209,7 +212,10 @@ impl Mailer {
                 true
             }
             Err(e) => {
-                self.metrics.emails_published.with_label_values(&[path, "error"]).inc();
+                self.metrics
+                    .emails_published
+                    .with_label_values(&[path, "error"])
+                    .inc();
                 tracing::warn!(message_id = %entry.id, kind = %entry.kind, error = %e,
                     "publish failed; the outbox relay will retry");
                 false

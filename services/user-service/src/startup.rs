@@ -38,7 +38,9 @@ impl Application {
             .context("MONGODB_URI could not be parsed")?;
         options.app_name = Some("user-service".into());
         options.server_selection_timeout = Some(Duration::from_secs(5));
-        options.connect_timeout.get_or_insert(Duration::from_secs(5));
+        options
+            .connect_timeout
+            .get_or_insert(Duration::from_secs(5));
         let client = Client::with_options(options).context("MongoDB client")?;
         let db = client.database(&config.mongodb_database);
         let users = UserStore::init(client, &db)

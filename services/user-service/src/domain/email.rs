@@ -37,7 +37,9 @@ impl Email {
             .chars()
             .any(|c| c.is_whitespace() || c.is_control() || "()<>,;:\\\"[]".contains(c))
         {
-            return Err(invalid("the part before '@' contains a forbidden character"));
+            return Err(invalid(
+                "the part before '@' contains a forbidden character",
+            ));
         }
         let domain = idna::domain_to_ascii(domain)
             .map_err(|_| invalid("the domain is not a valid host name"))?;
@@ -89,7 +91,9 @@ mod tests {
     #[test]
     fn normalises() {
         assert_eq!(
-            Email::parse("  Ada.Lovelace@Example.COM ").unwrap().as_str(),
+            Email::parse("  Ada.Lovelace@Example.COM ")
+                .unwrap()
+                .as_str(),
             "ada.lovelace@example.com"
         );
         assert_eq!(

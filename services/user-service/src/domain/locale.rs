@@ -6,14 +6,20 @@ pub struct Locale(String);
 
 impl Locale {
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        let invalid = || Invalid::new("invalid_locale", "locale must be a language tag such as en or de-AT");
+        let invalid = || {
+            Invalid::new(
+                "invalid_locale",
+                "locale must be a language tag such as en or de-AT",
+            )
+        };
         let mut parts = raw.trim().split(['-', '_']);
-        let language = parts.next().filter(|l| {
-            (2..=3).contains(&l.len()) && l.chars().all(|c| c.is_ascii_alphabetic())
-        });
+        let language = parts
+            .next()
+            .filter(|l| (2..=3).contains(&l.len()) && l.chars().all(|c| c.is_ascii_alphabetic()));
         let mut out = language.ok_or_else(invalid)?.to_ascii_lowercase();
         for part in parts {
-            if part.is_empty() || part.len() > 8 || !part.chars().all(|c| c.is_ascii_alphanumeric()) {
+            if part.is_empty() || part.len() > 8 || !part.chars().all(|c| c.is_ascii_alphanumeric())
+            {
                 return Err(invalid());
             }
             out.push('-');

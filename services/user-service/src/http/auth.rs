@@ -24,7 +24,9 @@ impl FromRequestParts<AppState> for CurrentSession {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| {
                 let (scheme, token) = v.split_once(' ')?;
-                scheme.eq_ignore_ascii_case("bearer").then_some(token.trim())
+                scheme
+                    .eq_ignore_ascii_case("bearer")
+                    .then_some(token.trim())
             })
             .filter(|t| looks_like_token(t))
             .ok_or(ApiError::Unauthorized)?;

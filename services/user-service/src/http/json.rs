@@ -121,7 +121,13 @@ mod tests {
         assert!(detail(br#"{"email": "a@b.c"}"#).contains("missing field `password`"));
         let d = detail(br#"{"email": "a@b.c", "password": "x", "roles": ["admin"]}"#);
         assert!(d.contains("unknown field `roles`"), "{d}");
-        assert!(matches!(decode::<Body>(b"{"), Err(ApiError::MalformedJson(_))));
-        assert!(matches!(decode::<Body>(b"[]"), Err(ApiError::InvalidBody(_))));
+        assert!(matches!(
+            decode::<Body>(b"{"),
+            Err(ApiError::MalformedJson(_))
+        ));
+        assert!(matches!(
+            decode::<Body>(b"[]"),
+            Err(ApiError::InvalidBody(_))
+        ));
     }
 }

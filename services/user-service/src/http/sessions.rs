@@ -53,13 +53,21 @@ pub async fn login(
     let user = match user {
         Some(user) if valid => user,
         _ => {
-            state.metrics.logins.with_label_values(&["invalid_credentials"]).inc();
+            state
+                .metrics
+                .logins
+                .with_label_values(&["invalid_credentials"])
+                .inc();
             return Err(ApiError::InvalidCredentials);
         }
     };
     // Only said after the password proved who is asking.
     if !user.email_verified && !state.config.allow_unverified_login {
-        state.metrics.logins.with_label_values(&["email_not_verified"]).inc();
+        state
+            .metrics
+            .logins
+            .with_label_values(&["email_not_verified"])
+            .inc();
         return Err(ApiError::EmailNotVerified);
     }
 

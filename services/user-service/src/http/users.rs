@@ -135,7 +135,11 @@ pub async fn register(
             state.mailer.dispatch(entry);
         }
         Inserted::EmailTaken => {
-            state.metrics.signups.with_label_values(&["email_taken"]).inc();
+            state
+                .metrics
+                .signups
+                .with_label_values(&["email_taken"])
+                .inc();
             let _ = state.redis.drop_verification(&digest).await;
             let notice = EmailMessage::new(recipient, EmailKind::AccountExists, &user.locale);
             state

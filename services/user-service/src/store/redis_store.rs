@@ -84,10 +84,11 @@ impl RedisStore {
             .await
             .map_err(StoreError::redis)?;
         Ok(value.and_then(|v| {
-            v.split_once('\n').map(|(user_id, email)| VerificationRecord {
-                user_id: user_id.to_owned(),
-                email: email.to_owned(),
-            })
+            v.split_once('\n')
+                .map(|(user_id, email)| VerificationRecord {
+                    user_id: user_id.to_owned(),
+                    email: email.to_owned(),
+                })
         }))
     }
 

@@ -1,0 +1,144 @@
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+async fn registered_and_verified(app: &TestApp) -> String {
+    let email = unique_email();
+    assert_eq!(app.register(&email, PASSWORD).await.status(), 202);
+    let token = app.next_email().await.data["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let confirmed = app
+        .post(
+            "/v1/email-verifications/confirm",
+            &json!({ "token": token }),
+        )
+        .await;
+    assert_eq!(confirmed.status(), 200);
+    email
+}
+
+#[tokio::test]
+async fn verification_tokens_work_once() {
+    let app = spawn_app().await;
+    let email = unique_email();
+    app.register(&email, PASSWORD).await;
+    let token = app.next_email().await.data["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let (status, body) = problem(app.login(&email, PASSWORD).await).await;
+    assert_eq!(
+        (status, body["code"].as_str().unwrap()),
+        (403, "email_not_verified")
+    );
+
+    let ok = app
+        .post(
+            "/v1/email-verifications/confirm",
+            &json!({ "token": token }),
+        )
+        .await;
+    assert_eq!(ok.status(), 200);
+    let again = app
+        .post(
+            "/v1/email-verifications/confirm",
+            &json!({ "token": token }),
+        )
+        .await;
+    let (status, body) = problem(again).await;
+    assert_eq!(
+        (status, body["code"].as_str().unwrap()),
+        (400, "invalid_token")
+    );
+    let (status, _) = problem(
+        app.post(
+            "/v1/email-verifications/confirm",
+            &json!({ "token": "nope" }),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(app.login(&email, PASSWORD).await.status(), 201);
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn login_me_logout() {
+    let app = spawn_app().await;
+    let email = registered_and_verified(&app).await;
+
+    let response = app.login(&email.to_uppercase(), PASSWORD).await;
+    assert_eq!(response.status(), 201);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let session: Value = response.json().await.unwrap();
+    let token = session["token"].as_str().unwrap();
+    assert_eq!(token.len(), 43);
+    assert_eq!(session["token_type"], "Bearer");
+    assert!(session["expires_at"].is_string());
+
+    let me: Value = app.me(token).await.json().await.unwrap();
+    assert_eq!(me["email"], email);
+    assert_eq!(me["email_verified"], true);
+    assert_eq!(me["display_name"], "Ada");
+    assert!(me.get("password_hash").is_none());
+
+    let logout = app
+        .client
+        .delete(format!("{}/v1/sessions/current", app.base))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), 204);
+    let (status, body) = problem(app.me(token).await).await;
+    assert_eq!(
+        (status, body["code"].as_str().unwrap()),
+        (401, "unauthorized")
+    );
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn unknown_email_and_wrong_password_are_indistinguishable() {
+    let app = spawn_app().await;
+    let email = registered_and_verified(&app).await;
+    let wrong = app.login(&email, "not the right passphrase").await;
+    let unknown = app.login(&unique_email(), PASSWORD).await;
+    let (s1, b1) = problem(wrong).await;
+    let (s2, b2) = problem(unknown).await;
+    assert_eq!((s1, &b1), (s2, &b2));
+    assert_eq!(b1["code"], "invalid_credentials");
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn requests_without_a_valid_session_are_refused() {
+    let app = spawn_app().await;
+    let no_header = app
+        .client
+        .get(format!("{}/v1/users/me", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert!(no_header.headers().contains_key("www-authenticate"));
+    assert_eq!(problem(no_header).await.0, 401);
+    assert_eq!(problem(app.me("garbage").await).await.0, 401);
+    let forged = "A".repeat(43);
+    assert_eq!(problem(app.me(&forged).await).await.0, 401);
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn unverified_login_can_be_allowed() {
+    let mut config = test_config();
+    config.allow_unverified_login = true;
+    let app = spawn_with(config).await;
+    let email = unique_email();
+    app.register(&email, PASSWORD).await;
+    assert_eq!(app.login(&email, PASSWORD).await.status(), 201);
+    app.finish().await;
+}

@@ -82,7 +82,7 @@ async fn undecodable_messages_are_dead_lettered_and_do_not_block_the_queue() {
 
     wait_for_mail(&to).await;
 
-    let mut dead = vec![app.next_dead_letter().await, app.next_dead_letter().await];
+    let mut dead = [app.next_dead_letter().await, app.next_dead_letter().await];
     // Concurrent processing may dead-letter them in either order.
     dead.sort_by_key(|m| m.delivery.data.len());
     assert_eq!(dead[0].delivery.data, b"this is not json");

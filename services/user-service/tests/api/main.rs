@@ -2,7 +2,7 @@
 //! server, Redis and RabbitMQ (see scripts/services.sh), a fresh database, key prefix and queue
 //! per test.
 
-// mod e2e;
+mod e2e;
 mod helpers;
 mod outbox;
 mod readiness;

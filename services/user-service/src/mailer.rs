@@ -63,10 +63,11 @@ impl Publisher {
     /// The current channel, reconnecting (and re-declaring the topology) when it is gone.
     async fn channel(&self) -> Result<Channel, PublishError> {
         let mut link = self.link.lock().await;
-        if let Some((conn, channel)) = link.as_ref() {
-            if conn.status().connected() && channel.status().connected() {
-                return Ok(channel.clone());
-            }
+        if let Some((conn, channel)) = link.as_ref()
+            && conn.status().connected()
+            && channel.status().connected()
+        {
+            return Ok(channel.clone());
         }
         self.connected.store(false, Ordering::Relaxed);
         *link = None;

@@ -61,10 +61,10 @@ impl RegisterBody {
         let locale = Locale::parse(self.locale.as_deref().unwrap_or("en"))
             .map_err(|e| errors.push(ApiError::field("locale", e)))
             .ok();
-        if let (Some(email), Some(password)) = (&email, &password) {
-            if let Err(e) = password.check_not_derived_from(email) {
-                errors.push(ApiError::field("password", e));
-            }
+        if let (Some(email), Some(password)) = (&email, &password)
+            && let Err(e) = password.check_not_derived_from(email)
+        {
+            errors.push(ApiError::field("password", e));
         }
         match (email, password, locale) {
             (Some(email), Some(password), Some(locale)) if errors.is_empty() => Ok(Registration {

@@ -48,7 +48,11 @@ fn captured_for(recipient: &str) -> Vec<Vec<u8>> {
         .filter(|raw| {
             mail_parser::MessageParser::default()
                 .parse(raw)
-                .and_then(|m| m.to().and_then(|to| to.first()).and_then(|a| a.address().map(str::to_owned)))
+                .and_then(|m| {
+                    m.to()
+                        .and_then(|to| to.first())
+                        .and_then(|a| a.address().map(str::to_owned))
+                })
                 .is_some_and(|to| to.eq_ignore_ascii_case(recipient))
         })
         .collect()
@@ -78,8 +82,14 @@ async fn register_verify_login_profile_logout() {
 
     let raw = wait_for_email(&email).await;
     let message = mail_parser::MessageParser::default().parse(&raw).unwrap();
-    assert!(message.subject().unwrap().to_lowercase().contains("confirm")
-        || message.subject().unwrap().to_lowercase().contains("verify"));
+    assert!(
+        message
+            .subject()
+            .unwrap()
+            .to_lowercase()
+            .contains("confirm")
+            || message.subject().unwrap().to_lowercase().contains("verify")
+    );
     let text = message.body_text(0).expect("a text part").into_owned();
     assert!(message.body_html(0).is_some(), "an HTML part");
     let token = text
@@ -88,13 +98,18 @@ async fn register_verify_login_profile_logout() {
         .expect("the token is in the text body")
         .trim()
         .to_owned();
-    assert!(text.contains(&format!("https://app.example.com/verify-email?token={token}")));
+    assert!(text.contains(&format!(
+        "https://app.example.com/verify-email?token={token}"
+    )));
     // Exactly one email, even though nothing else happened.
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(captured_for(&email).len(), 1);
 
     let confirmed = app
-        .post("/v1/email-verifications/confirm", &json!({ "token": token }))
+        .post(
+            "/v1/email-verifications/confirm",
+            &json!({ "token": token }),
+        )
         .await;
     assert_eq!(confirmed.status(), 200);
 

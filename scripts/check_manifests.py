@@ -1,0 +1,222 @@
+#!/usr/bin/env python3
+"""Cross-checks of a rendered user-platform chart (what a schema cannot see).
+
+Usage: check_manifests.py README.md rendered.yaml
+
+- every env var of both services' README tables is set on its container (SMTP_PORT and the
+  SMTP credentials are optional), secrets come through secretKeyRef, unknown names are reported;
+- security context, resources and admin-port probes on every container;
+- Services, PDBs, HPAs, ScaledObjects, ServiceMonitors and Ingresses point at things that exist;
+- KEDA ScaledObject / TriggerAuthentication and ServiceMonitor structure (no CRD schemas offline).
+Exits 1 on any error.
+"""
+import re
+import sys
+
+import yaml
+
+SECRET_VARS = {"MONGODB_URI", "AMQP_URL", "SMTP_USERNAME", "SMTP_PASSWORD"}
+OPTIONAL = {"mail-service": {"SMTP_PORT", "SMTP_USERNAME", "SMTP_PASSWORD"}, "user-service": set()}
+EXTRA_OK = {"RUST_LOG", "LOG_FORMAT"}
+STD_LABELS = ["app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/component",
+              "app.kubernetes.io/managed-by", "app.kubernetes.io/version", "helm.sh/chart"]
+
+errors, warnings = [], []
+
+
+def err(msg):
+    errors.append(msg)
+
+
+def readme_vars(path):
+    """{service: [VAR, ...]} from the README's configuration tables."""
+    out, current = {}, None
+    for line in open(path, encoding="utf-8"):
+        m = re.match(r"^###\s+(user-service|mail-service)\s*$", line)
+        if m:
+            current = m.group(1)
+            out[current] = []
+            continue
+        if line.startswith("#"):
+            current = None
+        if current and line.startswith("| `"):
+            first_cell = line.split("|")[1]
+            out[current] += re.findall(r"`([A-Z][A-Z0-9_]+)`", first_cell)
+    return out
+
+
+def matches(selector, labels):
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+def main(readme, rendered):
+    docs = [d for d in yaml.safe_load_all(open(rendered, encoding="utf-8")) if d]
+    by_kind = {}
+    seen = set()
+    for d in docs:
+        key = (d["kind"], d["metadata"]["name"])
+        if key in seen:
+            err(f"duplicate {key}")
+        seen.add(key)
+        by_kind.setdefault(d["kind"], {})[d["metadata"]["name"]] = d
+        labels = d["metadata"].get("labels") or {}
+        for lbl in STD_LABELS:
+            if lbl not in labels:
+                err(f"{d['kind']}/{d['metadata']['name']}: label {lbl} missing")
+
+    tables = readme_vars(readme)
+    for svc in ("user-service", "mail-service"):
+        if not tables.get(svc):
+            err(f"README: no configuration table found for {svc}")
+
+    workloads = {**{("Deployment", n): d for n, d in by_kind.get("Deployment", {}).items()},
+                 **{("StatefulSet", n): d for n, d in by_kind.get("StatefulSet", {}).items()}}
+    secrets = set(by_kind.get("Secret", {}))
+    external_secrets = set()
+
+    for (kind, name), w in workloads.items():
+        pod = w["spec"]["template"]["spec"]
+        tmpl_labels = w["spec"]["template"]["metadata"]["labels"]
+        if not matches(w["spec"]["selector"]["matchLabels"], tmpl_labels):
+            err(f"{kind}/{name}: selector does not match pod labels")
+        psc = pod.get("securityContext") or {}
+        if not psc.get("runAsNonRoot"):
+            err(f"{kind}/{name}: pod runAsNonRoot not set")
+        for c in pod["containers"]:
+            where = f"{kind}/{name}/{c['name']}"
+            sc = c.get("securityContext") or {}
+            if sc.get("readOnlyRootFilesystem") is not True:
+                err(f"{where}: readOnlyRootFilesystem not true")
+            if sc.get("allowPrivilegeEscalation") is not False:
+                err(f"{where}: allowPrivilegeEscalation not false")
+            if "ALL" not in ((sc.get("capabilities") or {}).get("drop") or []):
+                err(f"{where}: capabilities do not drop ALL")
+            seccomp = (sc.get("seccompProfile") or psc.get("seccompProfile") or {}).get("type")
+            if seccomp != "RuntimeDefault":
+                err(f"{where}: seccompProfile is not RuntimeDefault")
+            res = c.get("resources") or {}
+            if not res.get("requests") or not res.get("limits"):
+                err(f"{where}: resources requests/limits missing")
+            for p in ("startupProbe", "livenessProbe", "readinessProbe"):
+                if p not in c:
+                    err(f"{where}: {p} missing")
+            for env in c.get("env", []):
+                ref = (env.get("valueFrom") or {}).get("secretKeyRef")
+                if ref:
+                    (secrets if ref["name"] in secrets else external_secrets).add(ref["name"])
+            svc = tmpl_labels.get("app.kubernetes.io/component")
+            if svc in tables and c["name"] == svc:
+                check_app_container(where, svc, c, tables[svc])
+
+    for n, s in by_kind.get("Service", {}).items():
+        targets = [w for w in workloads.values()
+                   if matches(s["spec"].get("selector"), w["spec"]["template"]["metadata"]["labels"])]
+        if not targets:
+            err(f"Service/{n}: selector matches no workload")
+        for port in s["spec"]["ports"]:
+            tp = port.get("targetPort")
+            if isinstance(tp, str) and targets:
+                names = {p.get("name") for c in targets[0]["spec"]["template"]["spec"]["containers"]
+                         for p in c.get("ports", [])}
+                if tp not in names:
+                    err(f"Service/{n}: targetPort {tp} is not a container port name")
+
+    for n, p in by_kind.get("PodDisruptionBudget", {}).items():
+        if not any(matches(p["spec"]["selector"]["matchLabels"], w["spec"]["template"]["metadata"]["labels"])
+                   for w in workloads.values()):
+            err(f"PodDisruptionBudget/{n}: selector matches no workload")
+
+    scaled = {}
+    for n, h in by_kind.get("HorizontalPodAutoscaler", {}).items():
+        ref = h["spec"]["scaleTargetRef"]
+        scaled.setdefault(ref["name"], []).append(f"HPA/{n}")
+        if (ref["kind"], ref["name"]) not in workloads:
+            err(f"HPA/{n}: target {ref['kind']}/{ref['name']} not rendered")
+    tas = by_kind.get("TriggerAuthentication", {})
+    for n, so in by_kind.get("ScaledObject", {}).items():
+        spec = so["spec"]
+        ref = spec["scaleTargetRef"]
+        scaled.setdefault(ref["name"], []).append(f"ScaledObject/{n}")
+        if ("Deployment", ref["name"]) not in workloads:
+            err(f"ScaledObject/{n}: target Deployment/{ref['name']} not rendered")
+        for f in ("minReplicaCount", "maxReplicaCount", "cooldownPeriod"):
+            if not isinstance(spec.get(f), int):
+                err(f"ScaledObject/{n}: {f} missing or not an integer")
+        if spec.get("minReplicaCount", 0) > spec.get("maxReplicaCount", 0):
+            err(f"ScaledObject/{n}: minReplicaCount > maxReplicaCount")
+        for t in spec.get("triggers", []):
+            md = t.get("metadata", {})
+            if t.get("type") != "rabbitmq":
+                err(f"ScaledObject/{n}: trigger type {t.get('type')}")
+            if md.get("mode") != "QueueLength" or not md.get("queueName"):
+                err(f"ScaledObject/{n}: mode QueueLength and queueName required")
+            for f in ("value", "activationValue"):
+                if not isinstance(md.get(f), str) or not re.fullmatch(r"[0-9]+(\.[0-9]+)?", md[f]):
+                    err(f"ScaledObject/{n}: metadata.{f} must be a numeric string")
+            if "host" in md:
+                err(f"ScaledObject/{n}: host must come from the TriggerAuthentication, not metadata")
+            ta = tas.get((t.get("authenticationRef") or {}).get("name"))
+            if not ta:
+                err(f"ScaledObject/{n}: authenticationRef does not name a rendered TriggerAuthentication")
+            elif not any(r.get("parameter") == "host" and r.get("name") and r.get("key")
+                         for r in ta["spec"].get("secretTargetRef", [])):
+                err(f"TriggerAuthentication/{ta['metadata']['name']}: no secretTargetRef for host")
+        if not spec.get("triggers"):
+            err(f"ScaledObject/{n}: no triggers")
+    for target, owners in scaled.items():
+        if len(owners) > 1:
+            err(f"Deployment/{target} is scaled by several owners: {owners}")
+        d = workloads.get(("Deployment", target))
+        if d and "replicas" in d["spec"]:
+            err(f"Deployment/{target}: sets replicas although {owners[0]} owns them")
+
+    services = by_kind.get("Service", {})
+    for n, sm in by_kind.get("ServiceMonitor", {}).items():
+        sel = sm["spec"]["selector"]["matchLabels"]
+        hits = [s for s in services.values() if matches(sel, s["metadata"].get("labels", {}))]
+        if not hits:
+            err(f"ServiceMonitor/{n}: selector matches no Service")
+        for ep in sm["spec"].get("endpoints", []):
+            if hits and ep.get("port") not in {p["name"] for s in hits for p in s["spec"]["ports"]}:
+                err(f"ServiceMonitor/{n}: endpoint port {ep.get('port')} not on the Service")
+
+    for n, ing in by_kind.get("Ingress", {}).items():
+        for rule in ing["spec"].get("rules", []):
+            for path in rule["http"]["paths"]:
+                b = path["backend"]["service"]
+                s = services.get(b["name"])
+                if not s or b["port"].get("name") not in {p["name"] for p in s["spec"]["ports"]}:
+                    err(f"Ingress/{n}: backend {b} not rendered")
+
+    for w in warnings:
+        print(f"  warning: {w}")
+    for e in errors:
+        print(f"  ERROR: {e}")
+    print(f"  cross-checks: {len(docs)} objects, {len(errors)} errors, {len(warnings)} warnings;"
+          f" external secrets referenced: {', '.join(sorted(external_secrets)) or 'none'}")
+    return 1 if errors else 0
+
+
+def check_app_container(where, svc, c, table):
+    env = {e["name"]: e for e in c.get("env", [])}
+    for var in table:
+        if var not in env and var not in OPTIONAL[svc]:
+            err(f"{where}: README variable {var} not set")
+    for name, e in env.items():
+        if name not in table and name not in EXTRA_OK:
+            warnings.append(f"{where}: {name} is not in the README table (extraEnv?)")
+        if name in SECRET_VARS and "secretKeyRef" not in (e.get("valueFrom") or {}):
+            err(f"{where}: {name} must come from a secretKeyRef")
+    ports = {p["name"]: p["containerPort"] for p in c.get("ports", [])}
+    admin = env.get("ADMIN_ADDR", {}).get("value", "")
+    if "admin" not in ports or not admin.endswith(f":{ports['admin']}"):
+        err(f"{where}: ADMIN_ADDR {admin!r} does not match the admin container port")
+    expect = {"startupProbe": "/healthz", "livenessProbe": "/healthz", "readinessProbe": "/readyz"}
+    for probe, path in expect.items():
+        http = (c.get(probe) or {}).get("httpGet") or {}
+        if http.get("path") != path or http.get("port") not in ("admin", ports.get("admin")):
+            err(f"{where}: {probe} must GET {path} on the admin port")
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], sys.argv[2]))

@@ -8,7 +8,7 @@
 #   smtp      127.0.0.1:$SMTP_PORT  (2525)   capture server, see scripts/smtp_sink.py;
 #             messages land in $RUN_DIR/maildir/new/
 #
-# Usage: scripts/services.sh [start|stop|status] [SERVICE...]
+# Usage: scripts/services.sh [start|stop|status|maildir] [SERVICE...]
 #   start   (default) Install whatever is missing (apt, and a Python venv for
 #           mongo/smtp), start every service that is not already answering,
 #           then wait until each answers. Idempotent and non-interactive; a
@@ -17,6 +17,7 @@
 #           this script started them. Naming redis or rabbitmq stops it even
 #           when something else started it.
 #   status  Show whether each service answers; exits 1 if any does not.
+#   maildir Print the Maildir the SMTP capture server on $SMTP_PORT writes to.
 #
 # SERVICE is any of: redis rabbitmq mongo smtp (default, or "all": every one,
 # with stop's caution above).
@@ -491,6 +492,25 @@ cmd_status() {
     return "$rc"
 }
 
+# ----------------------------------------------------------------- maildir
+
+# Where the SMTP server answering on $SMTP_PORT writes, which is not ours when another
+# checkout's sink was already running: tests must read that one.
+cmd_maildir() {
+    if live_pid smtp >/dev/null; then
+        echo "$MAILDIR"
+        return
+    fi
+    local args dir
+    args=$(pgrep -af "smtp_sink\.py" | grep -E -- "--port $SMTP_PORT( |\$)" | head -n 1 || true)
+    dir=$(printf '%s\n' "$args" | sed -nE 's/.*--maildir ([^ ]+).*/\1/p')
+    if [ -n "$dir" ]; then
+        echo "$dir"
+    else
+        echo "$MAILDIR"
+    fi
+}
+
 # -------------------------------------------------------------------- main
 
 main() {
@@ -514,6 +534,7 @@ main() {
     start) cmd_start "${services[@]}" ;;
     stop) cmd_stop "${services[@]}" ;;
     status) cmd_status "${services[@]}" ;;
+    maildir) cmd_maildir ;;
     -h | --help | help) sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}" ;;
     *) die "unknown command '$cmd' (expected: start, stop, status)" ;;
     esac

@@ -78,17 +78,11 @@ impl Env {
         T: FromStr,
         T::Err: fmt::Display,
     {
-        match self.raw(name).map(|v| v.trim().parse::<T>()) {
-            Some(Ok(value)) => Some(value),
-            Some(Err(e)) => {
-                self.fail(name, format!("invalid value: {e}"));
-                None
-            }
-            None => {
-                self.fail(name, "is required but not set");
-                None
-            }
+        if self.raw(name).is_none() {
+            self.fail(name, "is required but not set");
+            return None;
         }
+        self.optional_opt(name)
     }
 
     /// A variable with a default.

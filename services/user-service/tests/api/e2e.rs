@@ -119,13 +119,7 @@ async fn register_verify_login_profile_logout() {
     assert_eq!(me["email"], email);
     assert_eq!(me["email_verified"], true);
 
-    let logout = app
-        .client
-        .delete(format!("{}/v1/sessions/current", app.base))
-        .bearer_auth(session_token)
-        .send()
-        .await
-        .unwrap();
+    let logout = app.logout(session_token).await;
     assert_eq!(logout.status(), 204);
     assert_eq!(app.me(session_token).await.status(), 401);
 

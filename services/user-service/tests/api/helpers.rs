@@ -111,6 +111,15 @@ impl TestApp {
             .unwrap()
     }
 
+    pub async fn logout(&self, token: &str) -> reqwest::Response {
+        self.client
+            .delete(format!("{}/v1/sessions/current", self.base))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn database(&self) -> mongodb::Database {
         mongodb::Client::with_uri_str(&self.config.mongodb_uri)
             .await

@@ -86,13 +86,7 @@ async fn login_me_logout() {
     assert_eq!(me["display_name"], "Ada");
     assert!(me.get("password_hash").is_none());
 
-    let logout = app
-        .client
-        .delete(format!("{}/v1/sessions/current", app.base))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
+    let logout = app.logout(token).await;
     assert_eq!(logout.status(), 204);
     let (status, body) = problem(app.me(token).await).await;
     assert_eq!(

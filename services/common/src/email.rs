@@ -31,15 +31,18 @@ pub enum EmailKind {
     PasswordChanged,
     /// The account was deleted.
     AccountDeleted,
+    /// Sent to the previous address after the account's email changed: data `new_email`.
+    EmailChanged,
 }
 
 impl EmailKind {
-    pub const ALL: [EmailKind; 5] = [
+    pub const ALL: [EmailKind; 6] = [
         EmailKind::VerifyEmail,
         EmailKind::AccountExists,
         EmailKind::PasswordReset,
         EmailKind::PasswordChanged,
         EmailKind::AccountDeleted,
+        EmailKind::EmailChanged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -49,6 +52,7 @@ impl EmailKind {
             EmailKind::PasswordReset => "password_reset",
             EmailKind::PasswordChanged => "password_changed",
             EmailKind::AccountDeleted => "account_deleted",
+            EmailKind::EmailChanged => "email_changed",
         }
     }
 }

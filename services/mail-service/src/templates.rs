@@ -39,6 +39,7 @@ pub const SOURCES: &[(&str, &str)] = sources![
     ("password_reset", "en"),
     ("password_changed", "en"),
     ("account_deleted", "en"),
+    ("email_changed", "en"),
 ];
 
 /// One email, rendered.

@@ -5,6 +5,52 @@ use std::time::Duration;
 
 use common::config::{ConfigError, Env};
 
+use crate::net::TrustedProxies;
+use crate::store::rate_limits::LimitSetting;
+
+/// Limits shared by every replica (kept in Redis). Each is `COUNT/WINDOW` or `off`.
+#[derive(Debug, Clone, Copy)]
+pub struct RateLimits {
+    /// Login attempts per client address.
+    pub login_ip: LimitSetting,
+    /// Login attempts per target account, whatever address they come from; cleared by a
+    /// successful login.
+    pub login_account: LimitSetting,
+    /// Registrations per client address.
+    pub signup_ip: LimitSetting,
+    /// Verification and reset emails requested per recipient address (no email bombing).
+    pub email_address: LimitSetting,
+    /// Verification and reset requests per client address.
+    pub email_ip: LimitSetting,
+}
+
+impl RateLimits {
+    pub const OFF: Self = Self {
+        login_ip: LimitSetting::OFF,
+        login_account: LimitSetting::OFF,
+        signup_ip: LimitSetting::OFF,
+        email_address: LimitSetting::OFF,
+        email_ip: LimitSetting::OFF,
+    };
+
+    fn from_env(env: &mut Env) -> Self {
+        let minutes = |m: u64| Duration::from_secs(60 * m);
+        Self {
+            login_ip: env.optional("RATE_LIMIT_LOGIN_IP", LimitSetting::new(30, minutes(1))),
+            login_account: env.optional(
+                "RATE_LIMIT_LOGIN_ACCOUNT",
+                LimitSetting::new(10, minutes(5)),
+            ),
+            signup_ip: env.optional("RATE_LIMIT_SIGNUP_IP", LimitSetting::new(20, minutes(10))),
+            email_address: env.optional(
+                "RATE_LIMIT_EMAIL_ADDRESS",
+                LimitSetting::new(3, minutes(60)),
+            ),
+            email_ip: env.optional("RATE_LIMIT_EMAIL_IP", LimitSetting::new(20, minutes(60))),
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Public API listener.
@@ -18,10 +64,27 @@ pub struct Config {
     pub redis_key_prefix: String,
     pub amqp_url: String,
     pub email_queue: String,
+    /// Absolute session lifetime, however active the session is.
     pub session_ttl: Duration,
+    /// A session unused for this long ends.
+    pub session_idle_timeout: Duration,
     pub verification_ttl: Duration,
     /// Front-end page the verification email links to; the token is appended as `?token=`.
     pub verify_email_url: String,
+    pub password_reset_ttl: Duration,
+    /// Front-end page the reset email links to; the token is appended as `?token=`.
+    pub password_reset_url: String,
+    /// Topic exchange the domain events (`user.registered`, ...) are published to.
+    pub events_exchange: String,
+    /// Every request is answered within this time, 503 otherwise.
+    pub request_timeout: Duration,
+    /// Peers whose `X-Forwarded-For` is believed.
+    pub trusted_proxies: TrustedProxies,
+    pub rate_limits: RateLimits,
+    /// Root of a Pwned Passwords style range API (`https://api.pwnedpasswords.com`); unset: the
+    /// breached-password check is off.
+    pub pwned_passwords_url: Option<String>,
+    pub pwned_passwords_timeout: Duration,
     /// Whether a user whose address is not verified yet may log in.
     pub allow_unverified_login: bool,
     /// At most this many argon2 computations at once (each takes ~19 MiB and one core).
@@ -45,11 +108,25 @@ impl Config {
             amqp_url: env.secret("AMQP_URL").unwrap_or_default(),
             email_queue: env.optional("EMAIL_QUEUE", common::amqp::DEFAULT_QUEUE.to_owned()),
             session_ttl: env.duration("SESSION_TTL", Duration::from_secs(24 * 3600)),
+            session_idle_timeout: env.duration("SESSION_IDLE_TIMEOUT", Duration::from_secs(3600)),
             verification_ttl: env.duration("VERIFICATION_TTL", Duration::from_secs(24 * 3600)),
             verify_email_url: env.optional(
                 "VERIFY_EMAIL_URL",
                 "http://localhost:8080/verify-email".to_owned(),
             ),
+            password_reset_ttl: env.duration("PASSWORD_RESET_TTL", Duration::from_secs(30 * 60)),
+            password_reset_url: env.optional(
+                "PASSWORD_RESET_URL",
+                "http://localhost:8080/reset-password".to_owned(),
+            ),
+            events_exchange: env.optional("EVENTS_EXCHANGE", "user.events".to_owned()),
+            request_timeout: env.duration("REQUEST_TIMEOUT", Duration::from_secs(10)),
+            trusted_proxies: env.optional("TRUSTED_PROXIES", TrustedProxies::default()),
+            rate_limits: RateLimits::from_env(env),
+            pwned_passwords_url: Some(env.optional("PWNED_PASSWORDS_URL", String::new()))
+                .filter(|url| !url.is_empty()),
+            pwned_passwords_timeout: env
+                .duration("PWNED_PASSWORDS_TIMEOUT", Duration::from_secs(2)),
             allow_unverified_login: env.flag("ALLOW_UNVERIFIED_LOGIN", false),
             hash_concurrency: env.optional("HASH_CONCURRENCY", cores),
             outbox_poll_interval: env.duration("OUTBOX_POLL_INTERVAL", Duration::from_secs(5)),
@@ -80,10 +157,28 @@ impl Config {
         if config.session_ttl < Duration::from_secs(60) {
             env.invalid("SESSION_TTL", "must be at least 1m");
         }
-        if !config.verify_email_url.starts_with("http://")
-            && !config.verify_email_url.starts_with("https://")
+        for (name, url) in [
+            ("VERIFY_EMAIL_URL", &config.verify_email_url),
+            ("PASSWORD_RESET_URL", &config.password_reset_url),
+        ] {
+            if !url.starts_with("http://") && !url.starts_with("https://") {
+                env.invalid(name, "must be an http(s) URL");
+            }
+        }
+        if let Some(url) = &config.pwned_passwords_url
+            && !url.starts_with("http://")
+            && !url.starts_with("https://")
         {
-            env.invalid("VERIFY_EMAIL_URL", "must be an http(s) URL");
+            env.invalid("PWNED_PASSWORDS_URL", "must be an http(s) URL");
+        }
+        if config.session_idle_timeout < Duration::from_secs(60) {
+            env.invalid("SESSION_IDLE_TIMEOUT", "must be at least 1m");
+        }
+        if config.request_timeout < Duration::from_secs(1) {
+            env.invalid("REQUEST_TIMEOUT", "must be at least 1s");
+        }
+        if config.events_exchange.is_empty() || config.events_exchange.starts_with("amq.") {
+            env.invalid("EVENTS_EXCHANGE", "must be a non-reserved exchange name");
         }
         std::mem::replace(env, Env::from_map(Default::default())).finish()?;
         Ok(config)

@@ -79,6 +79,22 @@ impl Hasher {
         .await?
     }
 
+    /// Whether a stored hash was made with other parameters than today's (then it is upgraded
+    /// at the next successful login).
+    pub fn needs_rehash(&self, phc: &str) -> bool {
+        let Ok(parsed) = PasswordHash::new(phc) else {
+            return false;
+        };
+        let current = Params::new(M_COST_KIB, T_COST, P_COST, None).expect("constant params");
+        parsed.algorithm != Algorithm::Argon2id.ident()
+            || parsed.version != Some(Version::V0x13.into())
+            || Params::try_from(&parsed).map_or(true, |p| {
+                p.m_cost() != current.m_cost()
+                    || p.t_cost() != current.t_cost()
+                    || p.p_cost() != current.p_cost()
+            })
+    }
+
     /// Checks a password against a stored hash; `None` burns the same time on a dummy hash.
     pub async fn verify(
         &self,
@@ -113,6 +129,14 @@ fn new_salt() -> SaltString {
 /// A fresh opaque token: 256 random bits, URL-safe base64 (43 characters).
 pub fn new_token() -> String {
     let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// A public session id: 128 random bits, URL-safe base64 (22 characters). Not a secret,
+/// but unguessable so that ids cannot be enumerated.
+pub fn new_session_id() -> String {
+    let mut bytes = [0u8; 16];
     rand::rng().fill_bytes(&mut bytes);
     URL_SAFE_NO_PAD.encode(bytes)
 }

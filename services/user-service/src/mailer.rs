@@ -1,4 +1,4 @@
-//! Getting emails from the outbox onto `email_queue`.
+//! Getting emails from the outbox onto `email_queue`, and domain events onto the events exchange.
 //!
 //! The request that writes an outbox entry publishes it at once (fast path) and deletes it on
 //! the broker's confirm. Whatever is left, because the broker was down or the process died, is
@@ -12,14 +12,14 @@ use std::time::Duration;
 
 use common::amqp::Topology;
 use common::shutdown::Shutdown;
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
-use lapin::{BasicProperties, Channel, Confirmation, Connection};
+use lapin::{BasicProperties, Channel, Confirmation, Connection, ExchangeKind};
 use tokio::sync::Mutex;
 
 use crate::metrics::Metrics;
 use crate::store::StoreError;
-use crate::store::outbox::{OutboxEntry, OutboxStore};
+use crate::store::outbox::{Destination, OutboxEntry, OutboxStore};
 
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -42,15 +42,17 @@ pub enum PublishError {
 pub struct Publisher {
     url: String,
     topology: Topology,
+    events_exchange: String,
     link: Mutex<Option<(Connection, Channel)>>,
     connected: AtomicBool,
 }
 
 impl Publisher {
-    pub fn new(url: String, topology: Topology) -> Self {
+    pub fn new(url: String, topology: Topology, events_exchange: String) -> Self {
         Self {
             url,
             topology,
+            events_exchange,
             link: Mutex::new(None),
             connected: AtomicBool::new(false),
         }
@@ -78,6 +80,17 @@ impl Publisher {
                 .confirm_select(ConfirmSelectOptions::default())
                 .await?;
             self.topology.declare(&channel).await?;
+            channel
+                .exchange_declare(
+                    self.events_exchange.as_str().into(),
+                    ExchangeKind::Topic,
+                    ExchangeDeclareOptions {
+                        durable: true,
+                        ..ExchangeDeclareOptions::default()
+                    },
+                    FieldTable::default(),
+                )
+                .await?;
             Ok::<_, lapin::Error>((conn, channel))
         };
         let (conn, channel) = tokio::time::timeout(CONNECT_TIMEOUT, open)
@@ -112,10 +125,26 @@ impl Publisher {
     }
 
     async fn publish_on(&self, channel: &Channel, entry: &OutboxEntry) -> Result<(), PublishError> {
+        let (exchange, routing_key, schema_version, mandatory) = match entry.destination {
+            // Mandatory: an email that no queue takes is an error, not a drop.
+            Destination::Email => (
+                "",
+                self.topology.queue.as_str(),
+                common::email::SCHEMA_VERSION,
+                true,
+            ),
+            // An event nobody subscribed to is normal.
+            Destination::Event => (
+                self.events_exchange.as_str(),
+                entry.kind.as_str(),
+                crate::events::SCHEMA_VERSION,
+                false,
+            ),
+        };
         let mut headers = FieldTable::default();
         headers.insert(
             "x-schema-version".into(),
-            AMQPValue::LongInt(common::email::SCHEMA_VERSION as i32),
+            AMQPValue::LongInt(schema_version as i32),
         );
         let props = BasicProperties::default()
             .with_content_type(common::email::CONTENT_TYPE.into())
@@ -127,10 +156,10 @@ impl Publisher {
             .with_headers(headers);
         let confirm = channel
             .basic_publish(
-                "".into(),
-                self.topology.queue.as_str().into(),
+                exchange.into(),
+                routing_key.into(),
                 BasicPublishOptions {
-                    mandatory: true,
+                    mandatory,
                     ..BasicPublishOptions::default()
                 },
                 entry.payload.as_bytes(),
@@ -187,23 +216,30 @@ impl Mailer {
     /// Stores an email on its own (when no other write must be atomic with it) and sends it.
     pub async fn enqueue(&self, entry: OutboxEntry) -> Result<(), StoreError> {
         self.outbox.insert(&entry).await?;
-        self.dispatch(entry);
+        self.dispatch(vec![entry]);
         Ok(())
     }
 
-    /// Publishes an entry already in the outbox, in the background: the client's answer does
+    /// Publishes entries already in the outbox, in the background: the client's answer does
     /// not wait for the broker.
-    pub fn dispatch(&self, entry: OutboxEntry) {
+    pub fn dispatch(&self, entries: Vec<OutboxEntry>) {
         let this = self.clone();
-        tokio::spawn(async move { this.publish_and_remove(&entry, "direct").await });
+        tokio::spawn(async move {
+            for entry in &entries {
+                if !this.publish_and_remove(entry, "direct").await {
+                    // The relay publishes the rest once the broker is back.
+                    break;
+                }
+            }
+        });
     }
 
     async fn publish_and_remove(&self, entry: &OutboxEntry, path: &'static str) -> bool {
         match self.publisher.publish(entry).await {
             Ok(()) => {
                 self.metrics
-                    .emails_published
-                    .with_label_values(&[path, "ok"])
+                    .outbox_published
+                    .with_label_values(&[entry.destination.as_str(), path, "ok"])
                     .inc();
                 if let Err(e) = self.outbox.remove(&entry.id).await {
                     // Published already: at worst the relay publishes it again and the mail
@@ -214,8 +250,8 @@ impl Mailer {
             }
             Err(e) => {
                 self.metrics
-                    .emails_published
-                    .with_label_values(&[path, "error"])
+                    .outbox_published
+                    .with_label_values(&[entry.destination.as_str(), path, "error"])
                     .inc();
                 tracing::warn!(message_id = %entry.id, kind = %entry.kind, error = %e,
                     "publish failed; the outbox relay will retry");

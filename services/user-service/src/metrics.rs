@@ -8,8 +8,11 @@ pub struct Metrics {
     pub http_duration: HistogramVec,
     pub signups: IntCounterVec,
     pub logins: IntCounterVec,
-    pub emails_published: IntCounterVec,
+    pub rate_limited: IntCounterVec,
+    pub account_events: IntCounterVec,
+    pub outbox_published: IntCounterVec,
     pub outbox_pending: IntGauge,
+    pub pwned_checks: IntCounterVec,
 }
 
 impl Metrics {
@@ -34,23 +37,48 @@ impl Metrics {
                 Opts::new("user_logins_total", "Login attempts by outcome"),
                 &["outcome"],
             )?,
-            emails_published: IntCounterVec::new(
+            rate_limited: IntCounterVec::new(
                 Opts::new(
-                    "user_emails_published_total",
-                    "Email messages published to the queue, by path (direct or relay) and result",
+                    "user_rate_limited_total",
+                    "Requests refused by a rate limit, by limit",
                 ),
-                &["path", "result"],
+                &["limit"],
+            )?,
+            account_events: IntCounterVec::new(
+                Opts::new(
+                    "user_account_actions_total",
+                    "Account lifecycle actions by action and outcome",
+                ),
+                &["action", "outcome"],
+            )?,
+            outbox_published: IntCounterVec::new(
+                Opts::new(
+                    "user_outbox_published_total",
+                    "Outbox messages (emails and domain events) published to the broker, by \
+                     destination, path (direct or relay) and result",
+                ),
+                &["destination", "path", "result"],
             )?,
             outbox_pending: IntGauge::new(
-                "user_email_outbox_pending",
-                "Emails written but not yet confirmed by the broker",
+                "user_outbox_pending",
+                "Emails and events written but not yet confirmed by the broker",
+            )?,
+            pwned_checks: IntCounterVec::new(
+                Opts::new(
+                    "user_breached_password_checks_total",
+                    "Breached-password range API lookups by result (breached, clean, error)",
+                ),
+                &["result"],
             )?,
         };
+        registry.register(Box::new(m.pwned_checks.clone()))?;
         registry.register(Box::new(m.http_requests.clone()))?;
         registry.register(Box::new(m.http_duration.clone()))?;
         registry.register(Box::new(m.signups.clone()))?;
         registry.register(Box::new(m.logins.clone()))?;
-        registry.register(Box::new(m.emails_published.clone()))?;
+        registry.register(Box::new(m.rate_limited.clone()))?;
+        registry.register(Box::new(m.account_events.clone()))?;
+        registry.register(Box::new(m.outbox_published.clone()))?;
         registry.register(Box::new(m.outbox_pending.clone()))?;
         Ok(m)
     }

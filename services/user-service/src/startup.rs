@@ -16,8 +16,11 @@ use crate::crypto::Hasher;
 use crate::http::{self, AppState};
 use crate::mailer::{Mailer, Publisher};
 use crate::metrics::Metrics;
+use crate::pwned::PwnedPasswords;
 use crate::store::outbox::OutboxStore;
+use crate::store::rate_limits::RateLimiter;
 use crate::store::redis_store::RedisStore;
+use crate::store::sessions::{SessionPolicy, SessionStore};
 use crate::store::users::UserStore;
 
 pub struct Application {
@@ -55,6 +58,7 @@ impl Application {
         let publisher = Arc::new(Publisher::new(
             config.amqp_url.clone(),
             Topology::new(&config.email_queue),
+            config.events_exchange.clone(),
         ));
         // Not fatal: emails wait in the outbox until the broker is back.
         if let Err(e) = publisher.check().await {
@@ -88,12 +92,26 @@ impl Application {
         let admin = TcpListener::bind(config.admin_addr)
             .await
             .with_context(|| format!("binding ADMIN_ADDR {}", config.admin_addr))?;
+        let sessions = SessionStore::new(
+            redis.clone(),
+            SessionPolicy {
+                idle_timeout: config.session_idle_timeout,
+                lifetime: config.session_ttl,
+            },
+        );
         let state = AppState {
             config: config.clone(),
             users,
+            sessions,
+            limiter: RateLimiter::new(redis.clone()),
             redis,
             hasher: Hasher::new(config.hash_concurrency),
             mailer,
+            pwned: PwnedPasswords::new(
+                config.pwned_passwords_url.clone(),
+                config.pwned_passwords_timeout,
+                metrics.pwned_checks.clone(),
+            ),
             metrics,
         };
         Ok(Self {

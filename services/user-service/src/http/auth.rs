@@ -11,6 +11,7 @@ use crate::crypto::{looks_like_token, token_digest};
 /// The session a request was made with.
 pub struct CurrentSession {
     pub digest: String,
+    pub id: String,
     pub user_id: String,
 }
 
@@ -32,12 +33,14 @@ impl FromRequestParts<AppState> for CurrentSession {
             .ok_or(ApiError::Unauthorized)?;
         let digest = token_digest(token);
         let record = state
-            .redis
-            .session(&digest)
+            .sessions
+            .get(&digest)
             .await?
             .ok_or(ApiError::Unauthorized)?;
+        state.sessions.touch(&digest, &record).await?;
         Ok(CurrentSession {
             digest,
+            id: record.id,
             user_id: record.user_id,
         })
     }

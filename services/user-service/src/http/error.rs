@@ -36,6 +36,12 @@ pub enum ApiError {
     EmailNotVerified,
     #[error("invalid or expired token")]
     InvalidToken,
+    #[error("wrong password")]
+    WrongPassword,
+    #[error("email address taken")]
+    EmailTaken,
+    #[error("rate limited")]
+    RateLimited(std::time::Duration),
     #[error("not found")]
     NotFound,
     #[error("method not allowed")]
@@ -95,6 +101,13 @@ impl ApiError {
                 "invalid_token",
                 "Invalid or expired token",
             ),
+            WrongPassword => (StatusCode::FORBIDDEN, "wrong_password", "Wrong password"),
+            EmailTaken => (StatusCode::CONFLICT, "email_taken", "Email address taken"),
+            RateLimited(_) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                "Too many requests",
+            ),
             NotFound => (StatusCode::NOT_FOUND, "not_found", "Not found"),
             MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -125,6 +138,12 @@ impl ApiError {
             InvalidCredentials => "The email or the password is wrong.".into(),
             EmailNotVerified => "Confirm your email address before logging in.".into(),
             InvalidToken => "The token is invalid, expired or already used.".into(),
+            WrongPassword => "The current password is wrong.".into(),
+            EmailTaken => "Another account has this email address now.".into(),
+            RateLimited(wait) => format!(
+                "Too many attempts; retry in {} seconds.",
+                wait.as_secs().max(1)
+            ),
             NotFound => "No such resource.".into(),
             MethodNotAllowed => "This resource does not support that method.".into(),
             Unavailable(_) => "A backing service is unavailable; retry shortly.".into(),
@@ -175,6 +194,12 @@ impl IntoResponse for ApiError {
             }
             ApiError::Unavailable(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+            }
+            ApiError::RateLimited(wait) => {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(wait.as_secs_f64().ceil().max(1.0) as u64),
+                );
             }
             _ => {}
         }

@@ -1,27 +1,33 @@
 //! The public API: one module per resource, one shared state, one error type.
 
 mod auth;
+mod client;
 pub mod error;
 mod json;
+mod limits;
+mod password_resets;
 mod sessions;
 mod users;
 mod verifications;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, put};
 use tower_http::timeout::TimeoutLayer;
 
 use crate::config::Config;
 use crate::crypto::Hasher;
 use crate::mailer::Mailer;
 use crate::metrics::Metrics;
+use crate::pwned::PwnedPasswords;
+use crate::store::rate_limits::RateLimiter;
 use crate::store::redis_store::RedisStore;
+use crate::store::sessions::SessionStore;
 use crate::store::users::UserStore;
 use error::ApiError;
 
@@ -31,9 +37,12 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub users: UserStore,
     pub redis: RedisStore,
+    pub sessions: SessionStore,
+    pub limiter: RateLimiter,
     pub hasher: Hasher,
     pub mailer: Mailer,
     pub metrics: Metrics,
+    pub pwned: PwnedPasswords,
 }
 
 /// Bodies are small JSON documents; 64 KiB leaves room for a 1024-character password in any
@@ -41,15 +50,34 @@ pub struct AppState {
 const BODY_LIMIT: usize = 64 * 1024;
 
 pub fn router(state: AppState) -> Router {
+    let request_timeout = state.config.request_timeout;
     Router::new()
         .route("/v1/users", post(users::register))
-        .route("/v1/users/me", get(users::me))
+        .route(
+            "/v1/users/me",
+            get(users::me)
+                .patch(users::update_me)
+                .delete(users::delete_me),
+        )
+        .route("/v1/users/me/password", put(users::change_password))
+        .route("/v1/email-verifications", post(verifications::resend))
         .route(
             "/v1/email-verifications/confirm",
             post(verifications::confirm),
         )
-        .route("/v1/sessions", post(sessions::login))
+        .route("/v1/password-resets", post(password_resets::request))
+        .route(
+            "/v1/password-resets/confirm",
+            post(password_resets::confirm),
+        )
+        .route(
+            "/v1/sessions",
+            post(sessions::login)
+                .get(sessions::list)
+                .delete(sessions::revoke_others),
+        )
         .route("/v1/sessions/current", delete(sessions::logout))
+        .route("/v1/sessions/{id}", delete(sessions::revoke))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(
@@ -59,7 +87,7 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TimeoutLayer::with_status_code(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            Duration::from_secs(30),
+            request_timeout,
         ))
         .with_state(state)
 }

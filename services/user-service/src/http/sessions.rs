@@ -1,19 +1,22 @@
-//! `/v1/sessions`: login and logout.
+//! `/v1/sessions`: login, the caller's sessions, logout and revocation.
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
 use super::AppState;
 use super::auth::CurrentSession;
+use super::client::Client;
 use super::error::{ApiError, FieldError};
 use super::json::ApiJson;
-use crate::crypto::{new_token, token_digest};
+use super::limits::{self, Limit};
+use crate::crypto::{new_session_id, new_token, token_digest};
 use crate::domain::{Email, Password};
-use crate::store::redis_store::SessionRecord;
+use crate::store::sessions::SessionRecord;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -24,15 +27,20 @@ pub struct LoginBody {
 
 #[derive(Serialize)]
 struct NewSession {
+    id: String,
     token: String,
     token_type: &'static str,
     expires_at: DateTime<Utc>,
+    idle_timeout_seconds: u64,
 }
 
 /// `POST /v1/sessions`. An unknown address and a wrong password give the same answer after the
 /// same work (a dummy argon2 verification), so the response reveals nothing about who exists.
+/// Attempts are limited per client address and per target account (whatever address they
+/// come from); a successful login clears the account's count.
 pub async fn login(
     State(state): State<AppState>,
+    client: Client,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> Result<impl IntoResponse, ApiError> {
     if body.password.is_empty() {
@@ -44,6 +52,9 @@ pub async fn login(
     }
     let email = Email::parse(&body.email)
         .map_err(|e| ApiError::Validation(vec![ApiError::field("email", e)]))?;
+    limits::enforce(&state, Limit::LoginIp, &client.ip.to_string()).await?;
+    limits::enforce(&state, Limit::LoginAccount, email.as_str()).await?;
+
     let password = Password::for_verification(&body.password);
     let user = state.users.find_by_email(email.as_str()).await?;
     let valid = state
@@ -61,6 +72,7 @@ pub async fn login(
             return Err(ApiError::InvalidCredentials);
         }
     };
+    limits::clear(&state, Limit::LoginAccount, email.as_str()).await;
     // Only said after the password proved who is asking.
     if !user.email_verified && !state.config.allow_unverified_login {
         state
@@ -70,31 +82,75 @@ pub async fn login(
             .inc();
         return Err(ApiError::EmailNotVerified);
     }
+    super::users::upgrade_hash_in_background(&state, &user, password);
 
     let token = new_token();
     let now = Utc::now();
-    let ttl = chrono::Duration::from_std(state.config.session_ttl)
-        .unwrap_or_else(|_| chrono::Duration::days(1));
+    let policy = state.sessions.policy();
+    let lifetime =
+        chrono::Duration::from_std(policy.lifetime).unwrap_or_else(|_| chrono::Duration::days(1));
     let record = SessionRecord {
+        id: new_session_id(),
         user_id: user.id.clone(),
         created_at: now,
-        expires_at: now + ttl,
+        last_seen_at: now,
+        expires_at: now + lifetime,
+        user_agent: client.user_agent,
+        ip: Some(client.ip.to_string()),
     };
     state
-        .redis
-        .create_session(&token_digest(&token), &record)
+        .sessions
+        .create(&token_digest(&token), &record)
         .await?;
     state.metrics.logins.with_label_values(&["success"]).inc();
-    tracing::info!(user_id = %user.id, "session created");
+    tracing::info!(user_id = %user.id, session_id = %record.id, "session created");
     Ok((
         StatusCode::CREATED,
         [(header::CACHE_CONTROL, "no-store")],
         Json(NewSession {
+            id: record.id,
             token,
             token_type: "Bearer",
             expires_at: record.expires_at,
+            idle_timeout_seconds: policy.idle_timeout.as_secs(),
         }),
     ))
+}
+
+#[derive(Serialize)]
+pub struct SessionView {
+    id: String,
+    created_at: DateTime<Utc>,
+    last_seen_at: DateTime<Utc>,
+    expires_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_agent: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ip: Option<String>,
+    current: bool,
+}
+
+/// `GET /v1/sessions`: the caller's active sessions, newest first.
+pub async fn list(
+    State(state): State<AppState>,
+    session: CurrentSession,
+) -> Result<Json<Value>, ApiError> {
+    let sessions: Vec<SessionView> = state
+        .sessions
+        .list(&session.user_id)
+        .await?
+        .into_iter()
+        .map(|s| SessionView {
+            current: s.digest == session.digest,
+            id: s.record.id,
+            created_at: s.record.created_at,
+            last_seen_at: s.record.last_seen_at,
+            expires_at: s.record.expires_at,
+            user_agent: s.record.user_agent,
+            ip: s.record.ip,
+        })
+        .collect();
+    Ok(Json(json!({ "sessions": sessions })))
 }
 
 /// `DELETE /v1/sessions/current`: the token stops working at once.
@@ -102,7 +158,33 @@ pub async fn logout(
     State(state): State<AppState>,
     session: CurrentSession,
 ) -> Result<StatusCode, ApiError> {
-    state.redis.delete_session(&session.digest).await?;
-    tracing::info!(user_id = %session.user_id, "session ended");
+    state.sessions.revoke(&session.user_id, &session.id).await?;
+    tracing::info!(user_id = %session.user_id, session_id = %session.id, "session ended");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /v1/sessions/{id}`: ends one of the caller's sessions (e.g. a lost device).
+pub async fn revoke(
+    State(state): State<AppState>,
+    session: CurrentSession,
+    Path(id): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    if id.len() > 64 || !state.sessions.revoke(&session.user_id, &id).await? {
+        return Err(ApiError::NotFound);
+    }
+    tracing::info!(user_id = %session.user_id, session_id = %id, "session revoked");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /v1/sessions`: ends every session of the caller except the current one.
+pub async fn revoke_others(
+    State(state): State<AppState>,
+    session: CurrentSession,
+) -> Result<Json<Value>, ApiError> {
+    let revoked = state
+        .sessions
+        .revoke_all(&session.user_id, Some(&session.id))
+        .await?;
+    tracing::info!(user_id = %session.user_id, revoked, "other sessions revoked");
+    Ok(Json(json!({ "revoked": revoked })))
 }

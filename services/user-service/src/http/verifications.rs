@@ -1,14 +1,58 @@
-//! `/v1/email-verifications`.
+//! `/v1/email-verifications`: resending the link, and confirming an address with it.
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use common::email::{EmailKind, EmailMessage, Recipient};
+use mongodb::bson::doc;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::AppState;
+use super::client::Client;
 use super::error::ApiError;
 use super::json::ApiJson;
+use super::limits::{self, Limit};
+use super::users::{email_entry, event_entry, verification_email};
 use crate::crypto::{looks_like_token, token_digest};
+use crate::domain::Email;
+use crate::events::{DomainEvent, EventType};
+use crate::store::users::Updated;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResendBody {
+    email: String,
+}
+
+/// `POST /v1/email-verifications`: sends a new link to an address that has an unverified
+/// account. Always 202, whether or not it did, so it reveals nothing about who is registered;
+/// limited per address (no email bombing) and per client.
+pub async fn resend(
+    State(state): State<AppState>,
+    client: Client,
+    ApiJson(body): ApiJson<ResendBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let email = Email::parse(&body.email)
+        .map_err(|e| ApiError::Validation(vec![ApiError::field("email", e)]))?;
+    limits::enforce(&state, Limit::EmailIp, &client.ip.to_string()).await?;
+    limits::enforce(&state, Limit::EmailAddress, email.as_str()).await?;
+    if let Some(user) = state.users.find_by_email(email.as_str()).await?
+        && !user.email_verified
+    {
+        let (message, _) = verification_email(&state, &user, &user.email, None).await?;
+        state.mailer.enqueue(email_entry(&message)).await?;
+        tracing::info!(user_id = %user.id, "verification email resent");
+    }
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(json!({
+            "status": "accepted",
+            "detail": "If the address has an unverified account, a new link is on its way.",
+        })),
+    ))
+}
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -16,7 +60,8 @@ pub struct ConfirmBody {
     token: String,
 }
 
-/// `POST /v1/email-verifications/confirm`: single use, whatever the outcome.
+/// `POST /v1/email-verifications/confirm`: single use, whatever the outcome. Confirms a new
+/// account's address, or completes an email change (the old address is told).
 pub async fn confirm(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<ConfirmBody>,
@@ -29,14 +74,83 @@ pub async fn confirm(
         .take_verification(&token_digest(&body.token))
         .await?
         .ok_or(ApiError::InvalidToken)?;
-    // The address may have changed since the email went out: then the token proves nothing.
-    if !state
-        .users
-        .mark_verified(&record.user_id, &record.email)
-        .await?
-    {
-        return Err(ApiError::InvalidToken);
+    let verified = DomainEvent::new(EventType::EmailVerified, &record.user_id)
+        .with("email", record.email.as_str());
+
+    let outcome = match &record.previous {
+        None => {
+            // The address may have changed since the email went out: then the token proves
+            // nothing. Already verified (an older link used first) is fine.
+            let entries = vec![event_entry(&verified)];
+            let outcome = state
+                .users
+                .update_with_outbox(
+                    &record.user_id,
+                    doc! { "email": &record.email, "email_verified": false },
+                    doc! { "$set": { "email_verified": true, "updated_at": mongodb::bson::DateTime::now() } },
+                    &entries,
+                )
+                .await?;
+            if outcome == Updated::Done {
+                state.mailer.dispatch(entries);
+            } else if state
+                .users
+                .find_by_id(&record.user_id)
+                .await?
+                .is_some_and(|u| u.email == record.email && u.email_verified)
+            {
+                return Ok(Json(json!({ "email_verified": true })));
+            }
+            outcome
+        }
+        Some(previous) => {
+            let user = state.users.find_by_id(&record.user_id).await?;
+            let Some(user) = user.filter(|u| &u.email == previous) else {
+                return Err(ApiError::InvalidToken);
+            };
+            let notice = EmailMessage::new(
+                Recipient {
+                    email: previous.clone(),
+                    name: user.display_name.clone(),
+                },
+                EmailKind::EmailChanged,
+                &user.locale,
+            )
+            .with_data("new_email", record.email.as_str());
+            let entries = vec![email_entry(&notice), event_entry(&verified)];
+            let outcome = state
+                .users
+                .update_with_outbox(
+                    &record.user_id,
+                    doc! { "email": previous },
+                    doc! { "$set": {
+                        "email": &record.email,
+                        "email_verified": true,
+                        "updated_at": mongodb::bson::DateTime::now(),
+                    } },
+                    &entries,
+                )
+                .await?;
+            if outcome == Updated::Done {
+                state.mailer.dispatch(entries);
+                tracing::info!(user_id = %record.user_id, "email changed");
+            }
+            outcome
+        }
+    };
+    match outcome {
+        Updated::Done => {
+            state
+                .metrics
+                .account_events
+                .with_label_values(&["email_verification", "done"])
+                .inc();
+            tracing::info!(user_id = %record.user_id, "email verified");
+            Ok(Json(
+                json!({ "email_verified": true, "email": record.email }),
+            ))
+        }
+        Updated::NoMatch => Err(ApiError::InvalidToken),
+        Updated::EmailTaken => Err(ApiError::EmailTaken),
     }
-    tracing::info!(user_id = %record.user_id, "email verified");
-    Ok(Json(json!({ "email_verified": true })))
 }

@@ -1,7 +1,9 @@
 //! Persistence: users and the email outbox in MongoDB, sessions and single-use codes in Redis.
 
 pub mod outbox;
+pub mod rate_limits;
 pub mod redis_store;
+pub mod sessions;
 pub mod users;
 
 use mongodb::error::{ErrorKind, WriteFailure};

@@ -1,4 +1,4 @@
-//! The `email_outbox` collection: every email is written here, in the same transaction as the
+//! The `outbox` collection: every email and domain event is written here, in the same transaction as the
 //! change that causes it, before it is published. A broker outage therefore delays emails but
 //! never loses them: the relay publishes whatever is still here.
 
@@ -10,15 +10,20 @@ use mongodb::{Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
 
 use super::{StoreError, from_bson_time, to_bson_time};
+use crate::events::DomainEvent;
 
-pub const COLLECTION: &str = "email_outbox";
+pub const COLLECTION: &str = "outbox";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct OutboxEntry {
-    /// The email's message id.
+    /// The email's message id, or the event's id.
     #[serde(rename = "_id")]
     pub id: String,
+    /// Email kind or event type; the AMQP `type` property.
     pub kind: String,
+    /// Where it goes: `Email` to the email queue, `Event` to the events exchange.
+    #[serde(default)]
+    pub destination: Destination,
     /// The encoded message, published byte for byte.
     pub payload: String,
     pub created_at: bson::DateTime,
@@ -28,15 +33,59 @@ pub struct OutboxEntry {
     pub attempts: i32,
 }
 
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Destination {
+    #[default]
+    Email,
+    Event,
+}
+
+impl Destination {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Destination::Email => "email",
+            Destination::Event => "event",
+        }
+    }
+}
+
 impl OutboxEntry {
     /// An entry leased for `lease` to the request that creates it, which publishes it at once;
     /// the relay only takes it over if that fails.
     pub fn new(message: &EmailMessage, lease: chrono::Duration) -> Self {
+        Self::leased(
+            message.message_id.to_string(),
+            message.kind.as_str(),
+            Destination::Email,
+            String::from_utf8(message.encode()).expect("JSON is UTF-8"),
+            lease,
+        )
+    }
+
+    pub fn event(event: &DomainEvent, lease: chrono::Duration) -> Self {
+        Self::leased(
+            event.event_id.to_string(),
+            event.kind.as_str(),
+            Destination::Event,
+            event.encode(),
+            lease,
+        )
+    }
+
+    fn leased(
+        id: String,
+        kind: &str,
+        destination: Destination,
+        payload: String,
+        lease: chrono::Duration,
+    ) -> Self {
         let now = Utc::now();
         Self {
-            id: message.message_id.to_string(),
-            kind: message.kind.as_str().to_owned(),
-            payload: String::from_utf8(message.encode()).expect("JSON is UTF-8"),
+            id,
+            kind: kind.to_owned(),
+            destination,
+            payload,
             created_at: to_bson_time(now),
             available_at: to_bson_time(now + lease),
             attempts: 0,

@@ -2,23 +2,26 @@
 
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use redis::AsyncCommands;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use super::StoreError;
 
-/// A session as stored.
-#[derive(Debug, Clone)]
-pub struct SessionRecord {
+/// What a verification token stands for: this user owning this address. `previous` is set
+/// when the address replaces another one (an email change), which the confirmation swaps in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerificationRecord {
     pub user_id: String,
-    pub created_at: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
+    pub email: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous: Option<String>,
 }
 
-/// What a verification token stands for: this user owning this address.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VerificationRecord {
+/// What a password reset token stands for. `email` binds it to the address it was sent to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResetRecord {
     pub user_id: String,
     pub email: String,
 }
@@ -47,8 +50,34 @@ impl RedisStore {
         })
     }
 
-    fn key(&self, kind: &str, digest: &str) -> String {
-        format!("{}{kind}:{digest}", self.prefix)
+    pub(super) fn key(&self, kind: &str, id: &str) -> String {
+        format!("{}{kind}:{id}", self.prefix)
+    }
+
+    pub(super) fn connection(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    async fn put_json<T: Serialize>(
+        &self,
+        key: String,
+        value: &T,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn.clone();
+        let value = serde_json::to_string(value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        conn.set_ex::<_, _, ()>(key, value, ttl.as_secs().max(1))
+            .await
+            .map_err(StoreError::redis)
+    }
+
+    /// Reads and deletes in one step: a token works once, even under races.
+    async fn take_json<T: DeserializeOwned>(&self, key: String) -> Result<Option<T>, StoreError> {
+        let mut conn = self.conn.clone();
+        let value: Option<String> = conn.get_del(key).await.map_err(StoreError::redis)?;
+        value
+            .map(|v| serde_json::from_str(&v).map_err(|e| StoreError::Corrupt(e.to_string())))
+            .transpose()
     }
 
     pub async fn ping(&self) -> Result<(), String> {
@@ -66,30 +95,14 @@ impl RedisStore {
         record: &VerificationRecord,
         ttl: Duration,
     ) -> Result<(), StoreError> {
-        let mut conn = self.conn.clone();
-        let value = format!("{}\n{}", record.user_id, record.email);
-        conn.set_ex::<_, _, ()>(self.key("verify", digest), value, ttl.as_secs().max(1))
-            .await
-            .map_err(StoreError::redis)
+        self.put_json(self.key("verify", digest), record, ttl).await
     }
 
-    /// Returns the record and deletes it in one step: a token works once, even under races.
     pub async fn take_verification(
         &self,
         digest: &str,
     ) -> Result<Option<VerificationRecord>, StoreError> {
-        let mut conn = self.conn.clone();
-        let value: Option<String> = conn
-            .get_del(self.key("verify", digest))
-            .await
-            .map_err(StoreError::redis)?;
-        Ok(value.and_then(|v| {
-            v.split_once('\n')
-                .map(|(user_id, email)| VerificationRecord {
-                    user_id: user_id.to_owned(),
-                    email: email.to_owned(),
-                })
-        }))
+        self.take_json(self.key("verify", digest)).await
     }
 
     pub async fn drop_verification(&self, digest: &str) -> Result<(), StoreError> {
@@ -99,64 +112,64 @@ impl RedisStore {
             .map_err(StoreError::redis)
     }
 
-    pub async fn create_session(
+    /// Stores a reset token and makes it the account's only valid one: issuing a new token
+    /// invalidates every older one.
+    pub async fn put_reset(
         &self,
         digest: &str,
-        record: &SessionRecord,
+        record: &ResetRecord,
+        ttl: Duration,
     ) -> Result<(), StoreError> {
+        self.put_json(self.key("reset", digest), record, ttl)
+            .await?;
         let mut conn = self.conn.clone();
-        let key = self.key("session", digest);
-        let ttl = (record.expires_at - record.created_at).num_seconds().max(1);
-        redis::pipe()
-            .atomic()
-            .hset_multiple(
-                &key,
-                &[
-                    ("user_id", record.user_id.clone()),
-                    ("created_at", record.created_at.timestamp().to_string()),
-                    ("expires_at", record.expires_at.timestamp().to_string()),
-                ],
-            )
-            .ignore()
-            .expire(&key, ttl)
-            .ignore()
-            .query_async::<()>(&mut conn)
-            .await
-            .map_err(StoreError::redis)
+        conn.set_ex::<_, _, ()>(
+            self.key("reset-current", &record.user_id),
+            digest,
+            ttl.as_secs().max(1),
+        )
+        .await
+        .map_err(StoreError::redis)
     }
 
-    pub async fn session(&self, digest: &str) -> Result<Option<SessionRecord>, StoreError> {
+    /// The token's record without using it up, if it is still the account's newest one.
+    pub async fn peek_reset(&self, digest: &str) -> Result<Option<ResetRecord>, StoreError> {
         let mut conn = self.conn.clone();
-        let fields: std::collections::HashMap<String, String> = conn
-            .hgetall(self.key("session", digest))
+        let value: Option<String> = conn
+            .get(self.key("reset", digest))
             .await
             .map_err(StoreError::redis)?;
-        if fields.is_empty() {
+        let Some(record) = value
+            .map(|v| serde_json::from_str::<ResetRecord>(&v))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?
+        else {
             return Ok(None);
-        }
-        let time = |name: &str| {
-            fields
-                .get(name)
-                .and_then(|v| v.parse::<i64>().ok())
-                .and_then(|s| DateTime::from_timestamp(s, 0))
-                .ok_or_else(|| StoreError::Corrupt(format!("session field {name}")))
         };
-        let record = SessionRecord {
-            user_id: fields
-                .get("user_id")
-                .cloned()
-                .ok_or_else(|| StoreError::Corrupt("session field user_id".into()))?,
-            created_at: time("created_at")?,
-            expires_at: time("expires_at")?,
-        };
-        // Redis expiry is the primary guard; this one holds even if a TTL was lost.
-        Ok((record.expires_at > Utc::now()).then_some(record))
+        let current: Option<String> = conn
+            .get(self.key("reset-current", &record.user_id))
+            .await
+            .map_err(StoreError::redis)?;
+        Ok((current.as_deref() == Some(digest)).then_some(record))
     }
 
-    pub async fn delete_session(&self, digest: &str) -> Result<(), StoreError> {
+    /// Burns the token; returns its record only if it is still the account's newest one.
+    pub async fn take_reset(&self, digest: &str) -> Result<Option<ResetRecord>, StoreError> {
+        let Some(record) = self
+            .take_json::<ResetRecord>(self.key("reset", digest))
+            .await?
+        else {
+            return Ok(None);
+        };
         let mut conn = self.conn.clone();
-        conn.del::<_, ()>(self.key("session", digest))
+        let current_key = self.key("reset-current", &record.user_id);
+        let current: Option<String> = conn.get(&current_key).await.map_err(StoreError::redis)?;
+        if current.as_deref() != Some(digest) {
+            return Ok(None);
+        }
+        conn.del::<_, ()>(current_key)
             .await
-            .map_err(StoreError::redis)
+            .map_err(StoreError::redis)?;
+        Ok(Some(record))
     }
 }

@@ -26,6 +26,23 @@ pub struct UserDoc {
     pub updated_at: bson::DateTime,
 }
 
+/// The one write of a transaction.
+enum Write<'a> {
+    Insert(&'a UserDoc),
+    Update(Document, Document),
+    Delete(Document),
+}
+
+/// The outcome of a conditional update.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Updated {
+    Done,
+    /// The user is gone or no longer matches the condition; nothing was written.
+    NoMatch,
+    /// The new address belongs to another account; nothing was written.
+    EmailTaken,
+}
+
 /// The outcome of a registration attempt.
 pub enum Inserted {
     Created,
@@ -114,43 +131,140 @@ impl UserStore {
         })
     }
 
-    /// Inserts the user and the email that goes with it in one transaction, so there is never
-    /// an account without its verification email, nor an email for an account that does not
-    /// exist.
-    pub async fn insert_with_email(
+    /// Inserts the user and the messages that go with it (verification email, domain event) in
+    /// one transaction, so there is never an account without its verification email, nor an
+    /// email for an account that does not exist.
+    pub async fn insert_with_outbox(
         &self,
         user: &UserDoc,
-        email: &OutboxEntry,
+        outbox: &[OutboxEntry],
     ) -> Result<Inserted, StoreError> {
-        let mut session = self
-            .client
-            .start_session()
+        match self.transact(Write::Insert(user), outbox).await {
+            Ok(_) => Ok(Inserted::Created),
+            Err(e) if is_duplicate_key(&e) => Ok(Inserted::EmailTaken),
+            Err(e) => Err(StoreError::mongo(e)),
+        }
+    }
+
+    /// Applies `update` to the user if it still matches `filter` (plus its id), together with
+    /// the outbox entries. Returns whether the user matched; nothing is written if not.
+    pub async fn update_with_outbox(
+        &self,
+        id: &str,
+        filter: Document,
+        update: Document,
+        outbox: &[OutboxEntry],
+    ) -> Result<Updated, StoreError> {
+        let mut filter = filter;
+        filter.insert("_id", id);
+        match self.transact(Write::Update(filter, update), outbox).await {
+            Ok(matched) => Ok(if matched {
+                Updated::Done
+            } else {
+                Updated::NoMatch
+            }),
+            Err(e) if is_duplicate_key(&e) => Ok(Updated::EmailTaken),
+            Err(e) => Err(StoreError::mongo(e)),
+        }
+    }
+
+    /// Deletes the user and writes the outbox entries. Returns whether the user existed.
+    pub async fn delete_with_outbox(
+        &self,
+        id: &str,
+        outbox: &[OutboxEntry],
+    ) -> Result<bool, StoreError> {
+        self.transact(Write::Delete(doc! { "_id": id }), outbox)
             .await
-            .map_err(StoreError::mongo)?;
+            .map_err(StoreError::mongo)
+    }
+
+    /// Replaces the password hash after a login proved the password, so older parameters are
+    /// upgraded. Only if the hash is still the one that was verified (no lost update).
+    pub async fn upgrade_hash(&self, id: &str, old: &str, new: &str) -> Result<(), StoreError> {
+        self.users
+            .update_one(
+                doc! { "_id": id, "password_hash": old },
+                doc! { "$set": { "password_hash": new, "updated_at": bson::DateTime::now() } },
+            )
+            .await
+            .map(|_| ())
+            .map_err(StoreError::mongo)
+    }
+
+    /// Sets profile fields (`$set`/`$unset` document) and returns the updated user.
+    pub async fn update_profile(
+        &self,
+        id: &str,
+        update: Document,
+    ) -> Result<Option<UserDoc>, StoreError> {
+        self.users
+            .find_one_and_update(doc! { "_id": id }, update)
+            .return_document(mongodb::options::ReturnDocument::After)
+            .await
+            .map_err(StoreError::mongo)
+    }
+
+    /// One write to `users` and the outbox entries that belong to it, atomically. Returns
+    /// whether the write matched a user.
+    async fn transact(
+        &self,
+        write: Write<'_>,
+        outbox: &[OutboxEntry],
+    ) -> Result<bool, mongodb::error::Error> {
+        let mut session = self.client.start_session().await?;
         // One retry covers the transient conflicts transactions are allowed to report.
         for attempt in 0..2 {
-            session
-                .start_transaction()
-                .await
-                .map_err(StoreError::mongo)?;
+            session.start_transaction().await?;
             let result = async {
-                self.users.insert_one(user).session(&mut session).await?;
-                self.outbox.insert_one(email).session(&mut session).await?;
-                session.commit_transaction().await
+                let matched = match &write {
+                    Write::Insert(user) => {
+                        self.users.insert_one(*user).session(&mut session).await?;
+                        true
+                    }
+                    Write::Update(filter, update) => {
+                        self.users
+                            .update_one(filter.clone(), update.clone())
+                            .session(&mut session)
+                            .await?
+                            .matched_count
+                            == 1
+                    }
+                    Write::Delete(filter) => {
+                        self.users
+                            .delete_one(filter.clone())
+                            .session(&mut session)
+                            .await?
+                            .deleted_count
+                            == 1
+                    }
+                };
+                if !matched {
+                    return Ok(false);
+                }
+                if !outbox.is_empty() {
+                    self.outbox
+                        .insert_many(outbox)
+                        .session(&mut session)
+                        .await?;
+                }
+                session.commit_transaction().await?;
+                Ok::<_, mongodb::error::Error>(true)
             }
             .await;
             match result {
-                Ok(()) => return Ok(Inserted::Created),
+                Ok(true) => return Ok(true),
+                Ok(false) => {
+                    session.abort_transaction().await?;
+                    return Ok(false);
+                }
                 Err(e) => {
                     // Never leave a transaction open: it would hold locks until it times out.
                     let _ = session.abort_transaction().await;
-                    if is_duplicate_key(&e) {
-                        return Ok(Inserted::EmailTaken);
-                    }
                     if attempt == 0 && e.contains_label("TransientTransactionError") {
                         continue;
                     }
-                    return Err(StoreError::mongo(e));
+                    return Err(e);
                 }
             }
         }
@@ -169,20 +283,6 @@ impl UserStore {
             .find_one(doc! { "_id": id })
             .await
             .map_err(StoreError::mongo)
-    }
-
-    /// Marks the address verified if the account still has that address. Returns whether it did.
-    pub async fn mark_verified(&self, id: &str, email: &str) -> Result<bool, StoreError> {
-        let now = bson::DateTime::now();
-        let result = self
-            .users
-            .update_one(
-                doc! { "_id": id, "email": email },
-                doc! { "$set": { "email_verified": true, "updated_at": now } },
-            )
-            .await
-            .map_err(StoreError::mongo)?;
-        Ok(result.matched_count == 1)
     }
 
     pub async fn ping(&self) -> Result<(), String> {

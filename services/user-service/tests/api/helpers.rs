@@ -1,11 +1,12 @@
 use std::time::Duration;
 
+use common::config::Env;
 use common::email::EmailMessage;
 use common::shutdown::{Shutdown, ShutdownTrigger};
 use lapin::options::{BasicGetOptions, QueueDeleteOptions};
 use mongodb::bson::doc;
 use serde_json::{Value, json};
-use user_service::config::Config;
+use user_service::config::{Config, RateLimits};
 use user_service::startup::Application;
 use uuid::Uuid;
 
@@ -23,26 +24,37 @@ pub fn amqp_url() -> String {
         .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
 }
 
-/// A configuration isolated from every other test.
+/// A configuration isolated from every other test: the defaults a deployment gets, with
+/// unique database, key prefix and queue names, both listeners on free ports, and rate limits
+/// off (tests that check them switch them on).
 pub fn test_config() -> Config {
     let id = Uuid::new_v4().simple().to_string();
-    Config {
-        http_addr: "127.0.0.1:0".parse().unwrap(),
-        admin_addr: "127.0.0.1:0".parse().unwrap(),
-        mongodb_uri: mongodb_uri(),
-        mongodb_database: format!("test_{id}"),
-        redis_url: redis_url(),
-        redis_key_prefix: format!("test:{id}:"),
-        amqp_url: amqp_url(),
-        email_queue: format!("email_queue_test_{id}"),
-        session_ttl: Duration::from_secs(3600),
-        verification_ttl: Duration::from_secs(3600),
-        verify_email_url: "https://app.example.com/verify-email".into(),
-        allow_unverified_login: false,
-        hash_concurrency: 2,
-        outbox_poll_interval: Duration::from_secs(1),
-        shutdown_timeout: Duration::from_secs(5),
-    }
+    let vars = [
+        ("HTTP_ADDR", "127.0.0.1:0".to_owned()),
+        ("ADMIN_ADDR", "127.0.0.1:0".to_owned()),
+        ("MONGODB_URI", mongodb_uri()),
+        ("MONGODB_DATABASE", format!("test_{id}")),
+        ("REDIS_URL", redis_url()),
+        ("REDIS_KEY_PREFIX", format!("test:{id}:")),
+        ("AMQP_URL", amqp_url()),
+        ("EMAIL_QUEUE", format!("email_queue_test_{id}")),
+        ("EVENTS_EXCHANGE", format!("user.events.test_{id}")),
+        (
+            "VERIFY_EMAIL_URL",
+            "https://app.example.com/verify-email".to_owned(),
+        ),
+        (
+            "PASSWORD_RESET_URL",
+            "https://app.example.com/reset-password".to_owned(),
+        ),
+        ("HASH_CONCURRENCY", "2".to_owned()),
+        ("OUTBOX_POLL_INTERVAL", "1s".to_owned()),
+        ("SHUTDOWN_TIMEOUT", "5s".to_owned()),
+    ];
+    let mut env = Env::from_map(vars.into_iter().map(|(k, v)| (k.to_owned(), v)).collect());
+    let mut config = Config::from_env(&mut env).expect("test configuration is valid");
+    config.rate_limits = RateLimits::OFF;
+    config
 }
 
 pub struct TestApp {
@@ -120,6 +132,50 @@ impl TestApp {
             .unwrap()
     }
 
+    /// A request with the session token `token` (and a JSON body unless `Value::Null`).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        body: Value,
+    ) -> reqwest::Response {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(token);
+        if !body.is_null() {
+            request = request.json(&body);
+        }
+        request.send().await.expect("request sent")
+    }
+
+    /// Logs in and returns the session token.
+    pub async fn session(&self, email: &str, password: &str) -> String {
+        let response = self.login(email, password).await;
+        assert_eq!(response.status(), 201);
+        let body: Value = response.json().await.unwrap();
+        body["token"].as_str().unwrap().to_owned()
+    }
+
+    /// A registered account whose address is confirmed (its verification email consumed).
+    pub async fn verified_user(&self) -> String {
+        let email = unique_email();
+        assert_eq!(self.register(&email, PASSWORD).await.status(), 202);
+        let token = self.next_email().await.data["token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let confirmed = self
+            .post(
+                "/v1/email-verifications/confirm",
+                &json!({ "token": token }),
+            )
+            .await;
+        assert_eq!(confirmed.status(), 200);
+        email
+    }
+
     pub async fn database(&self) -> mongodb::Database {
         mongodb::Client::with_uri_str(&self.config.mongodb_uri)
             .await
@@ -139,6 +195,7 @@ impl TestApp {
         let _ = tokio::time::timeout(Duration::from_secs(10), self.server).await;
         let _ = database.drop().await;
         delete_queues(&self.config.email_queue).await;
+        delete_exchange(&self.config.events_exchange).await;
     }
 }
 
@@ -194,6 +251,17 @@ pub async fn delete_queues(queue: &str) {
     }
 }
 
+pub async fn delete_exchange(exchange: &str) {
+    if let Ok(conn) = common::amqp::connect(&amqp_url(), "user-service-tests").await {
+        if let Ok(channel) = conn.create_channel().await {
+            let _ = channel
+                .exchange_delete(exchange.into(), Default::default())
+                .await;
+        }
+        let _ = conn.close(200, "done".into()).await;
+    }
+}
+
 pub fn unique_email() -> String {
     format!("user-{}@example.com", Uuid::new_v4().simple())
 }
@@ -221,4 +289,103 @@ pub async fn user_count(app: &TestApp, email: &str) -> u64 {
         .count_documents(doc! { "email": email })
         .await
         .unwrap()
+}
+
+/// A private queue bound to the events exchange with `#`, to see every domain event the app
+/// publishes. Declares the exchange itself (with the app's arguments) so it can be bound before
+/// the app starts.
+pub struct EventTap {
+    connection: lapin::Connection,
+    channel: lapin::Channel,
+    queue: String,
+}
+
+impl EventTap {
+    pub async fn bind(exchange: &str) -> Self {
+        let connection = common::amqp::connect(&amqp_url(), "user-service-tests")
+            .await
+            .unwrap();
+        let channel = connection.create_channel().await.unwrap();
+        channel
+            .exchange_declare(
+                exchange.into(),
+                lapin::ExchangeKind::Topic,
+                lapin::options::ExchangeDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                Default::default(),
+            )
+            .await
+            .unwrap();
+        let queue = format!("events_tap_{}", Uuid::new_v4().simple());
+        channel
+            .queue_declare(
+                queue.as_str().into(),
+                lapin::options::QueueDeclareOptions {
+                    exclusive: true,
+                    auto_delete: true,
+                    ..Default::default()
+                },
+                Default::default(),
+            )
+            .await
+            .unwrap();
+        channel
+            .queue_bind(
+                queue.as_str().into(),
+                exchange.into(),
+                "#".into(),
+                Default::default(),
+                Default::default(),
+            )
+            .await
+            .unwrap();
+        Self {
+            connection,
+            channel,
+            queue,
+        }
+    }
+
+    /// The next event as JSON, with its routing key checked against its type.
+    pub async fn next(&self) -> Value {
+        for _ in 0..100 {
+            if let Some(message) = self
+                .channel
+                .basic_get(self.queue.as_str().into(), BasicGetOptions { no_ack: true })
+                .await
+                .unwrap()
+            {
+                let event: Value = serde_json::from_slice(&message.delivery.data).unwrap();
+                assert_eq!(
+                    event["type"].as_str(),
+                    Some(message.delivery.routing_key.as_str())
+                );
+                return event;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("no event arrived");
+    }
+
+    /// The types of every event that arrives within `wait`.
+    pub async fn drain(&self, wait: Duration) -> Vec<String> {
+        tokio::time::sleep(wait).await;
+        let mut types = Vec::new();
+        while let Some(message) = self
+            .channel
+            .basic_get(self.queue.as_str().into(), BasicGetOptions { no_ack: true })
+            .await
+            .unwrap()
+        {
+            let event: Value = serde_json::from_slice(&message.delivery.data).unwrap();
+            types.push(event["type"].as_str().unwrap().to_owned());
+        }
+        types
+    }
+
+    pub async fn close(self) {
+        let _ = self.connection.close(200, "done".into()).await;
+    }
 }

@@ -2,9 +2,13 @@
 //! server, Redis and RabbitMQ (see scripts/services.sh), a fresh database, key prefix and queue
 //! per test.
 
+mod account;
+mod breached_passwords;
 mod e2e;
 mod helpers;
 mod outbox;
+mod password_resets;
+mod rate_limits;
 mod readiness;
 mod registration;
 mod sessions;

@@ -71,6 +71,7 @@ async fn readyz_follows_redis() {
     let mut redis = start_redis(port).await;
     let mut config = test_config();
     config.redis_url = format!("redis://127.0.0.1:{port}");
+    config.rate_limits.login_ip = "100/1m".parse().unwrap();
     let app = spawn_with(config).await;
 
     let body = wait_for_readyz(&app, 200).await;
@@ -83,6 +84,12 @@ async fn readyz_follows_redis() {
     assert_eq!(body["checks"]["redis"]["status"], "down");
     // Requests that need Redis fail cleanly meanwhile.
     let (status, problem_body) = problem(app.register(&unique_email(), PASSWORD).await).await;
+    assert_eq!(
+        (status, problem_body["code"].as_str().unwrap()),
+        (503, "service_unavailable")
+    );
+    // Login limits cannot be counted: fail closed rather than allow unlimited guessing.
+    let (status, problem_body) = problem(app.login(&unique_email(), PASSWORD).await).await;
     assert_eq!(
         (status, problem_body["code"].as_str().unwrap()),
         (503, "service_unavailable")

@@ -2,23 +2,6 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-async fn registered_and_verified(app: &TestApp) -> String {
-    let email = unique_email();
-    assert_eq!(app.register(&email, PASSWORD).await.status(), 202);
-    let token = app.next_email().await.data["token"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let confirmed = app
-        .post(
-            "/v1/email-verifications/confirm",
-            &json!({ "token": token }),
-        )
-        .await;
-    assert_eq!(confirmed.status(), 200);
-    email
-}
-
 #[tokio::test]
 async fn verification_tokens_work_once() {
     let app = spawn_app().await;
@@ -69,7 +52,7 @@ async fn verification_tokens_work_once() {
 #[tokio::test]
 async fn login_me_logout() {
     let app = spawn_app().await;
-    let email = registered_and_verified(&app).await;
+    let email = app.verified_user().await;
 
     let response = app.login(&email.to_uppercase(), PASSWORD).await;
     assert_eq!(response.status(), 201);
@@ -99,7 +82,7 @@ async fn login_me_logout() {
 #[tokio::test]
 async fn unknown_email_and_wrong_password_are_indistinguishable() {
     let app = spawn_app().await;
-    let email = registered_and_verified(&app).await;
+    let email = app.verified_user().await;
     let wrong = app.login(&email, "not the right passphrase").await;
     let unknown = app.login(&unique_email(), PASSWORD).await;
     let (s1, b1) = problem(wrong).await;

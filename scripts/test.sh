@@ -10,9 +10,29 @@ cd "$REPO_ROOT"
 # shellcheck source=scripts/toolchain.sh
 . "$SCRIPT_DIR/toolchain.sh"
 
+RUN_DIR=${RUN_DIR:-$REPO_ROOT/.run}
+
+# schemathesis, which fuzzes the running user-service against its /openapi.json
+# (services/user-service/tests/api/openapi.rs), in its own venv next to the services' one.
+ensure_apitest_tools() {
+    local venv=$RUN_DIR/venv-apitest req=$SCRIPT_DIR/requirements-apitest.txt want
+    want=$(sha256sum <"$req" | cut -d' ' -f1)
+    if [ -x "$venv/bin/schemathesis" ] && [ "$(cat "$venv/.requirements.sha256" 2>/dev/null)" = "$want" ]; then
+        return 0
+    fi
+    echo "==> installing pinned API test tools into $venv"
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install --disable-pip-version-check --no-input -q -r "$req" </dev/null
+    echo "$want" >"$venv/.requirements.sha256"
+}
+
 started=$(date +%s)
 ensure_toolchain
+# services.sh also makes sure python3 with a working venv module is installed.
 "$SCRIPT_DIR/services.sh" start
+ensure_apitest_tools
+export SCHEMATHESIS=$RUN_DIR/venv-apitest/bin/schemathesis
 
 SMTP_SINK_MAILDIR=$("$SCRIPT_DIR/services.sh" maildir)
 export SMTP_SINK_MAILDIR

@@ -163,7 +163,10 @@ mod tests {
         // In the shipped list, compared without case.
         assert_eq!(code("qazwsxedcrfvtgb"), Some("password_too_common"));
         assert_eq!(code("PasswordPassword"), Some("password_too_common"));
-        assert_eq!(code("qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq"), Some("password_too_predictable"));
+        assert_eq!(
+            code("qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq"),
+            Some("password_too_predictable")
+        );
         assert_eq!(code("abcdabcdabcdabcd"), Some("password_too_predictable"));
         assert_eq!(code("bcdefghijklmnopqr"), Some("password_too_predictable"));
         assert_eq!(code("zyxwvutsrqponmlk"), Some("password_too_predictable"));

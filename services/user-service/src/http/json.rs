@@ -45,6 +45,13 @@ where
 }
 
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // serde maps a JSON array onto a struct's fields by position; every body here is an object
+    // with named fields, so anything else is refused before it can be read that way.
+    if bytes.trim_ascii_start().first() != Some(&b'{') {
+        return Err(ApiError::InvalidBody(
+            "The request body must be a JSON object.".into(),
+        ));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value: Result<T, _> = serde_path_to_error::deserialize(&mut de);
     if value.is_ok() {
@@ -129,5 +136,10 @@ mod tests {
             decode::<Body>(b"[]"),
             Err(ApiError::InvalidBody(_))
         ));
+        // Positional arrays would otherwise fill the fields in order.
+        assert_eq!(
+            detail(br#" ["a@b.c", "correct horse battery staple"]"#),
+            "The request body must be a JSON object."
+        );
     }
 }

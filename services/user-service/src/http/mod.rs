@@ -5,6 +5,7 @@ mod client;
 pub mod error;
 mod json;
 mod limits;
+pub mod openapi;
 mod password_resets;
 mod sessions;
 mod users;
@@ -52,6 +53,7 @@ const BODY_LIMIT: usize = 64 * 1024;
 pub fn router(state: AppState) -> Router {
     let request_timeout = state.config.request_timeout;
     Router::new()
+        .route("/openapi.json", get(openapi::document))
         .route("/v1/users", post(users::register))
         .route(
             "/v1/users/me",

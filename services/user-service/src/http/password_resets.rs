@@ -6,26 +6,40 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use common::email::{EmailKind, EmailMessage};
 use serde::Deserialize;
-use serde_json::json;
+use utoipa::ToSchema;
 
 use super::AppState;
 use super::client::Client;
 use super::error::ApiError;
 use super::json::ApiJson;
 use super::limits::{self, Limit};
+use super::openapi::{Accepted, BodyErrors, Limited, Unavailable};
 use super::users::{email_entry, recipient, set_password};
 use crate::crypto::{looks_like_token, new_token, token_digest};
 use crate::domain::Email;
 use crate::store::redis_store::ResetRecord;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RequestBody {
+    #[schema(format = "email")]
     email: String,
 }
 
 /// `POST /v1/password-resets`: always 202, so it reveals nothing about who is registered;
 /// limited per address (no email bombing) and per client. A new link invalidates older ones.
+#[utoipa::path(
+    post,
+    path = "/v1/password-resets",
+    tag = "password-resets",
+    request_body = RequestBody,
+    responses(
+        (status = 202, description = "Handled; says nothing about the address.", body = Accepted),
+        BodyErrors,
+        Limited,
+        Unavailable,
+    )
+)]
 pub async fn request(
     State(state): State<AppState>,
     client: Client,
@@ -67,23 +81,38 @@ pub async fn request(
     }
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({
-            "status": "accepted",
-            "detail": "If the address has an account, a reset link is on its way.",
-        })),
+        Json(Accepted {
+            status: "accepted",
+            detail: "If the address has an account, a reset link is on its way.",
+        }),
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = ResetConfirmBody)]
 pub struct ConfirmBody {
+    /// The token from the email's link.
+    #[schema(pattern = "^[A-Za-z0-9_-]{43}$")]
     token: String,
+    #[schema(min_length = 15, max_length = 1024, format = "password")]
     new_password: String,
 }
 
 /// `POST /v1/password-resets/confirm`: the token works once, only if it is the account's
 /// newest and the account still has the address it was sent to. Ends every session and sends
 /// a notice; the caller is not logged in (they log in with the new password).
+#[utoipa::path(
+    post,
+    path = "/v1/password-resets/confirm",
+    tag = "password-resets",
+    request_body = ConfirmBody,
+    responses(
+        (status = 204, description = "Password replaced; every session has ended (log in again)."),
+        BodyErrors,
+        Unavailable,
+    )
+)]
 pub async fn confirm(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<ConfirmBody>,
@@ -112,7 +141,13 @@ pub async fn confirm(
     if state.redis.take_reset(&digest).await?.as_ref() != Some(&record) {
         return Err(ApiError::InvalidToken);
     }
-    set_password(&state, &user, &password, None).await?;
+    // The account vanished between the two steps: the link is as good as expired.
+    set_password(&state, &user, &password, None)
+        .await
+        .map_err(|e| match e {
+            ApiError::Unauthorized => ApiError::InvalidToken,
+            e => e,
+        })?;
     state
         .metrics
         .account_events

@@ -6,7 +6,7 @@ use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use utoipa::ToSchema;
 
 use super::AppState;
 use super::auth::CurrentSession;
@@ -14,21 +14,26 @@ use super::client::Client;
 use super::error::{ApiError, FieldError};
 use super::json::ApiJson;
 use super::limits::{self, Limit};
+use super::openapi::{BodyErrors, Limited, NeedsSession, ProblemDoc, Unavailable};
 use crate::crypto::{new_session_id, new_token, token_digest};
 use crate::domain::{Email, Password};
 use crate::store::sessions::SessionRecord;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginBody {
+    #[schema(format = "email")]
     email: String,
+    #[schema(format = "password", max_length = 4096)]
     password: String,
 }
 
-#[derive(Serialize)]
-struct NewSession {
+#[derive(Serialize, ToSchema)]
+pub struct NewSession {
     id: String,
+    /// Send as `Authorization: Bearer <token>`; shown only here.
     token: String,
+    #[schema(example = "Bearer")]
     token_type: &'static str,
     expires_at: DateTime<Utc>,
     idle_timeout_seconds: u64,
@@ -38,6 +43,22 @@ struct NewSession {
 /// same work (a dummy argon2 verification), so the response reveals nothing about who exists.
 /// Attempts are limited per client address and per target account (whatever address they
 /// come from); a successful login clears the account's count.
+#[utoipa::path(
+    post,
+    path = "/v1/sessions",
+    tag = "sessions",
+    request_body = LoginBody,
+    responses(
+        (status = 201, body = NewSession),
+        (status = 401, description = "Unknown address or wrong password, indistinguishably \
+            (`invalid_credentials`).", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, description = "Right password, address not confirmed yet \
+            (`email_not_verified`).", body = ProblemDoc, content_type = "application/problem+json"),
+        BodyErrors,
+        Limited,
+        Unavailable,
+    )
+)]
 pub async fn login(
     State(state): State<AppState>,
     client: Client,
@@ -117,7 +138,7 @@ pub async fn login(
     ))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct SessionView {
     id: String,
     created_at: DateTime<Utc>,
@@ -130,11 +151,29 @@ pub struct SessionView {
     current: bool,
 }
 
-/// `GET /v1/sessions`: the caller's active sessions, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct SessionList {
+    sessions: Vec<SessionView>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Revoked {
+    /// How many sessions ended.
+    revoked: usize,
+}
+
+/// The caller's active sessions, newest first.
+#[utoipa::path(
+    get,
+    path = "/v1/sessions",
+    tag = "sessions",
+    security(("session" = [])),
+    responses((status = 200, body = SessionList), NeedsSession, Unavailable)
+)]
 pub async fn list(
     State(state): State<AppState>,
     session: CurrentSession,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<SessionList>, ApiError> {
     let sessions: Vec<SessionView> = state
         .sessions
         .list(&session.user_id)
@@ -150,10 +189,17 @@ pub async fn list(
             ip: s.record.ip,
         })
         .collect();
-    Ok(Json(json!({ "sessions": sessions })))
+    Ok(Json(SessionList { sessions }))
 }
 
-/// `DELETE /v1/sessions/current`: the token stops working at once.
+/// Logs out: the token stops working at once.
+#[utoipa::path(
+    delete,
+    path = "/v1/sessions/current",
+    tag = "sessions",
+    security(("session" = [])),
+    responses((status = 204, description = "Logged out."), NeedsSession, Unavailable)
+)]
 pub async fn logout(
     State(state): State<AppState>,
     session: CurrentSession,
@@ -163,7 +209,21 @@ pub async fn logout(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `DELETE /v1/sessions/{id}`: ends one of the caller's sessions (e.g. a lost device).
+/// Ends one of the caller's sessions (e.g. a lost device).
+#[utoipa::path(
+    delete,
+    path = "/v1/sessions/{id}",
+    tag = "sessions",
+    security(("session" = [])),
+    params(("id" = String, Path, description = "A session id from `GET /v1/sessions`")),
+    responses(
+        (status = 204, description = "Ended."),
+        (status = 404, description = "No such session of the caller's.", body = ProblemDoc,
+            content_type = "application/problem+json"),
+        NeedsSession,
+        Unavailable,
+    )
+)]
 pub async fn revoke(
     State(state): State<AppState>,
     session: CurrentSession,
@@ -176,15 +236,22 @@ pub async fn revoke(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `DELETE /v1/sessions`: ends every session of the caller except the current one.
+/// Ends every session of the caller except the current one.
+#[utoipa::path(
+    delete,
+    path = "/v1/sessions",
+    tag = "sessions",
+    security(("session" = [])),
+    responses((status = 200, body = Revoked), NeedsSession, Unavailable)
+)]
 pub async fn revoke_others(
     State(state): State<AppState>,
     session: CurrentSession,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Revoked>, ApiError> {
     let revoked = state
         .sessions
         .revoke_all(&session.user_id, Some(&session.id))
         .await?;
     tracing::info!(user_id = %session.user_id, revoked, "other sessions revoked");
-    Ok(Json(json!({ "revoked": revoked })))
+    Ok(Json(Revoked { revoked }))
 }

@@ -8,7 +8,8 @@ use chrono::Utc;
 use common::email::{EmailKind, EmailMessage, Recipient};
 use mongodb::bson::{Document, doc};
 use serde::{Deserialize, Deserializer, Serialize};
-use serde_json::{Value, json};
+
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::AppState;
@@ -17,6 +18,7 @@ use super::client::Client;
 use super::error::ApiError;
 use super::json::ApiJson;
 use super::limits::{self, Limit};
+use super::openapi::{Accepted, BodyErrors, Limited, NeedsSession, Unavailable, WrongPassword};
 use crate::crypto::{new_token, token_digest};
 use crate::domain::{DisplayName, Email, Invalid, Locale, Password};
 use crate::events::{DomainEvent, EventType};
@@ -27,14 +29,21 @@ use crate::store::redis_store::VerificationRecord;
 use crate::store::users::{Inserted, Updated, UserDoc};
 use crate::store::{from_bson_time, to_bson_time};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterBody {
+    #[schema(format = "email", example = "ada@example.com")]
     email: String,
+    /// 15 to 1024 characters; not a common or predictable password, not containing the
+    /// address.
+    #[schema(min_length = 15, max_length = 1024, format = "password")]
     password: String,
     #[serde(default)]
+    #[schema(max_length = 100)]
     display_name: Option<String>,
+    /// BCP 47 language tag of the emails, e.g. `en` or `de-CH`; default `en`.
     #[serde(default)]
+    #[schema(example = "en")]
     locale: Option<String>,
 }
 
@@ -200,9 +209,24 @@ pub(super) fn event_entry(event: &DomainEvent) -> OutboxEntry {
     OutboxEntry::event(event, Mailer::lease())
 }
 
-/// `POST /v1/users`. Answers 202 whether or not the address already has an account, so the
+/// Registers an account.
+///
+/// Answers 202 whether or not the address already has an account, so the
 /// endpoint cannot be used to find out who is registered; the owner of an existing account
 /// gets an email saying someone tried.
+#[utoipa::path(
+    post,
+    path = "/v1/users",
+    tag = "users",
+    request_body = RegisterBody,
+    responses(
+        (status = 202, description = "A verification email is on its way (or, for an address \
+            that already has an account, a notice to its owner).", body = Accepted),
+        BodyErrors,
+        Limited,
+        Unavailable,
+    )
+)]
 pub async fn register(
     State(state): State<AppState>,
     client: Client,
@@ -257,14 +281,14 @@ pub async fn register(
     }
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({
-            "status": "pending_verification",
-            "detail": "Check your inbox to confirm the address.",
-        })),
+        Json(Accepted {
+            status: "pending_verification",
+            detail: "Check your inbox to confirm the address.",
+        }),
     ))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct Profile {
     id: String,
     email: String,
@@ -303,7 +327,14 @@ pub(super) async fn current_user(
         .ok_or(ApiError::Unauthorized)
 }
 
-/// `GET /v1/users/me`.
+/// The caller's profile.
+#[utoipa::path(
+    get,
+    path = "/v1/users/me",
+    tag = "users",
+    security(("session" = [])),
+    responses((status = 200, body = Profile), NeedsSession, Unavailable)
+)]
 pub async fn me(
     State(state): State<AppState>,
     session: CurrentSession,
@@ -318,27 +349,64 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     Option::<T>::deserialize(d).map(Some)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchBody {
+    /// `null` removes the display name; absent leaves it alone.
     #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>, max_length = 100)]
     display_name: Option<Option<String>>,
     #[serde(default)]
     locale: Option<String>,
+    /// A new address: needs `current_password`, and takes effect once confirmed through the
+    /// link sent to it.
     #[serde(default)]
+    #[schema(format = "email")]
     email: Option<String>,
     #[serde(default)]
+    #[schema(format = "password")]
     current_password: Option<String>,
+}
+
+/// The profile after an update, and the pending email change if one was asked for.
+#[derive(Serialize, ToSchema)]
+pub struct ProfileUpdate {
+    #[serde(flatten)]
+    profile: Profile,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email_change: Option<EmailChange>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct EmailChange {
+    status: &'static str,
+    new_email: String,
+    detail: &'static str,
 }
 
 /// `PATCH /v1/users/me`: display name and locale at once; a new email address only with the
 /// current password, and only once the new address is verified (a link goes there; until
 /// then the account keeps its current address).
+#[utoipa::path(
+    patch,
+    path = "/v1/users/me",
+    tag = "users",
+    security(("session" = [])),
+    request_body = PatchBody,
+    responses(
+        (status = 200, body = ProfileUpdate),
+        BodyErrors,
+        NeedsSession,
+        WrongPassword,
+        Limited,
+        Unavailable,
+    )
+)]
 pub async fn update_me(
     State(state): State<AppState>,
     session: CurrentSession,
     ApiJson(body): ApiJson<PatchBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ProfileUpdate>, ApiError> {
     let mut errors = Vec::new();
     let mut set = Document::new();
     let mut unset = Document::new();
@@ -382,11 +450,11 @@ pub async fn update_me(
     }
 
     let mut user = current_user(&state, &session).await?;
-    let mut email_change = Value::Null;
+    let mut email_change = None;
     if let (Some(email), Some(password)) = (new_email, body.current_password.as_deref()) {
         confirm_password(&state, &user, password).await?;
         if email.as_str() != user.email {
-            email_change = request_email_change(&state, &user, email).await?;
+            email_change = Some(request_email_change(&state, &user, email).await?);
         }
     }
     if !set.is_empty() || !unset.is_empty() {
@@ -401,11 +469,10 @@ pub async fn update_me(
             .await?
             .ok_or(ApiError::Unauthorized)?;
     }
-    let mut body = serde_json::to_value(Profile::from(user)).map_err(|_| ApiError::Internal)?;
-    if !email_change.is_null() {
-        body["email_change"] = email_change;
-    }
-    Ok(Json(body))
+    Ok(Json(ProfileUpdate {
+        profile: user.into(),
+        email_change,
+    }))
 }
 
 /// Sends the verification link to the new address. If the address already has an account, its
@@ -415,7 +482,7 @@ async fn request_email_change(
     state: &AppState,
     user: &UserDoc,
     email: Email,
-) -> Result<Value, ApiError> {
+) -> Result<EmailChange, ApiError> {
     let message = if state.users.find_by_email(email.as_str()).await?.is_some() {
         // Addressed to someone else: no name of this account in it.
         let to = Recipient {
@@ -435,21 +502,38 @@ async fn request_email_change(
         .with_label_values(&["email_change", "requested"])
         .inc();
     tracing::info!(user_id = %user.id, "email change requested");
-    Ok(json!({
-        "status": "pending_verification",
-        "new_email": email.as_str(),
-        "detail": "Confirm the new address with the link sent to it; until then the current address stays.",
-    }))
+    Ok(EmailChange {
+        status: "pending_verification",
+        new_email: email.as_str().to_owned(),
+        detail: "Confirm the new address with the link sent to it; until then the current address stays.",
+    })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordBody {
+    #[schema(format = "password")]
     current_password: String,
+    #[schema(min_length = 15, max_length = 1024, format = "password")]
     new_password: String,
 }
 
 /// `PUT /v1/users/me/password`: ends every other session and tells the owner by email.
+#[utoipa::path(
+    put,
+    path = "/v1/users/me/password",
+    tag = "users",
+    security(("session" = [])),
+    request_body = ChangePasswordBody,
+    responses(
+        (status = 204, description = "Changed; every other session has ended."),
+        BodyErrors,
+        NeedsSession,
+        WrongPassword,
+        Limited,
+        Unavailable,
+    )
+)]
 pub async fn change_password(
     State(state): State<AppState>,
     session: CurrentSession,
@@ -502,13 +586,29 @@ pub(super) async fn set_password(
     Ok(())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteBody {
+    #[schema(format = "password")]
     password: String,
 }
 
 /// `DELETE /v1/users/me` {password}: deletes the account and every session, says goodbye.
+#[utoipa::path(
+    delete,
+    path = "/v1/users/me",
+    tag = "users",
+    security(("session" = [])),
+    request_body = DeleteBody,
+    responses(
+        (status = 204, description = "The account and its sessions are gone."),
+        BodyErrors,
+        NeedsSession,
+        WrongPassword,
+        Limited,
+        Unavailable,
+    )
+)]
 pub async fn delete_me(
     State(state): State<AppState>,
     session: CurrentSession,

@@ -6,29 +6,43 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use common::email::{EmailKind, EmailMessage, Recipient};
 use mongodb::bson::doc;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::AppState;
 use super::client::Client;
 use super::error::ApiError;
 use super::json::ApiJson;
 use super::limits::{self, Limit};
+use super::openapi::{Accepted, BodyErrors, Limited, ProblemDoc, Unavailable};
 use super::users::{email_entry, event_entry, verification_email};
 use crate::crypto::{looks_like_token, token_digest};
 use crate::domain::Email;
 use crate::events::{DomainEvent, EventType};
 use crate::store::users::Updated;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResendBody {
+    #[schema(format = "email")]
     email: String,
 }
 
 /// `POST /v1/email-verifications`: sends a new link to an address that has an unverified
 /// account. Always 202, whether or not it did, so it reveals nothing about who is registered;
 /// limited per address (no email bombing) and per client.
+#[utoipa::path(
+    post,
+    path = "/v1/email-verifications",
+    tag = "email-verifications",
+    request_body = ResendBody,
+    responses(
+        (status = 202, description = "Handled; says nothing about the address.", body = Accepted),
+        BodyErrors,
+        Limited,
+        Unavailable,
+    )
+)]
 pub async fn resend(
     State(state): State<AppState>,
     client: Client,
@@ -47,25 +61,47 @@ pub async fn resend(
     }
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({
-            "status": "accepted",
-            "detail": "If the address has an unverified account, a new link is on its way.",
-        })),
+        Json(Accepted {
+            status: "accepted",
+            detail: "If the address has an unverified account, a new link is on its way.",
+        }),
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfirmBody {
+    /// The token from the email's link.
+    #[schema(pattern = "^[A-Za-z0-9_-]{43}$")]
     token: String,
 }
 
 /// `POST /v1/email-verifications/confirm`: single use, whatever the outcome. Confirms a new
 /// account's address, or completes an email change (the old address is told).
+/// The confirmed address.
+#[derive(Serialize, ToSchema)]
+pub struct Verified {
+    email_verified: bool,
+    email: String,
+}
+
+#[utoipa::path(
+    post,
+    path = "/v1/email-verifications/confirm",
+    tag = "email-verifications",
+    request_body = ConfirmBody,
+    responses(
+        (status = 200, body = Verified),
+        (status = 409, description = "The new address was taken by another account meanwhile \
+            (`email_taken`).", body = ProblemDoc, content_type = "application/problem+json"),
+        BodyErrors,
+        Unavailable,
+    )
+)]
 pub async fn confirm(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<ConfirmBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Verified>, ApiError> {
     if !looks_like_token(&body.token) {
         return Err(ApiError::InvalidToken);
     }
@@ -99,7 +135,10 @@ pub async fn confirm(
                 .await?
                 .is_some_and(|u| u.email == record.email && u.email_verified)
             {
-                return Ok(Json(json!({ "email_verified": true })));
+                return Ok(Json(Verified {
+                    email_verified: true,
+                    email: record.email,
+                }));
             }
             outcome
         }
@@ -146,9 +185,10 @@ pub async fn confirm(
                 .with_label_values(&["email_verification", "done"])
                 .inc();
             tracing::info!(user_id = %record.user_id, "email verified");
-            Ok(Json(
-                json!({ "email_verified": true, "email": record.email }),
-            ))
+            Ok(Json(Verified {
+                email_verified: true,
+                email: record.email,
+            }))
         }
         Updated::NoMatch => Err(ApiError::InvalidToken),
         Updated::EmailTaken => Err(ApiError::EmailTaken),

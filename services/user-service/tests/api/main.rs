@@ -6,6 +6,7 @@ mod account;
 mod breached_passwords;
 mod e2e;
 mod helpers;
+mod openapi;
 mod outbox;
 mod password_resets;
 mod rate_limits;

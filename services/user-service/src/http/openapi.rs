@@ -1,0 +1,152 @@
+//! The OpenAPI 3.1 document of the public API, generated from the handlers' annotations and
+//! the request and response types, served at `GET /openapi.json`.
+
+use axum::Json;
+use serde::Serialize;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
+
+use super::{password_resets, sessions, users, verifications};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "User platform API",
+        description = "Registration, email verification, sessions, profile and password \
+                       management. Errors are RFC 9457 `application/problem+json` documents \
+                       with a stable `code`.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0")
+    ),
+    paths(
+        users::register,
+        users::me,
+        users::update_me,
+        users::delete_me,
+        users::change_password,
+        verifications::resend,
+        verifications::confirm,
+        password_resets::request,
+        password_resets::confirm,
+        sessions::login,
+        sessions::list,
+        sessions::revoke_others,
+        sessions::logout,
+        sessions::revoke,
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "users", description = "Accounts and profiles"),
+        (name = "email-verifications", description = "Confirming email addresses"),
+        (name = "password-resets", description = "Forgotten passwords"),
+        (name = "sessions", description = "Login, logout and the caller's sessions"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("The opaque session token from `POST /v1/sessions`."))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// `GET /openapi.json`.
+pub async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+/// An RFC 9457 problem document (content type `application/problem+json`).
+#[derive(Serialize, ToSchema)]
+#[schema(as = Problem)]
+pub struct ProblemDoc {
+    /// `urn:user-platform:problem:<code>`.
+    #[serde(rename = "type")]
+    kind: String,
+    title: String,
+    status: u16,
+    detail: String,
+    /// Stable machine-readable error code, e.g. `validation_failed`, `rate_limited`.
+    code: String,
+    /// With `validation_failed`: every invalid field.
+    errors: Option<Vec<FieldErrorDoc>>,
+}
+
+#[derive(Serialize, ToSchema)]
+#[schema(as = FieldError)]
+pub struct FieldErrorDoc {
+    field: String,
+    /// E.g. `password_too_short`, `password_too_common`, `invalid_email`.
+    code: String,
+    detail: String,
+}
+
+/// The answer to a request that is handled without saying what happened (no enumeration).
+#[derive(Serialize, ToSchema)]
+pub struct Accepted {
+    pub status: &'static str,
+    pub detail: &'static str,
+}
+
+/// What any endpoint that takes a JSON body can answer besides its own responses.
+#[derive(IntoResponses)]
+pub enum BodyErrors {
+    /// Malformed JSON, an unknown field (`invalid_body`: fields that cannot be set are refused,
+    /// never ignored) or a missing one.
+    #[response(status = 400, content_type = "application/problem+json")]
+    BadRequest(ProblemDoc),
+    /// Body larger than 64 KiB.
+    #[response(status = 413, content_type = "application/problem+json")]
+    PayloadTooLarge(ProblemDoc),
+    /// Body not sent as `application/json`.
+    #[response(status = 415, content_type = "application/problem+json")]
+    UnsupportedMediaType(ProblemDoc),
+    /// A field breaks a rule; `errors` lists every one.
+    #[response(status = 422, content_type = "application/problem+json")]
+    Invalid(ProblemDoc),
+}
+
+/// A dependency (MongoDB, Redis) did not answer in time; retry after `Retry-After` seconds.
+#[derive(IntoResponses)]
+#[response(
+    status = 503,
+    content_type = "application/problem+json",
+    headers(("Retry-After" = u64, description = "Seconds to wait"))
+)]
+#[allow(dead_code)] // Documents a response `ApiError` produces; never built.
+pub struct Unavailable(#[to_schema] ProblemDoc);
+
+/// No valid session token.
+#[derive(IntoResponses)]
+#[response(
+    status = 401,
+    content_type = "application/problem+json",
+    headers(("WWW-Authenticate" = String))
+)]
+#[allow(dead_code)] // Documents a response `ApiError` produces; never built.
+pub struct NeedsSession(#[to_schema] ProblemDoc);
+
+/// Too many requests; retry after `Retry-After` seconds.
+#[derive(IntoResponses)]
+#[response(
+    status = 429,
+    content_type = "application/problem+json",
+    headers(("Retry-After" = u64, description = "Seconds until the limit's window ends"))
+)]
+#[allow(dead_code)] // Documents a response `ApiError` produces; never built.
+pub struct Limited(#[to_schema] ProblemDoc);
+
+/// The current password was wrong (`wrong_password`).
+#[derive(IntoResponses)]
+#[response(status = 403, content_type = "application/problem+json")]
+#[allow(dead_code)] // Documents a response `ApiError` produces; never built.
+pub struct WrongPassword(#[to_schema] ProblemDoc);

@@ -12,14 +12,13 @@ mod users;
 mod verifications;
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
-use tower_http::timeout::TimeoutLayer;
 
 use crate::config::Config;
 use crate::crypto::Hasher;
@@ -87,11 +86,24 @@ pub fn router(state: AppState) -> Router {
             record_metrics,
         ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(TimeoutLayer::with_status_code(
-            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+        .layer(middleware::from_fn_with_state(
             request_timeout,
+            answer_within,
         ))
         .with_state(state)
+}
+
+/// Every request is answered within `REQUEST_TIMEOUT`: a dependency that hangs (a stalled
+/// MongoDB or Redis connection) gives a 503 problem document, never a hung request. The work
+/// is dropped at that point; writes are transactional, so nothing half-done remains.
+async fn answer_within(State(limit): State<Duration>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(timeout = ?limit, "request timed out");
+            ApiError::Unavailable("request timed out").into_response()
+        }
+    }
 }
 
 /// Counts and times every request by its route template (never the raw path: that would put

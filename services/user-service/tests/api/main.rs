@@ -13,3 +13,4 @@ mod rate_limits;
 mod readiness;
 mod registration;
 mod sessions;
+mod timeouts;

@@ -1,3 +1,4 @@
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use common::email::EmailKind;
@@ -5,30 +6,37 @@ use mongodb::bson::{self, Document, doc};
 
 use crate::helpers::*;
 
-/// With the broker unreachable, signups still succeed and their email and event wait in the
-/// outbox; once a broker is reachable the relay publishes both.
+const SIGNUPS: usize = 5;
+
+/// With the broker unreachable, signups still succeed and their emails and events wait in the
+/// outbox; once a broker is reachable the relays of two replicas publish each exactly once.
 #[tokio::test]
 async fn no_email_is_lost_while_the_broker_is_down() {
     let mut config = test_config();
     config.amqp_url = "amqp://guest:guest@127.0.0.1:1/%2f".into();
     let down = spawn_with(config.clone()).await;
-    let email = unique_email();
-    assert_eq!(down.register(&email, PASSWORD).await.status(), 202);
+    let mut emails = BTreeSet::new();
+    for _ in 0..SIGNUPS {
+        let email = unique_email();
+        assert_eq!(down.register(&email, PASSWORD).await.status(), 202);
+        emails.insert(email);
+    }
 
     let outbox = down.database().await.collection::<Document>("outbox");
+    // A verification email and a `user.registered` event per signup.
+    let expected = 2 * SIGNUPS as u64;
     for _ in 0..50 {
-        if outbox.count_documents(doc! {}).await.unwrap() == 2 {
+        if outbox.count_documents(doc! {}).await.unwrap() == expected {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // The verification email and the `user.registered` event.
-    assert_eq!(outbox.count_documents(doc! {}).await.unwrap(), 2);
+    assert_eq!(outbox.count_documents(doc! {}).await.unwrap(), expected);
     // Stop this instance without cleaning up: the database outlives it.
     let database = config.mongodb_database.clone();
     drop(down);
 
-    // Skip the lease the failed request holds, as if its 30 s had passed.
+    // Skip the lease the failed requests hold, as if its 30 s had passed.
     outbox
         .update_many(
             doc! {},
@@ -41,10 +49,21 @@ async fn no_email_is_lost_while_the_broker_is_down() {
     healed.email_queue = config.email_queue.clone();
     healed.events_exchange = config.events_exchange.clone();
     let events = EventTap::bind(&healed.events_exchange).await;
-    let up = spawn_with(healed).await;
-    let message = up.next_email().await;
-    assert_eq!(message.kind, EmailKind::VerifyEmail);
-    assert_eq!(message.to.email, email);
+    // Two replicas, both relaying the same outbox at once.
+    let first = spawn_with(healed.clone()).await;
+    let mut second_config = healed;
+    second_config.redis_key_prefix = first.config.redis_key_prefix.clone();
+    let second = spawn_with(second_config).await;
+
+    let mut delivered = BTreeSet::new();
+    let mut ids = BTreeSet::new();
+    for _ in 0..SIGNUPS {
+        let message = first.next_email().await;
+        assert_eq!(message.kind, EmailKind::VerifyEmail);
+        assert!(ids.insert(message.message_id), "published twice");
+        delivered.insert(message.to.email);
+    }
+    assert_eq!(delivered, emails);
     for _ in 0..50 {
         if outbox.count_documents(doc! {}).await.unwrap() == 0 {
             break;
@@ -52,10 +71,11 @@ async fn no_email_is_lost_while_the_broker_is_down() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(outbox.count_documents(doc! {}).await.unwrap(), 0);
+    // A few relay rounds later, still nothing more.
+    let types = events.drain(Duration::from_secs(3)).await;
     assert_eq!(queue_depth(&config.email_queue).await, 0);
-    let event = events.next().await;
-    assert_eq!(event["type"], "user.registered");
-    assert_eq!(event["schema_version"], 1);
+    assert_eq!(types, vec!["user.registered"; SIGNUPS]);
     events.close().await;
-    up.finish().await;
+    second.finish().await;
+    first.finish().await;
 }

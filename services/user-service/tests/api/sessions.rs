@@ -119,3 +119,49 @@ async fn unverified_login_can_be_allowed() {
     assert_eq!(app.login(&email, PASSWORD).await.status(), 201);
     app.finish().await;
 }
+
+/// A hash made with older (weaker) parameters is replaced by one with the current ones after
+/// the next successful login.
+#[tokio::test]
+async fn old_hashes_are_upgraded_at_login() {
+    use argon2::password_hash::{PasswordHasher, SaltString, rand_core::OsRng};
+    use argon2::{Algorithm, Argon2, Params, Version};
+    use mongodb::bson::{Document, doc};
+
+    let app = spawn_app().await;
+    let email = app.verified_user().await;
+    let old = Argon2::new(
+        Algorithm::Argon2id,
+        Version::V0x13,
+        Params::new(8192, 1, 1, None).unwrap(),
+    )
+    .hash_password(PASSWORD.as_bytes(), &SaltString::generate(&mut OsRng))
+    .unwrap()
+    .to_string();
+    let users = app.database().await.collection::<Document>("users");
+    users
+        .update_one(
+            doc! { "email": &email },
+            doc! { "$set": { "password_hash": &old } },
+        )
+        .await
+        .unwrap();
+
+    assert_eq!(app.login(&email, PASSWORD).await.status(), 201);
+    let mut stored = old.clone();
+    for _ in 0..50 {
+        let user = users
+            .find_one(doc! { "email": &email })
+            .await
+            .unwrap()
+            .unwrap();
+        stored = user.get_str("password_hash").unwrap().to_owned();
+        if stored != old {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{stored}");
+    assert_eq!(app.login(&email, PASSWORD).await.status(), 201);
+    app.finish().await;
+}

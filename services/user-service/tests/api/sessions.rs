@@ -161,7 +161,10 @@ async fn old_hashes_are_upgraded_at_login() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert!(stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"), "{stored}");
+    assert!(
+        stored.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"),
+        "{stored}"
+    );
     assert_eq!(app.login(&email, PASSWORD).await.status(), 201);
     app.finish().await;
 }

@@ -191,7 +191,7 @@ impl SessionStore {
                 .await
                 .map_err(StoreError::redis)?;
         }
-        sessions.sort_by(|a, b| b.record.created_at.cmp(&a.record.created_at));
+        sessions.sort_by_key(|s| std::cmp::Reverse(s.record.created_at));
         Ok(sessions)
     }
 

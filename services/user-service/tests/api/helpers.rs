@@ -348,27 +348,6 @@ impl EventTap {
         }
     }
 
-    /// The next event as JSON, with its routing key checked against its type.
-    pub async fn next(&self) -> Value {
-        for _ in 0..100 {
-            if let Some(message) = self
-                .channel
-                .basic_get(self.queue.as_str().into(), BasicGetOptions { no_ack: true })
-                .await
-                .unwrap()
-            {
-                let event: Value = serde_json::from_slice(&message.delivery.data).unwrap();
-                assert_eq!(
-                    event["type"].as_str(),
-                    Some(message.delivery.routing_key.as_str())
-                );
-                return event;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("no event arrived");
-    }
-
     /// The types of every event that arrives within `wait`.
     pub async fn drain(&self, wait: Duration) -> Vec<String> {
         tokio::time::sleep(wait).await;
@@ -380,6 +359,11 @@ impl EventTap {
             .unwrap()
         {
             let event: Value = serde_json::from_slice(&message.delivery.data).unwrap();
+            // The routing key is the type, so consumers can bind by type.
+            assert_eq!(
+                event["type"].as_str(),
+                Some(message.delivery.routing_key.as_str())
+            );
             types.push(event["type"].as_str().unwrap().to_owned());
         }
         types

@@ -99,7 +99,7 @@ check_values() {
     grep -v '^WARN' "$kv_log" || true; record FAIL "$name: kubernetes-validate"; return
   fi
   # Only "no schema" warnings (CRDs) are acceptable; those kinds go through check_manifests.py.
-  if grep '^WARN' "$kv_log" | grep -v "Couldn't find schema for kind \(ScaledObject\|TriggerAuthentication\|ServiceMonitor\)"; then
+  if grep '^WARN' "$kv_log" | grep -v "Couldn't find schema for kind \(ScaledObject\|TriggerAuthentication\|ServiceMonitor\|PrometheusRule\)"; then
     record FAIL "$name: kubernetes-validate warnings"; return
   fi
   local crds; crds=$(grep -c "^WARN" "$kv_log" || true)

@@ -185,6 +185,21 @@ def main(readme, rendered):
             if hits and ep.get("port") not in {p["name"] for s in hits for p in s["spec"]["ports"]}:
                 err(f"ServiceMonitor/{n}: endpoint port {ep.get('port')} not on the Service")
 
+    for n, pr in by_kind.get("PrometheusRule", {}).items():
+        names = set()
+        for g in pr["spec"].get("groups", []):
+            for rule in g.get("rules", []):
+                a = rule.get("alert")
+                if not a or not rule.get("expr"):
+                    err(f"PrometheusRule/{n}: rule without alert name or expr: {rule}")
+                if a in names:
+                    err(f"PrometheusRule/{n}: duplicate alert {a}")
+                names.add(a)
+                if (rule.get("labels") or {}).get("severity") not in ("warning", "critical"):
+                    err(f"PrometheusRule/{n}/{a}: severity must be warning or critical")
+                if not (rule.get("annotations") or {}).get("summary"):
+                    err(f"PrometheusRule/{n}/{a}: summary annotation missing")
+
     for n, ing in by_kind.get("Ingress", {}).items():
         for rule in ing["spec"].get("rules", []):
             for path in rule["http"]["paths"]:

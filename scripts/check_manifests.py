@@ -12,6 +12,7 @@ Usage: check_manifests.py README.md rendered.yaml
   in-release peers select something, and the flows the platform needs are allowed.
 Exits 1 on any error.
 """
+import json
 import re
 import sys
 
@@ -199,6 +200,25 @@ def main(readme, rendered):
                     err(f"PrometheusRule/{n}/{a}: severity must be warning or critical")
                 if not (rule.get("annotations") or {}).get("summary"):
                     err(f"PrometheusRule/{n}/{a}: summary annotation missing")
+
+    uids = {}
+    for n, cm in by_kind.get("ConfigMap", {}).items():
+        if "grafana_dashboard" not in (cm["metadata"].get("labels") or {}):
+            continue
+        for key, text in (cm.get("data") or {}).items():
+            try:
+                dash = json.loads(text)
+            except ValueError as e:
+                err(f"ConfigMap/{n}/{key}: not JSON: {e}")
+                continue
+            if not dash.get("uid") or not dash.get("title") or not dash.get("panels"):
+                err(f"ConfigMap/{n}/{key}: dashboard needs uid, title and panels")
+            if dash.get("uid") in uids:
+                err(f"ConfigMap/{n}/{key}: uid {dash['uid']} also in {uids[dash['uid']]}")
+            uids[dash.get("uid")] = n
+            for p in dash.get("panels", []):
+                if p.get("type") != "row" and not p.get("targets"):
+                    err(f"ConfigMap/{n}/{key}: panel {p.get('title')!r} has no query")
 
     for n, ing in by_kind.get("Ingress", {}).items():
         for rule in ing["spec"].get("rules", []):

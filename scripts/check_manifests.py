@@ -7,9 +7,13 @@ Usage: check_manifests.py README.md rendered.yaml
   SMTP credentials are optional), secrets come through secretKeyRef, unknown names are reported;
 - security context, resources and admin-port probes on every container;
 - Services, PDBs, HPAs, ScaledObjects, ServiceMonitors and Ingresses point at things that exist;
-- KEDA ScaledObject / TriggerAuthentication and ServiceMonitor structure (no CRD schemas offline).
+- KEDA ScaledObject / TriggerAuthentication, ServiceMonitor and PrometheusRule semantics (the
+  schemas are checked by check-jsonschema), Grafana dashboard ConfigMaps;
+- NetworkPolicies: every pod of the release is selected, named ports exist on the selected pods,
+  in-release peers select something, and the flows the platform needs are allowed.
 Exits 1 on any error.
 """
+import json
 import re
 import sys
 
@@ -18,6 +22,9 @@ import yaml
 SECRET_VARS = {"MONGODB_URI", "AMQP_URL", "SMTP_USERNAME", "SMTP_PASSWORD"}
 OPTIONAL = {"mail-service": {"SMTP_PORT", "SMTP_USERNAME", "SMTP_PASSWORD"}, "user-service": set()}
 EXTRA_OK = {"RUST_LOG", "LOG_FORMAT"}
+# Set ahead of the code that reads it: mail-service gets the user-service's Redis for delivery
+# de-duplication; both must point at the same Redis (checked below).
+EXTRA_PER_SERVICE = {"mail-service": {"REDIS_URL"}, "user-service": set()}
 STD_LABELS = ["app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/component",
               "app.kubernetes.io/managed-by", "app.kubernetes.io/version", "helm.sh/chart"]
 
@@ -180,6 +187,40 @@ def main(readme, rendered):
             if hits and ep.get("port") not in {p["name"] for s in hits for p in s["spec"]["ports"]}:
                 err(f"ServiceMonitor/{n}: endpoint port {ep.get('port')} not on the Service")
 
+    for n, pr in by_kind.get("PrometheusRule", {}).items():
+        names = set()
+        for g in pr["spec"].get("groups", []):
+            for rule in g.get("rules", []):
+                a = rule.get("alert")
+                if not a or not rule.get("expr"):
+                    err(f"PrometheusRule/{n}: rule without alert name or expr: {rule}")
+                if a in names:
+                    err(f"PrometheusRule/{n}: duplicate alert {a}")
+                names.add(a)
+                if (rule.get("labels") or {}).get("severity") not in ("warning", "critical"):
+                    err(f"PrometheusRule/{n}/{a}: severity must be warning or critical")
+                if not (rule.get("annotations") or {}).get("summary"):
+                    err(f"PrometheusRule/{n}/{a}: summary annotation missing")
+
+    uids = {}
+    for n, cm in by_kind.get("ConfigMap", {}).items():
+        if "grafana_dashboard" not in (cm["metadata"].get("labels") or {}):
+            continue
+        for key, text in (cm.get("data") or {}).items():
+            try:
+                dash = json.loads(text)
+            except ValueError as e:
+                err(f"ConfigMap/{n}/{key}: not JSON: {e}")
+                continue
+            if not dash.get("uid") or not dash.get("title") or not dash.get("panels"):
+                err(f"ConfigMap/{n}/{key}: dashboard needs uid, title and panels")
+            if dash.get("uid") in uids:
+                err(f"ConfigMap/{n}/{key}: uid {dash['uid']} also in {uids[dash['uid']]}")
+            uids[dash.get("uid")] = n
+            for p in dash.get("panels", []):
+                if p.get("type") != "row" and not p.get("targets"):
+                    err(f"ConfigMap/{n}/{key}: panel {p.get('title')!r} has no query")
+
     for n, ing in by_kind.get("Ingress", {}).items():
         for rule in ing["spec"].get("rules", []):
             for path in rule["http"]["paths"]:
@@ -187,6 +228,16 @@ def main(readme, rendered):
                 s = services.get(b["name"])
                 if not s or b["port"].get("name") not in {p["name"] for p in s["spec"]["ports"]}:
                     err(f"Ingress/{n}: backend {b} not rendered")
+
+    check_network_policies(by_kind, workloads)
+    envs = {}
+    for (kind, name), w in workloads.items():
+        for c in w["spec"]["template"]["spec"]["containers"]:
+            envs[c["name"]] = {e["name"]: e for e in c.get("env", [])}
+    if "user-service" in envs and "mail-service" in envs:
+        us, ms = envs["user-service"].get("REDIS_URL"), envs["mail-service"].get("REDIS_URL")
+        if us != ms:
+            err(f"REDIS_URL differs between user-service ({us}) and mail-service ({ms})")
 
     for w in warnings:
         print(f"  warning: {w}")
@@ -197,13 +248,84 @@ def main(readme, rendered):
     return 1 if errors else 0
 
 
+def selects(selector, labels):
+    """A LabelSelector (matchLabels only, as the chart renders them) against pod labels."""
+    if selector.get("matchExpressions"):
+        err(f"unexpected matchExpressions in {selector}")
+    return all(labels.get(k) == v for k, v in (selector.get("matchLabels") or {}).items())
+
+
+def check_network_policies(by_kind, workloads):
+    policies = by_kind.get("NetworkPolicy", {})
+    if not policies:
+        return
+    pods = {f"{k}/{n}": (w["spec"]["template"]["metadata"]["labels"], w["spec"]["template"]["spec"])
+            for (k, n), w in workloads.items()}
+    pods.update({f"Pod/{n}": (p["metadata"].get("labels") or {}, p["spec"])
+                 for n, p in by_kind.get("Pod", {}).items()})
+    covered = {}
+    for n, np in policies.items():
+        spec = np["spec"]
+        hit = [k for k, (labels, _) in pods.items() if selects(spec["podSelector"], labels)]
+        if not spec["podSelector"].get("matchLabels") or not hit:
+            err(f"NetworkPolicy/{n}: podSelector selects no pod of the release")
+        if sorted(spec.get("policyTypes", [])) != ["Egress", "Ingress"]:
+            err(f"NetworkPolicy/{n}: policyTypes must be Ingress and Egress (default deny both ways)")
+        for k in hit:
+            covered.setdefault(k, []).append(n)
+        port_names = {p["name"] for k in hit for c in pods[k][1]["containers"] for p in c.get("ports", [])}
+        for rule in spec.get("ingress", []):
+            for port in rule.get("ports", []):
+                if isinstance(port.get("port"), str) and port["port"] not in port_names:
+                    err(f"NetworkPolicy/{n}: ingress port {port['port']} is not a container port")
+        for direction in ("ingress", "egress"):
+            for rule in spec.get(direction, []):
+                for peer in rule.get("from", []) + rule.get("to", []):
+                    sel = peer.get("podSelector")
+                    # Peers naming this release's pods must match one; others (k8s/ extras) can't be seen.
+                    if sel and "namespaceSelector" not in peer and \
+                            "app.kubernetes.io/instance" in (sel.get("matchLabels") or {}) and \
+                            not any(selects(sel, labels) for labels, _ in pods.values()):
+                        err(f"NetworkPolicy/{n}: {direction} peer {sel} selects no pod of the release")
+    for k in pods:
+        if k not in covered:
+            err(f"{k}: not selected by any NetworkPolicy")
+
+    def allows(src_component, dst_component, port):
+        """Does the destination's policy admit src on port, and src's policy let it out?"""
+        src = [np["spec"] for np in policies.values()
+               if np["spec"]["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/component") == src_component]
+        dst = [np["spec"] for np in policies.values()
+               if np["spec"]["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/component") == dst_component]
+        dst_ports = {p["containerPort"] for k, (labels, pod) in pods.items()
+                     if labels.get("app.kubernetes.io/component") == dst_component
+                     for c in pod["containers"] for p in c.get("ports", [])
+                     if p.get("name") == port or p["containerPort"] == port}
+        out_ok = any(any(p.get("port") in dst_ports for p in r.get("ports", []))
+                     and any((peer.get("podSelector") or {}).get("matchLabels", {}).get("app.kubernetes.io/component") == dst_component
+                             for peer in r.get("to", []))
+                     for s in src for r in s.get("egress", []))
+        in_ok = any(any(p.get("port") == port for p in r.get("ports", []))
+                    and any((peer.get("podSelector") or {}).get("matchLabels", {}).get("app.kubernetes.io/component") == src_component
+                            for peer in r.get("from", []))
+                    for s in dst for r in s.get("ingress", []))
+        return out_ok and in_ok
+
+    components = {labels.get("app.kubernetes.io/component") for labels, _ in pods.values()}
+    needed = [("user-service", "redis", "redis"), ("mail-service", "redis", "redis"),
+              ("user-service", "rabbitmq", "amqp"), ("mail-service", "rabbitmq", "amqp")]
+    for src, dst, port in needed:
+        if dst in components and not allows(src, dst, port):
+            err(f"NetworkPolicies do not let {src} reach {dst} on {port}")
+
+
 def check_app_container(where, svc, c, table):
     env = {e["name"]: e for e in c.get("env", [])}
     for var in table:
         if var not in env and var not in OPTIONAL[svc]:
             err(f"{where}: README variable {var} not set")
     for name, e in env.items():
-        if name not in table and name not in EXTRA_OK:
+        if name not in table and name not in EXTRA_OK | EXTRA_PER_SERVICE[svc]:
             warnings.append(f"{where}: {name} is not in the README table (extraEnv?)")
         if name in SECRET_VARS and "secretKeyRef" not in (e.get("valueFrom") or {}):
             err(f"{where}: {name} must come from a secretKeyRef")

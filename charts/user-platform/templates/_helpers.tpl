@@ -158,3 +158,59 @@ maxUnavailable: {{ .maxUnavailable }}
 {{- fail "podDisruptionBudget: set minAvailable or maxUnavailable" }}
 {{- end }}
 {{- end }}
+
+{{/* ---------------------------------------------------------------------------------------- */}}
+{{/* NetworkPolicy egress rules shared by both services                                       */}}
+{{/* ---------------------------------------------------------------------------------------- */}}
+
+{{- define "up.np.dnsEgress" -}}
+# DNS (53 UDP and TCP) to the cluster resolver.
+- to:
+    {{- toYaml .Values.networkPolicy.dns.to | nindent 4 }}
+  ports:
+    - port: 53
+      protocol: UDP
+    - port: 53
+      protocol: TCP
+{{- end }}
+
+{{- define "up.np.redisEgress" -}}
+{{- if .Values.redis.enabled -}}
+- to:
+    - podSelector:
+        matchLabels:
+          {{- include "up.selectorLabels" (dict "ctx" . "component" "redis") | nindent 10 }}
+  ports:
+    - port: {{ .Values.redis.port }}
+      protocol: TCP
+{{- else -}}
+# External Redis: its address is only known as a URL, so the peers come from values.
+- to:
+    {{- toYaml .Values.networkPolicy.externalRedis.to | nindent 4 }}
+  ports:
+    {{- range .Values.networkPolicy.externalRedis.ports }}
+    - port: {{ . }}
+      protocol: TCP
+    {{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "up.np.rabbitmqEgress" -}}
+{{- if .Values.rabbitmq.enabled -}}
+- to:
+    - podSelector:
+        matchLabels:
+          {{- include "up.selectorLabels" (dict "ctx" . "component" "rabbitmq") | nindent 10 }}
+  ports:
+    - port: {{ .Values.rabbitmq.port }}
+      protocol: TCP
+{{- else -}}
+- to:
+    {{- toYaml .Values.networkPolicy.externalRabbitmq.to | nindent 4 }}
+  ports:
+    {{- range .Values.networkPolicy.externalRabbitmq.ports }}
+    - port: {{ . }}
+      protocol: TCP
+    {{- end }}
+{{- end }}
+{{- end }}

@@ -71,6 +71,7 @@ impl Metrics {
                 &["result"],
             )?,
         };
+        m.start_at_zero();
         registry.register(Box::new(m.pwned_checks.clone()))?;
         registry.register(Box::new(m.http_requests.clone()))?;
         registry.register(Box::new(m.http_duration.clone()))?;
@@ -81,5 +82,47 @@ impl Metrics {
         registry.register(Box::new(m.outbox_published.clone()))?;
         registry.register(Box::new(m.outbox_pending.clone()))?;
         Ok(m)
+    }
+
+    /// Creates every known label combination at zero, so each series exists from the first
+    /// scrape: `rate()` and `increase()` then see the first event, and alerts on a series that
+    /// has never moved do not silently match nothing.
+    fn start_at_zero(&self) {
+        for outcome in ["created", "email_taken"] {
+            self.signups.with_label_values(&[outcome]);
+        }
+        for outcome in ["success", "invalid_credentials", "email_not_verified"] {
+            self.logins.with_label_values(&[outcome]);
+        }
+        for limit in [
+            "login_ip",
+            "login_account",
+            "signup_ip",
+            "email_address",
+            "email_ip",
+        ] {
+            self.rate_limited.with_label_values(&[limit]);
+        }
+        for (action, outcome) in [
+            ("email_change", "requested"),
+            ("email_verification", "done"),
+            ("password_change", "done"),
+            ("password_reset", "requested"),
+            ("password_reset", "done"),
+            ("delete", "done"),
+        ] {
+            self.account_events.with_label_values(&[action, outcome]);
+        }
+        for destination in ["email", "event"] {
+            for path in ["direct", "relay"] {
+                for result in ["ok", "error"] {
+                    self.outbox_published
+                        .with_label_values(&[destination, path, result]);
+                }
+            }
+        }
+        for result in ["breached", "clean", "error"] {
+            self.pwned_checks.with_label_values(&[result]);
+        }
     }
 }

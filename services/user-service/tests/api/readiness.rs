@@ -130,3 +130,50 @@ async fn healthz_and_metrics() {
     assert!(metrics.contains(r#"user_signups_total{outcome="created"} 1"#));
     app.finish().await;
 }
+
+/// The metric list the chart's alerts and dashboards are checked against
+/// (scripts/metrics-exported.txt, generated from the sources) matches a real scrape.
+#[tokio::test]
+async fn every_metric_the_dashboards_may_use_is_exported() {
+    let app = spawn_app().await;
+    app.register(&unique_email(), PASSWORD).await;
+    let scrape = app
+        .client
+        .get(format!("{}/metrics", app.admin))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let list = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../scripts/metrics-exported.txt"
+    ))
+    .unwrap();
+    let mut checked = 0;
+    for line in list.lines().filter(|l| !l.starts_with('#')) {
+        let fields: Vec<&str> = line.split('\t').collect();
+        let [name, kind, labels, source] = fields[..] else {
+            panic!("malformed line {line:?}");
+        };
+        if !source.starts_with("services/user-service/") {
+            continue;
+        }
+        assert!(
+            scrape.contains(&format!("# TYPE {name} {kind}\n")),
+            "{name} ({kind}) missing from /metrics"
+        );
+        for label in labels.split(',').filter(|l| *l != "-") {
+            assert!(
+                scrape
+                    .lines()
+                    .any(|l| l.starts_with(name) && l.contains(&format!("{label}=\""))),
+                "{name} has no {label} label"
+            );
+        }
+        checked += 1;
+    }
+    assert!(checked >= 9, "only {checked} user-service metrics listed");
+    app.finish().await;
+}

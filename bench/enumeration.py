@@ -17,39 +17,14 @@ import json
 import os
 import platform
 import random
-import socket
 import statistics
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from lib import ROOT, UserService, call
+
 PASSWORD = "correct horse battery staple"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def call(base: str, method: str, path: str, body: dict) -> tuple[int, bytes, float]:
-    data = json.dumps(body).encode()
-    req = urllib.request.Request(base + path, data=data, method=method,
-                                 headers={"content-type": "application/json"})
-    started = time.perf_counter()
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            payload = resp.read()
-            status = resp.status
-    except urllib.error.HTTPError as e:
-        payload = e.read()
-        status = e.code
-    return status, payload, (time.perf_counter() - started) * 1000
 
 
 def summary(samples: list[float]) -> dict:
@@ -65,31 +40,9 @@ def main() -> None:
     args = ap.parse_args()
 
     run_id = uuid.uuid4().hex[:12]
-    http, admin = free_port(), free_port()
-    env = {
-        "PATH": os.environ.get("PATH", ""),
-        "HTTP_ADDR": f"127.0.0.1:{http}", "ADMIN_ADDR": f"127.0.0.1:{admin}",
-        "MONGODB_URI": "mongodb://127.0.0.1:27017/?directConnection=true",
-        "MONGODB_DATABASE": f"bench_enum_{run_id}",
-        "REDIS_URL": "redis://127.0.0.1:6379", "REDIS_KEY_PREFIX": f"bench:{run_id}:",
-        "AMQP_URL": "amqp://guest:guest@127.0.0.1:5672/%2f",
-        "EMAIL_QUEUE": f"bench_enum_{run_id}", "EVENTS_EXCHANGE": f"bench.events.{run_id}",
-        "RATE_LIMIT_LOGIN_IP": "off", "RATE_LIMIT_LOGIN_ACCOUNT": "off",
-        "RATE_LIMIT_SIGNUP_IP": "off", "RATE_LIMIT_EMAIL_ADDRESS": "off",
-        "RATE_LIMIT_EMAIL_IP": "off", "LOG_FORMAT": "json", "RUST_LOG": "warn",
-    }
-    proc = subprocess.Popen([args.binary], env=env, stdout=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{http}"
+    service = UserService(Path(args.binary))
+    base = service.base
     try:
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{admin}/readyz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
-        else:
-            sys.exit("user-service did not become ready")
-
         taken = f"taken-{run_id}@example.com"
         assert call(base, "POST", "/v1/users", {"email": taken, "password": PASSWORD})[0] == 202
         fresh = lambda: f"new-{uuid.uuid4().hex}@example.com"  # noqa: E731
@@ -127,18 +80,7 @@ def main() -> None:
             }
             print(f"{name}: {results[name]}")
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        try:
-            import pymongo
-            pymongo.MongoClient(env["MONGODB_URI"]).drop_database(env["MONGODB_DATABASE"])
-        except Exception as e:  # noqa: BLE001 - cleanup only
-            print(f"cleanup: {e}", file=sys.stderr)
-        for q in (env["EMAIL_QUEUE"], env["EMAIL_QUEUE"] + ".dead"):
-            subprocess.run(["rabbitmqctl", "-q", "delete_queue", q], capture_output=True)
-        subprocess.run(["rabbitmqctl", "-q", "eval",
-                        f'rabbit_exchange:delete(rabbit_misc:r(<<"/">>, exchange, <<"{env["EVENTS_EXCHANGE"]}">>), false, <<"bench">>).'],
-                       capture_output=True)
+        service.stop()
 
     report = {
         "benchmark": "account enumeration timing",

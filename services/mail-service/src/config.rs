@@ -42,6 +42,9 @@ impl FromStr for SmtpTls {
     }
 }
 
+/// The longest a send can take, in multiples of `SMTP_TIMEOUT` (see `smtp::Mailer::send`).
+pub const SEND_TIMEOUTS: u32 = 5;
+
 /// SMTP login. `Debug` hides the password.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SmtpCredentials {
@@ -64,7 +67,7 @@ pub struct SmtpConfig {
     pub port: u16,
     pub tls: SmtpTls,
     pub credentials: Option<SmtpCredentials>,
-    /// Per SMTP command; also bounds connecting.
+    /// Bounds connecting; a whole transaction gets `SEND_TIMEOUTS - 1` times this.
     pub timeout: Duration,
     /// Most connections kept open to the relay at once.
     pub pool_size: u32,
@@ -206,9 +209,13 @@ impl Config {
         let key_prefix = env.optional("REDIS_KEY_PREFIX", "up:".to_owned());
         let sent_ttl = env.duration("SENT_TTL", Duration::from_secs(7 * 24 * 3600));
         let claim_ttl = env.duration("SEND_CLAIM_TTL", Duration::from_secs(120));
-        // A claim that expires mid-send would let another replica send the same email.
-        if claim_ttl <= timeout * 2 {
-            env.invalid("SEND_CLAIM_TTL", "must be more than twice SMTP_TIMEOUT");
+        // A claim that expires mid-send would let another replica send the same email. The
+        // longest send is connecting (one SMTP_TIMEOUT) plus the transaction (four).
+        if claim_ttl <= timeout * SEND_TIMEOUTS {
+            env.invalid(
+                "SEND_CLAIM_TTL",
+                format!("must be more than {SEND_TIMEOUTS} times SMTP_TIMEOUT"),
+            );
         }
         let retry_delays = env
             .optional(
@@ -322,7 +329,7 @@ mod tests {
         vars.push(("RETRY_DELAYS", "0s"));
         assert!(load(&vars).is_err());
         vars.pop();
-        vars.push(("SEND_CLAIM_TTL", "15s"));
+        vars.push(("SEND_CLAIM_TTL", "50s"));
         let err = load(&vars).unwrap_err().to_string();
         assert!(err.contains("SEND_CLAIM_TTL"), "{err}");
     }

@@ -13,7 +13,7 @@ use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use uuid::Uuid;
 
-use crate::config::{SmtpConfig, SmtpTls};
+use crate::config::{SEND_TIMEOUTS, SmtpConfig, SmtpTls};
 use crate::templates::Rendered;
 
 /// Domain part of our Message-IDs. Fixed rather than the host name so that redelivering a
@@ -138,13 +138,18 @@ impl Mailer {
             .acquire()
             .await
             .map_err(|_| SendError::Transient("SMTP pool closed".into()))?;
-        let mut connection = match inner.checkout().await {
-            Some(c) => c,
-            None => inner.connect().await?,
-        };
+        // Reusing (with its NOOP check) or opening a connection shares one SMTP_TIMEOUT.
+        let mut connection = tokio::time::timeout(inner.timeout, async {
+            match inner.checkout().await {
+                Some(c) => Ok(c),
+                None => inner.connect_untimed().await,
+            }
+        })
+        .await
+        .map_err(|_| inner.connect_timed_out())??;
         // Bounds the whole transaction (MAIL, RCPT, DATA, body, final dot): lettre applies
         // its timeout to connecting only.
-        let deadline = inner.timeout * 4;
+        let deadline = inner.timeout * (SEND_TIMEOUTS - 1);
         match tokio::time::timeout(deadline, connection.send(&envelope, &body)).await {
             Ok(Ok(_)) => {
                 inner.checkin(connection);
@@ -198,12 +203,14 @@ impl Inner {
     async fn connect(&self) -> Result<AsyncSmtpConnection, SendError> {
         tokio::time::timeout(self.timeout, self.connect_untimed())
             .await
-            .unwrap_or_else(|_| {
-                Err(SendError::Transient(format!(
-                    "connecting to the SMTP relay timed out after {:?}",
-                    self.timeout
-                )))
-            })
+            .map_err(|_| self.connect_timed_out())?
+    }
+
+    fn connect_timed_out(&self) -> SendError {
+        SendError::Transient(format!(
+            "connecting to the SMTP relay timed out after {:?}",
+            self.timeout
+        ))
     }
 
     async fn connect_untimed(&self) -> Result<AsyncSmtpConnection, SendError> {

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use common::amqp::{HEADER_DEATH_REASON, header_str};
 use lapin::options::BasicGetOptions;
+use support::proxy::Proxy;
 use support::smtp::TestSmtp;
 use support::{Broker, Instance, Scope, TestApp, eventually, metric, verify_email};
 use uuid::Uuid;
@@ -226,4 +227,45 @@ async fn shutdown_during_a_burst_then_restart_delivers_each_exactly_once() {
         .unwrap();
     assert!(parked.is_none());
     scope.clean_up(&broker.channel, 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn consumer_reconnects_after_losing_the_broker_and_readiness_follows() {
+    let smtp = TestSmtp::running().await;
+    let mut proxy = Proxy::start("127.0.0.1:5672".parse().unwrap()).await;
+    let proxied = format!("amqp://guest:guest@127.0.0.1:{}/%2f", proxy.port);
+    let app = TestApp::spawn_with(Scope::new(), |c| {
+        on(&smtp)(c);
+        c.amqp_url = proxied;
+    })
+    .await;
+    let ready = || async {
+        app.http
+            .get(app.admin_url("/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    };
+
+    proxy.cut().await;
+    let deadline = tokio::time::Instant::now() + support::TIMEOUT;
+    while ready().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "still ready without a broker connection"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Published (directly to the broker) while the service is cut off.
+    let to = unique_recipient();
+    app.publish(&verify_email(&to, "after-the-outage")).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(smtp.count_for(&to), 0);
+
+    proxy.restore().await;
+    eventually("delivery after reconnecting", || smtp.count_for(&to) == 1).await;
+    assert!(ready().await, "ready again once consuming");
+    app.stop().await;
 }

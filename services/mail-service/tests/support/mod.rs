@@ -3,6 +3,7 @@
 
 #![allow(dead_code)] // Not every test binary uses every helper.
 
+pub mod proxy;
 pub mod smtp;
 
 use std::path::PathBuf;

@@ -23,11 +23,14 @@ use uuid::Uuid;
 
 const USAGE: &str = "\
 mail_bench [--messages N] [--paced N] [--rate PER_SEC] [--consumers 1,2] [--nodelay off,on]
-           [--prefetch N] [--pool N] [--smtp HOST:PORT] --maildir DIR [--out DIR]
+           [--prefetch N] [--pool N] [--smtp HOST:PORT] (--maildir DIR | --accept-log FILE)
+           [--out DIR]
 
   --messages  burst size for the throughput phase (default 5000)
   --paced     messages in the latency phase, published at --rate (default 500 at 200/s)
-  --maildir   the Maildir the SMTP sink at --smtp writes to (scripts/services.sh maildir)
+  --maildir   the Maildir the SMTP capture server at --smtp writes to (scripts/smtp_sink.py)
+  --accept-log  the file bench/mail/sink.py at --smtp writes acceptance times to; read after
+              the sink has been stopped (the run script does that), so it is read on demand
   --out       where the Markdown and JSON reports go (default bench/reports)
 Environment: AMQP_URL, REDIS_URL (local defaults).";
 
@@ -41,7 +44,8 @@ struct Args {
     pool: u32,
     smtp_host: String,
     smtp_port: u16,
-    maildir: PathBuf,
+    maildir: Option<PathBuf>,
+    accept_log: Option<PathBuf>,
     out: PathBuf,
 }
 
@@ -56,7 +60,8 @@ fn parse_args() -> anyhow::Result<Args> {
         pool: 8,
         smtp_host: "127.0.0.1".into(),
         smtp_port: 2525,
-        maildir: PathBuf::new(),
+        maildir: None,
+        accept_log: None,
         out: PathBuf::from("bench/reports"),
     };
     let mut it = std::env::args().skip(1);
@@ -90,13 +95,14 @@ fn parse_args() -> anyhow::Result<Args> {
                 args.smtp_host = host.into();
                 args.smtp_port = port.parse()?;
             }
-            "--maildir" => args.maildir = value.into(),
+            "--maildir" => args.maildir = Some(value.into()),
+            "--accept-log" => args.accept_log = Some(value.into()),
             "--out" => args.out = value.into(),
             _ => bail!("unknown flag {flag}\n{USAGE}"),
         }
     }
-    if args.maildir.as_os_str().is_empty() {
-        bail!("--maildir is required\n{USAGE}");
+    if args.maildir.is_none() == args.accept_log.is_none() {
+        bail!("give --maildir or --accept-log\n{USAGE}");
     }
     Ok(args)
 }
@@ -125,9 +131,20 @@ async fn main() -> anyhow::Result<()> {
             runs.push(run(&args, nodelay, consumers).await?);
         }
     }
-    // The sink may still be renaming the last files into new/.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    let accepted = scan_maildir(&args.maildir, started)?;
+    let accepted = match (&args.maildir, &args.accept_log) {
+        (Some(maildir), _) => {
+            // The sink may still be renaming the last files into new/.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            scan_maildir(maildir, started)?
+        }
+        (None, Some(log)) => {
+            // The sink flushes its log when it stops: say we are done and wait for it.
+            println!("RUNS DONE");
+            wait_for_file_complete(log).await?;
+            read_accept_log(log)?
+        }
+        (None, None) => unreachable!("checked when parsing"),
+    };
     report(&args, &runs, &accepted, started)
 }
 
@@ -377,6 +394,36 @@ fn scan_maildir(maildir: &Path, since: SystemTime) -> anyhow::Result<HashMap<Str
     Ok(accepted)
 }
 
+/// The run script stops the sink once this process prints `RUNS DONE`; the sink then writes
+/// `# end` as its last line.
+async fn wait_for_file_complete(path: &Path) -> anyhow::Result<()> {
+    for _ in 0..600 {
+        if std::fs::read_to_string(path)
+            .map(|s| s.ends_with("# end\n"))
+            .unwrap_or(false)
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    bail!("{} was never completed by the sink", path.display())
+}
+
+fn read_accept_log(path: &Path) -> anyhow::Result<HashMap<String, SystemTime>> {
+    let text = std::fs::read_to_string(path)?;
+    let mut accepted = HashMap::new();
+    for line in text.lines() {
+        let Some((to, at)) = line.split_once('\t') else {
+            continue;
+        };
+        if to.starts_with("bench-") {
+            let at: f64 = at.parse()?;
+            accepted.insert(to.to_owned(), UNIX_EPOCH + Duration::from_secs_f64(at));
+        }
+    }
+    Ok(accepted)
+}
+
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return f64::NAN;
@@ -436,19 +483,21 @@ fn report(
         "prefetch": args.prefetch,
         "smtp_pool_size": args.pool,
         "sink": format!("{}:{}", args.smtp_host, args.smtp_port),
+        "sink_kind": if args.maildir.is_some() { "capture server (scripts/smtp_sink.py)" } else { "bench sink (bench/mail/sink.py)" },
         "runs": rows,
     });
 
     let mut md = format!(
         "# Mail pipeline benchmark\n\nUnix time {stamp}, {cores} CPUs, prefetch {}, SMTP pool {} \
-         per consumer, sink {}:{}. Burst: {} messages published at once; paced: {} at {}/s. \
-         Latency is publish → SMTP sink stored the message.\n\n\
+         per consumer, sink {}:{} ({}). Burst: {} messages published at once; paced: {} at {}/s. \
+         Latency is publish → SMTP sink accepted the message.\n\n\
          | TCP_NODELAY | consumers | emails/s | burst p50 ms | burst p99 ms | paced p50 ms | paced p99 ms |\n\
          |---|---|---|---|---|---|---|\n",
         args.prefetch,
         args.pool,
         args.smtp_host,
         args.smtp_port,
+        report["sink_kind"].as_str().unwrap_or_default(),
         args.messages,
         args.paced,
         args.rate

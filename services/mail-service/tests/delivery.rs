@@ -269,3 +269,39 @@ async fn consumer_reconnects_after_losing_the_broker_and_readiness_follows() {
     assert!(ready().await, "ready again once consuming");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_message_claimed_by_a_crashed_replica_waits_for_the_claim_then_is_sent_once() {
+    let smtp = TestSmtp::running().await;
+    let scope = Scope::new();
+    let app = TestApp::spawn_with(scope.clone(), on(&smtp)).await;
+    let to = unique_recipient();
+    let message = verify_email(&to, "claimed");
+
+    // What a replica killed mid-send leaves behind: its claim, until the TTL ends it.
+    let client = redis::Client::open(support::redis_url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let _: () = redis::cmd("SET")
+        .arg(format!("{}sending:{}", scope.prefix, message.message_id))
+        .arg("crashed-attempt")
+        .arg("PX")
+        .arg(1500)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+
+    app.publish(&message).await;
+    let metrics = wait_for_metric(
+        &app,
+        r#"mail_messages_consumed_total{kind="verify_email",outcome="deferred"}"#,
+        1.0,
+    )
+    .await;
+    assert_eq!(metric(&metrics, SENT), 0.0, "{metrics}");
+    assert_eq!(smtp.count_for(&to), 0);
+
+    eventually("sent once the claim expired", || smtp.count_for(&to) == 1).await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(smtp.count_for(&to), 1);
+    app.stop().await;
+}

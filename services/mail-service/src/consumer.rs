@@ -218,7 +218,7 @@ impl Handler {
             other => other,
         };
 
-        let result = match disposition {
+        let (queue, props, outcome, reason) = match disposition {
             Disposition::Ack(outcome) => {
                 self.metrics.consumed(kind, outcome);
                 info!(
@@ -227,86 +227,44 @@ impl Handler {
                     outcome = outcome.as_str(),
                     "message done"
                 );
-                delivery.acker.ack(BasicAckOptions::default()).await
+                if let Err(e) = delivery.acker.ack(BasicAckOptions::default()).await {
+                    unsettled(message_id, kind, &e);
+                }
+                return;
             }
-            Disposition::Retry(reason) => {
-                let level = attempts as usize;
-                let queue = self.topology.retry_queue(level);
-                let props = with_header(
+            Disposition::Retry(reason) => (
+                self.topology.retry_queue(attempts as usize),
+                with_header(
                     copy_properties(&delivery.properties),
                     HEADER_ATTEMPTS,
                     AMQPValue::LongUInt(attempts + 1),
-                );
-                self.move_to(
-                    &delivery,
-                    publish,
-                    &queue,
-                    props,
-                    kind,
-                    message_id,
-                    Outcome::Retried,
-                    &reason,
-                )
-                .await
-            }
-            Disposition::Defer => {
-                let queue = self.topology.retry_queue(0);
-                let props = copy_properties(&delivery.properties);
-                self.move_to(
-                    &delivery,
-                    publish,
-                    &queue,
-                    props,
-                    kind,
-                    message_id,
-                    Outcome::Deferred,
-                    "another replica is sending it",
-                )
-                .await
-            }
-            Disposition::DeadLetter(reason) => {
-                let props = with_header(
+                ),
+                Outcome::Retried,
+                reason,
+            ),
+            Disposition::Defer => (
+                self.topology.retry_queue(0),
+                copy_properties(&delivery.properties),
+                Outcome::Deferred,
+                "another replica is sending it".to_owned(),
+            ),
+            Disposition::DeadLetter(reason) => (
+                self.topology.dead_letter_queue(),
+                with_header(
                     copy_properties(&delivery.properties),
                     HEADER_DEATH_REASON,
                     AMQPValue::LongString(truncate(&reason, MAX_REASON_LEN).into()),
-                );
-                let queue = self.topology.dead_letter_queue();
-                self.move_to(
-                    &delivery,
-                    publish,
-                    &queue,
-                    props,
-                    kind,
-                    message_id,
-                    Outcome::DeadLettered,
-                    &reason,
-                )
-                .await
-            }
+                ),
+                Outcome::DeadLettered,
+                reason,
+            ),
         };
-        if let Err(e) = result {
-            // The channel is gone; the broker redelivers the message on the next session.
-            warn!(?message_id, kind, error = %e, "could not settle delivery");
-        }
-    }
 
-    /// Publishes a copy to `queue`, waits for the broker's confirm, then acks the original. If
-    /// the copy is not confirmed the original goes back to the queue: a message is never in
-    /// neither place (and, for the instant between confirm and ack, possibly in both, which
-    /// the sent record absorbs).
-    #[allow(clippy::too_many_arguments)]
-    async fn move_to(
-        &self,
-        delivery: &Delivery,
-        publish: &Channel,
-        queue: &str,
-        props: BasicProperties,
-        kind: &str,
-        message_id: Option<Uuid>,
-        outcome: Outcome,
-        reason: &str,
-    ) -> lapin::Result<bool> {
-        match publish_confirmed(publish, queue, &delivery.data, props).await {
+        // A copy goes to `queue` and only once the broker has confirmed it is the original
+        // acked; otherwise the original goes back to the work queue. So a message is never in
+        // neither place (and for the instant between confirm and ack possibly in both, which
+        // the sent record absorbs).
+        let result = match publish_confirmed(publish, &queue, &delivery.data, props).await {
             Ok(()) => {
                 self.metrics.consumed(kind, outcome);
                 warn!(?message_id, amqp_message_id = ?delivery.properties.message_id(), kind,
@@ -320,8 +278,11 @@ impl Handler {
                 // A pause, so a broken target queue does not spin the message through the
                 // work queue's delivery limit in milliseconds.
                 tokio::time::sleep(REQUEUE_PAUSE).await;
-                requeue(delivery).await
+                requeue(&delivery).await
             }
+        };
+        if let Err(e) = result {
+            unsettled(message_id, kind, &e);
         }
     }
 
@@ -404,6 +365,11 @@ impl Handler {
             }
         }
     }
+}
+
+fn unsettled(message_id: Option<Uuid>, kind: &str, e: &lapin::Error) {
+    // The channel is gone; the broker redelivers the message on the next session.
+    warn!(?message_id, kind, error = %e, "could not settle delivery");
 }
 
 /// Publishes on a confirm-mode channel and waits for the broker to take responsibility.

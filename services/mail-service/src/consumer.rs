@@ -1,5 +1,6 @@
 //! The queue consumer: a supervisor that keeps an AMQP session alive, and the handling of
-//! one delivery (decode, render, send, then ack, dead-letter or requeue).
+//! one delivery (decode, render, claim, send, record, then ack it or move it to a retry or the
+//! dead-letter queue). The whole flow is described in `docs/mail-delivery.md`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -305,3 +305,70 @@ async fn a_message_claimed_by_a_crashed_replica_waits_for_the_claim_then_is_sent
     assert_eq!(smtp.count_for(&to), 1);
     app.stop().await;
 }
+
+/// The service binary, configured through its environment like a Deployment would.
+fn spawn_binary(scope: &Scope, smtp_port: u16) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_mail-service"))
+        .env_clear()
+        .env("AMQP_URL", support::amqp_url())
+        .env("REDIS_URL", support::redis_url())
+        .env("REDIS_KEY_PREFIX", &scope.prefix)
+        .env("EMAIL_QUEUE", &scope.topology.queue)
+        .env("RETRY_DELAYS", "300ms,600ms")
+        .env("SMTP_HOST", "127.0.0.1")
+        .env("SMTP_PORT", smtp_port.to_string())
+        .env("SMTP_TLS", "none")
+        .env("MAIL_FROM", "no-reply@example.com")
+        .env("ADMIN_ADDR", "127.0.0.1:0")
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("mail-service binary")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_to_the_process_during_a_burst_then_restart_delivers_each_exactly_once() {
+    const N: usize = 300;
+    let smtp = TestSmtp::running().await;
+    smtp.delay_data(Duration::from_millis(10));
+    let scope = Scope::new();
+    let broker = Broker::connect(&scope).await;
+    let recipients: Vec<String> = (0..N).map(|_| unique_recipient()).collect();
+    for to in &recipients {
+        broker
+            .publish(&scope.topology.queue, &verify_email(to, "t"))
+            .await;
+    }
+
+    let mut first = spawn_binary(&scope, smtp.port);
+    eventually("the burst under way", || smtp.total() >= N / 10).await;
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &first.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::task::spawn_blocking(move || first.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success(), "clean exit after SIGTERM: {status}");
+    let after_stop = smtp.total();
+    assert!(
+        after_stop < N,
+        "the burst was interrupted ({after_stop} sent)"
+    );
+
+    let mut second = spawn_binary(&scope, smtp.port);
+    eventually("the rest delivered after restart", || smtp.total() >= N).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &second.id().to_string()])
+        .status();
+    tokio::task::spawn_blocking(move || second.wait().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(smtp.total(), N);
+    for to in &recipients {
+        assert_eq!(smtp.count_for(to), 1, "{to}");
+    }
+    scope.clean_up(&broker.channel, 2).await;
+}

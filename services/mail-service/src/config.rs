@@ -42,7 +42,7 @@ impl FromStr for SmtpTls {
     }
 }
 
-/// The longest a send can take, in multiples of `SMTP_TIMEOUT` (see `smtp::Mailer::send`).
+/// The longest a send can take, in multiples of `SMTP_TIMEOUT` (see `smtp::Slot::send`).
 pub const SEND_TIMEOUTS: u32 = 5;
 
 /// SMTP login. `Debug` hides the password.

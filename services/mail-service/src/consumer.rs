@@ -303,6 +303,10 @@ impl Handler {
             Err(e) => return Disposition::DeadLetter(e.to_string()),
         };
 
+        let slot = match self.mailer.slot().await {
+            Ok(slot) => slot,
+            Err(e) => return Disposition::Retry(e.to_string()),
+        };
         let claim = match self.sent_log.claim(message.message_id).await {
             Ok(ClaimOutcome::Claimed(claim)) => claim,
             Ok(ClaimOutcome::AlreadySent) => return Disposition::Ack(Outcome::Duplicate),
@@ -312,8 +316,7 @@ impl Handler {
         };
 
         let started = Instant::now();
-        let result = self
-            .mailer
+        let result = slot
             .send(
                 message.message_id,
                 &message.to.email,

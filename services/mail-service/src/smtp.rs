@@ -10,7 +10,7 @@ use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
 use tokio::net::TcpStream;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, SemaphorePermit};
 use uuid::Uuid;
 
 use crate::config::{SEND_TIMEOUTS, SmtpConfig, SmtpTls};
@@ -121,23 +121,49 @@ impl Mailer {
         })
     }
 
-    /// Sends one email. `message_id` becomes its Message-ID, stable across retries.
+    /// Waits for a free connection slot. Callers that claim the message in Redis do so only
+    /// once they hold a slot, so a claim's lifetime covers one send and never the wait for the
+    /// pool (which, with `PREFETCH` above `SMTP_POOL_SIZE` and a slow relay, could outlast it).
+    pub async fn slot(&self) -> Result<Slot<'_>, SendError> {
+        let permit = self
+            .inner
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| SendError::Transient("SMTP pool closed".into()))?;
+        Ok(Slot {
+            inner: &self.inner,
+            _permit: permit,
+        })
+    }
+
+    /// Opens (and closes) a connection to the relay: for the readiness report.
+    pub async fn test_connection(&self) -> Result<(), String> {
+        let mut connection = self.inner.connect().await.map_err(|e| e.to_string())?;
+        let _ = connection.quit().await;
+        Ok(())
+    }
+}
+
+/// The right to use one pooled connection for one send.
+pub struct Slot<'a> {
+    inner: &'a Inner,
+    _permit: SemaphorePermit<'a>,
+}
+
+impl Slot<'_> {
+    /// Sends one email, within at most `SEND_TIMEOUTS` × `SMTP_TIMEOUT`.
     pub async fn send(
-        &self,
+        self,
         message_id: Uuid,
         to_email: &str,
         to_name: Option<&str>,
         rendered: &Rendered,
     ) -> Result<(), SendError> {
-        let message = build_message(&self.inner.from, message_id, to_email, to_name, rendered)?;
+        let inner = self.inner;
+        let message = build_message(&inner.from, message_id, to_email, to_name, rendered)?;
         let envelope = message.envelope().clone();
         let body = message.formatted();
-        let inner = &self.inner;
-        let _permit = inner
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| SendError::Transient("SMTP pool closed".into()))?;
         // Reusing (with its NOOP check) or opening a connection shares one SMTP_TIMEOUT.
         let mut connection = tokio::time::timeout(inner.timeout, async {
             match inner.checkout().await {
@@ -161,13 +187,6 @@ impl Mailer {
                 "SMTP transaction timed out after {deadline:?}"
             ))),
         }
-    }
-
-    /// Opens (and closes) a connection to the relay: for the readiness report.
-    pub async fn test_connection(&self) -> Result<(), String> {
-        let mut connection = self.inner.connect().await.map_err(|e| e.to_string())?;
-        let _ = connection.quit().await;
-        Ok(())
     }
 }
 

@@ -135,11 +135,21 @@ async fn session(
     });
     tokio::pin!(processing);
 
+    // Without its publishing channel the session could still consume but never retry or
+    // dead-letter (every such message would be requeued over and over): start over instead.
+    let publish_lost = async {
+        while publish.status().connected() {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    };
     tokio::select! {
         () = &mut processing => {
             // The stream ends when the connection or channel dies, or the broker cancels us
             // (queue deleted): either way, start over.
             return Err(anyhow::anyhow!("consumer stream ended"));
+        }
+        () = publish_lost => {
+            return Err(anyhow::anyhow!("publishing channel closed"));
         }
         () = shutdown.wait() => {}
     }

@@ -49,13 +49,6 @@ fn classify(e: lettre::transport::smtp::Error) -> SendError {
     }
 }
 
-/// The SMTP connection pool.
-///
-/// Our own rather than lettre's: lettre 0.11 leaves Nagle's algorithm on, so the last segment
-/// of every message (the final `.`) waits for the server's delayed ACK, about 40 ms on Linux,
-/// capping one connection at ~25 emails/s. lettre exposes no socket option and no connector
-/// hook in its pool, but does accept an already connected stream, which we open ourselves with
-/// `TCP_NODELAY`.
 /// A failure to set up a session is never the message's fault, even a 5xx (a rejected login or
 /// a relay refusing us): retrying gives an operator time to fix it instead of dead-lettering
 /// every message.
@@ -63,6 +56,13 @@ fn session(e: lettre::transport::smtp::Error) -> SendError {
     SendError::Transient(format!("SMTP session setup failed: {e}"))
 }
 
+/// The SMTP connection pool.
+///
+/// Our own rather than lettre's: lettre 0.11 leaves Nagle's algorithm on, so the last segment
+/// of every message (the final `.`) waits for the server's delayed ACK, about 40 ms on Linux,
+/// capping one connection at ~25 emails/s. lettre exposes no socket option and no connector
+/// hook in its pool, but does accept an already connected stream, which we open ourselves with
+/// `TCP_NODELAY`.
 #[derive(Clone)]
 pub struct Mailer {
     inner: Arc<Inner>,

@@ -1,6 +1,8 @@
 //! The AMQP topology both services rely on, declared identically by each (RabbitMQ refuses a
 //! second declaration with different arguments), and connection helpers.
 
+use std::time::Duration;
+
 use lapin::options::QueueDeclareOptions;
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{Channel, Connection, ConnectionProperties};
@@ -15,6 +17,11 @@ pub const DELIVERY_LIMIT: i64 = 20;
 
 /// Header carrying why a message was dead-lettered by a consumer.
 pub const HEADER_DEATH_REASON: &str = "x-death-reason";
+
+/// Header counting a message's failed delivery attempts, set by the consumer when it moves the
+/// message to a retry queue. Absent on a first attempt. Our own rather than `x-death`, whose
+/// counts RabbitMQ keeps per queue and reason.
+pub const HEADER_ATTEMPTS: &str = "x-mail-attempts";
 
 /// Names of the queues derived from the work queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +39,45 @@ impl Topology {
     /// Where permanently failed messages are parked, with the reason in their headers.
     pub fn dead_letter_queue(&self) -> String {
         format!("{}.dead", self.queue)
+    }
+
+    /// Retry queue `level` (0-based): where a message waits before its `level + 2`th attempt.
+    pub fn retry_queue(&self, level: usize) -> String {
+        format!("{}.retry.{level}", self.queue)
+    }
+
+    /// Declares one retry queue per delay: durable classic queues whose messages expire after
+    /// the delay and are then dead-lettered back to the work queue. Idempotent for unchanged
+    /// delays. Only the consumer declares them (the publisher need not know the schedule), so
+    /// [`Topology::declare`] is unaffected.
+    ///
+    /// Changing a delay changes the queue's arguments, which RabbitMQ refuses for an existing
+    /// queue (`PRECONDITION_FAILED`): delete the old retry queue once it is empty, or add levels.
+    pub async fn declare_retries(
+        &self,
+        channel: &Channel,
+        delays: &[Duration],
+    ) -> lapin::Result<()> {
+        let durable = QueueDeclareOptions {
+            durable: true,
+            ..QueueDeclareOptions::default()
+        };
+        for (level, delay) in delays.iter().enumerate() {
+            let mut args = FieldTable::default();
+            // Classic: a retry queue only ever holds messages that already live in a quorum
+            // queue's history for seconds to minutes, and per-queue TTL expiry is cheap there.
+            args.insert("x-queue-type".into(), string("classic"));
+            args.insert(
+                "x-message-ttl".into(),
+                AMQPValue::LongLongInt(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX)),
+            );
+            args.insert("x-dead-letter-exchange".into(), string(""));
+            args.insert("x-dead-letter-routing-key".into(), string(&self.queue));
+            channel
+                .queue_declare(self.retry_queue(level).as_str().into(), durable, args)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Declares the work queue and its dead-letter queue. Idempotent.

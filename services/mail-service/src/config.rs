@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -41,6 +42,9 @@ impl FromStr for SmtpTls {
     }
 }
 
+/// The longest a send can take, in multiples of `SMTP_TIMEOUT` (see `smtp::Slot::send`).
+pub const SEND_TIMEOUTS: u32 = 5;
+
 /// SMTP login. `Debug` hides the password.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SmtpCredentials {
@@ -63,10 +67,65 @@ pub struct SmtpConfig {
     pub port: u16,
     pub tls: SmtpTls,
     pub credentials: Option<SmtpCredentials>,
-    /// Per SMTP command; also bounds connecting.
+    /// Bounds connecting; a whole transaction gets `SEND_TIMEOUTS - 1` times this.
     pub timeout: Duration,
     /// Most connections kept open to the relay at once.
     pub pool_size: u32,
+    /// Disable Nagle's algorithm on SMTP connections. Only ever turned off to measure what it
+    /// costs (see `bench/`).
+    pub nodelay: bool,
+}
+
+/// Where the record of sent messages lives (the idempotency store).
+#[derive(Clone, PartialEq, Eq)]
+pub struct RedisConfig {
+    /// May carry a password: never log it.
+    pub url: String,
+    /// Prepended to every key, shared with the user service's namespace.
+    pub key_prefix: String,
+    /// How long a message id is remembered as sent. Redeliveries and re-publishes older than
+    /// this would be sent again, so it must outlast any retry schedule and outbox replay.
+    pub sent_ttl: Duration,
+    /// How long one replica's claim on a message it is sending lasts. Must exceed the longest
+    /// send (see `SmtpConfig::timeout`); a claim outliving a crashed replica only delays the
+    /// redelivered copy.
+    pub claim_ttl: Duration,
+}
+
+impl fmt::Debug for RedisConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RedisConfig")
+            .field("url", &"<redacted>")
+            .field("key_prefix", &self.key_prefix)
+            .field("sent_ttl", &self.sent_ttl)
+            .field("claim_ttl", &self.claim_ttl)
+            .finish()
+    }
+}
+
+/// Delays of the retry queues, in order; their number is the number of retries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryDelays(pub Vec<Duration>);
+
+impl FromStr for RetryDelays {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let delays = s
+            .split(',')
+            .map(|part| {
+                humantime::parse_duration(part.trim())
+                    .map_err(|e| format!("{e} (expected durations such as 10s,1m,10m)"))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        // RabbitMQ's x-message-ttl is whole milliseconds, and 0 would mean "expire at once".
+        if delays.iter().any(|d| d.as_millis() == 0) {
+            return Err("every delay must be at least 1ms".into());
+        }
+        if delays.len() > 20 {
+            return Err("at most 20 retry levels".into());
+        }
+        Ok(RetryDelays(delays))
+    }
 }
 
 #[derive(Clone)]
@@ -78,7 +137,14 @@ pub struct Config {
     /// Unacknowledged deliveries per consumer, which is also how many are sent concurrently.
     pub prefetch: u16,
     pub smtp: SmtpConfig,
+    pub redis: RedisConfig,
+    /// One retry queue per entry; a message failing transiently after the last is dead-lettered.
+    pub retry_delays: Vec<Duration>,
     pub mail_from: Mailbox,
+    /// Templates overriding the built-in ones; watched for changes.
+    pub template_dir: Option<PathBuf>,
+    /// How often `template_dir` is checked for changes.
+    pub template_poll_interval: Duration,
     /// How long in-flight messages may take to finish after a shutdown signal.
     pub shutdown_timeout: Duration,
 }
@@ -91,7 +157,11 @@ impl fmt::Debug for Config {
             .field("email_queue", &self.email_queue)
             .field("prefetch", &self.prefetch)
             .field("smtp", &self.smtp)
+            .field("redis", &self.redis)
+            .field("retry_delays", &self.retry_delays)
             .field("mail_from", &self.mail_from.to_string())
+            .field("template_dir", &self.template_dir)
+            .field("template_poll_interval", &self.template_poll_interval)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .finish()
     }
@@ -131,8 +201,37 @@ impl Config {
         if pool_size == 0 {
             env.invalid("SMTP_POOL_SIZE", "must be at least 1");
         }
+        let nodelay = env.flag("SMTP_TCP_NODELAY", true);
         let mail_from: Option<Mailbox> = env.required("MAIL_FROM");
         let shutdown_timeout = env.duration("SHUTDOWN_TIMEOUT", Duration::from_secs(25));
+
+        let redis_url: Option<String> = env.required("REDIS_URL");
+        let key_prefix = env.optional("REDIS_KEY_PREFIX", "up:".to_owned());
+        let sent_ttl = env.duration("SENT_TTL", Duration::from_secs(7 * 24 * 3600));
+        let claim_ttl = env.duration("SEND_CLAIM_TTL", Duration::from_secs(120));
+        // A claim that expires mid-send would let another replica send the same email. The
+        // longest send is connecting (one SMTP_TIMEOUT) plus the transaction (four).
+        if claim_ttl <= timeout * SEND_TIMEOUTS {
+            env.invalid(
+                "SEND_CLAIM_TTL",
+                format!("must be more than {SEND_TIMEOUTS} times SMTP_TIMEOUT"),
+            );
+        }
+        let retry_delays = env
+            .optional(
+                "RETRY_DELAYS",
+                RetryDelays(vec![
+                    Duration::from_secs(10),
+                    Duration::from_secs(60),
+                    Duration::from_secs(600),
+                ]),
+            )
+            .0;
+        if sent_ttl <= retry_delays.iter().sum::<Duration>() {
+            env.invalid("SENT_TTL", "must be longer than all RETRY_DELAYS together");
+        }
+        let template_dir: Option<PathBuf> = env.optional_opt("TEMPLATE_DIR");
+        let template_poll_interval = env.duration("TEMPLATE_POLL_INTERVAL", Duration::from_secs(5));
 
         Some(Config {
             admin_addr,
@@ -146,8 +245,18 @@ impl Config {
                 credentials,
                 timeout,
                 pool_size,
+                nodelay,
             },
+            redis: RedisConfig {
+                url: redis_url?,
+                key_prefix,
+                sent_ttl,
+                claim_ttl,
+            },
+            retry_delays,
             mail_from: mail_from?,
+            template_dir,
+            template_poll_interval,
             shutdown_timeout,
         })
     }
@@ -174,8 +283,9 @@ mod tests {
         ))
     }
 
-    const MINIMAL: [(&str, &str); 3] = [
+    const MINIMAL: [(&str, &str); 4] = [
         ("AMQP_URL", "amqp://guest:guest@localhost:5672/%2f"),
+        ("REDIS_URL", "redis://:sesame@127.0.0.1:6379"),
         ("SMTP_HOST", "smtp.example.com"),
         ("MAIL_FROM", "User Platform <no-reply@example.com>"),
     ];
@@ -194,6 +304,34 @@ mod tests {
         assert_eq!(c.shutdown_timeout, Duration::from_secs(25));
         assert_eq!(c.mail_from.name.as_deref(), Some("User Platform"));
         assert_eq!(c.mail_from.email.to_string(), "no-reply@example.com");
+        assert_eq!(c.redis.key_prefix, "up:");
+        assert_eq!(c.redis.sent_ttl, Duration::from_secs(7 * 24 * 3600));
+        assert_eq!(c.redis.claim_ttl, Duration::from_secs(120));
+        assert_eq!(
+            c.retry_delays,
+            [10, 60, 600].map(Duration::from_secs).to_vec()
+        );
+        assert_eq!(c.template_dir, None);
+    }
+
+    #[test]
+    fn retry_delays_parse_and_are_checked() {
+        let mut vars = MINIMAL.to_vec();
+        vars.push(("RETRY_DELAYS", "200ms, 1s"));
+        assert_eq!(
+            load(&vars).unwrap().retry_delays,
+            [Duration::from_millis(200), Duration::from_secs(1)]
+        );
+        vars.pop();
+        vars.push(("RETRY_DELAYS", "10s,soon"));
+        assert!(load(&vars).is_err());
+        vars.pop();
+        vars.push(("RETRY_DELAYS", "0s"));
+        assert!(load(&vars).is_err());
+        vars.pop();
+        vars.push(("SEND_CLAIM_TTL", "50s"));
+        let err = load(&vars).unwrap_err().to_string();
+        assert!(err.contains("SEND_CLAIM_TTL"), "{err}");
     }
 
     #[test]
@@ -224,7 +362,9 @@ mod tests {
         assert_eq!(creds.password, "hunter2 ", "secrets are kept verbatim");
         let debug = format!("{c:?}");
         assert!(
-            !debug.contains("hunter2") && !debug.contains("guest:guest"),
+            !debug.contains("hunter2")
+                && !debug.contains("guest:guest")
+                && !debug.contains("sesame"),
             "{debug}"
         );
     }
@@ -238,7 +378,14 @@ mod tests {
         ])
         .unwrap_err();
         let names: Vec<_> = err.0.iter().map(|e| e.name.as_str()).collect();
-        for name in ["AMQP_URL", "SMTP_HOST", "SMTP_TLS", "MAIL_FROM", "PREFETCH"] {
+        for name in [
+            "AMQP_URL",
+            "REDIS_URL",
+            "SMTP_HOST",
+            "SMTP_TLS",
+            "MAIL_FROM",
+            "PREFETCH",
+        ] {
             assert!(names.contains(&name), "{name} missing from {names:?}");
         }
     }

@@ -1,12 +1,13 @@
 //! The queue consumer: a supervisor that keeps an AMQP session alive, and the handling of
-//! one delivery (decode, render, send, then ack, dead-letter or requeue).
+//! one delivery (decode, render, claim, send, record, then ack it or move it to a retry or the
+//! dead-letter queue). The whole flow is described in `docs/mail-delivery.md`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use common::amqp::{HEADER_DEATH_REASON, Topology};
+use common::amqp::{HEADER_ATTEMPTS, HEADER_DEATH_REASON, Topology};
 use common::email::EmailMessage;
 use common::shutdown::Shutdown;
 use futures_util::StreamExt;
@@ -18,19 +19,22 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Connection};
 use serde_json::Value;
-use tracing::{info, warn};
+use tracing::{error, info, warn};
+use uuid::Uuid;
 
+use crate::idempotency::{Claim, ClaimOutcome, SentLog};
 use crate::metrics::{Metrics, Outcome};
 use crate::smtp::{Mailer, SendError};
-use crate::templates::Templates;
+use crate::templates::TemplateStore;
 
 /// First and longest wait between reconnection attempts.
 const RECONNECT_MIN: Duration = Duration::from_millis(500);
 const RECONNECT_MAX: Duration = Duration::from_secs(10);
-/// Bounds of the pause before requeueing after a transient SMTP failure. The pause keeps a
-/// relay outage from spinning through the queue's delivery limit in milliseconds.
-const RETRY_MIN: Duration = Duration::from_secs(1);
-const RETRY_MAX: Duration = Duration::from_secs(5);
+/// Pause before handing a message back to the work queue when it could not be moved to its
+/// retry or dead-letter queue.
+const REQUEUE_PAUSE: Duration = Duration::from_secs(1);
+/// Tries at writing the sent record before giving up (and acking anyway).
+const RECORD_ATTEMPTS: u32 = 3;
 /// Reasons are for humans reading the dead-letter queue; bound them like any header.
 const MAX_REASON_LEN: usize = 1024;
 
@@ -42,15 +46,18 @@ pub struct ConsumerSettings {
     pub amqp_url: String,
     pub topology: Topology,
     pub prefetch: u16,
+    pub retry_delays: Vec<Duration>,
     pub shutdown_timeout: Duration,
 }
 
 /// Everything needed to process one delivery, shared by all of them.
 pub struct Handler {
-    pub templates: Templates,
+    pub templates: TemplateStore,
     pub mailer: Mailer,
+    pub sent_log: SentLog,
     pub metrics: Metrics,
-    pub dead_letter_queue: String,
+    pub topology: Topology,
+    pub retry_delays: Vec<Duration>,
 }
 
 /// Consumes until shutdown, reconnecting whenever the session fails. `connected` tells
@@ -98,6 +105,10 @@ async fn session(
         .confirm_select(ConfirmSelectOptions::default())
         .await?;
     settings.topology.declare(&consume).await?;
+    settings
+        .topology
+        .declare_retries(&consume, &settings.retry_delays)
+        .await?;
     consume
         .basic_qos(settings.prefetch, BasicQosOptions::default())
         .await?;
@@ -117,18 +128,28 @@ async fn session(
         let publish = &publish;
         async move {
             match delivery {
-                Ok(delivery) => handler.handle(delivery, publish, shutdown).await,
+                Ok(delivery) => handler.handle(delivery, publish).await,
                 Err(e) => warn!(error = %e, "consumer error"),
             }
         }
     });
     tokio::pin!(processing);
 
+    // Without its publishing channel the session could still consume but never retry or
+    // dead-letter (every such message would be requeued over and over): start over instead.
+    let publish_lost = async {
+        while publish.status().connected() {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    };
     tokio::select! {
         () = &mut processing => {
             // The stream ends when the connection or channel dies, or the broker cancels us
             // (queue deleted): either way, start over.
             return Err(anyhow::anyhow!("consumer stream ended"));
+        }
+        () = publish_lost => {
+            return Err(anyhow::anyhow!("publishing channel closed"));
         }
         () = shutdown.wait() => {}
     }
@@ -164,87 +185,148 @@ async fn close(connection: &Connection, channels: [&Channel; 2]) {
 
 /// What to do with a delivery once it has been handled.
 enum Disposition {
-    Ack,
+    /// Done: sent now, or before.
+    Ack(Outcome),
+    /// Failed in a way that may pass: try again after the next retry delay.
+    Retry(String),
+    /// Another replica is sending it; look again after the first retry delay without counting
+    /// an attempt.
+    Defer,
+    /// Can never succeed.
     DeadLetter(String),
-    Requeue,
 }
 
 impl Handler {
-    async fn handle(&self, delivery: Delivery, publish: &Channel, shutdown: &Shutdown) {
+    async fn handle(&self, delivery: Delivery, publish: &Channel) {
         self.metrics.in_flight.inc();
         let _in_flight = scopeguard(|| self.metrics.in_flight.dec());
 
+        let attempts = attempts(&delivery.properties);
         let (kind, message_id, disposition) = match EmailMessage::decode(&delivery.data) {
             Ok(message) => {
-                let disposition = self.deliver(&message, &delivery, shutdown).await;
+                if let Ok(age) = (Utc::now() - message.created_at).to_std() {
+                    self.metrics.message_age.observe(age.as_secs_f64());
+                }
+                let disposition = self.deliver(&message).await;
                 (message.kind.as_str(), Some(message.message_id), disposition)
             }
-            Err(e) => (UNKNOWN_KIND, None, Disposition::DeadLetter(e.to_string())),
+            Err(e) => {
+                if let Some(age) = amqp_age(&delivery.properties) {
+                    self.metrics.message_age.observe(age.as_secs_f64());
+                }
+                (UNKNOWN_KIND, None, Disposition::DeadLetter(e.to_string()))
+            }
         };
 
-        let result = match &disposition {
-            Disposition::Ack => {
-                self.metrics.consumed(kind, Outcome::Sent);
-                info!(?message_id, kind, outcome = "sent", "email sent");
+        // A transient failure after the last retry becomes permanent.
+        let disposition = match disposition {
+            Disposition::Retry(reason) if attempts as usize >= self.retry_delays.len() => {
+                Disposition::DeadLetter(format!(
+                    "gave up after {} attempts: {reason}",
+                    attempts + 1
+                ))
+            }
+            other => other,
+        };
+
+        let (queue, props, outcome, reason) = match disposition {
+            Disposition::Ack(outcome) => {
+                self.metrics.consumed(kind, outcome);
+                info!(
+                    ?message_id,
+                    kind,
+                    outcome = outcome.as_str(),
+                    "message done"
+                );
+                if let Err(e) = delivery.acker.ack(BasicAckOptions::default()).await {
+                    unsettled(message_id, kind, &e);
+                }
+                return;
+            }
+            Disposition::Retry(reason) => (
+                self.topology.retry_queue(attempts as usize),
+                with_header(
+                    copy_properties(&delivery.properties),
+                    HEADER_ATTEMPTS,
+                    AMQPValue::LongUInt(attempts + 1),
+                ),
+                Outcome::Retried,
+                reason,
+            ),
+            Disposition::Defer => (
+                self.topology.retry_queue(0),
+                copy_properties(&delivery.properties),
+                Outcome::Deferred,
+                "another replica is sending it".to_owned(),
+            ),
+            Disposition::DeadLetter(reason) => (
+                self.topology.dead_letter_queue(),
+                with_header(
+                    copy_properties(&delivery.properties),
+                    HEADER_DEATH_REASON,
+                    AMQPValue::LongString(truncate(&reason, MAX_REASON_LEN).into()),
+                ),
+                Outcome::DeadLettered,
+                reason,
+            ),
+        };
+
+        // A copy goes to `queue` and only once the broker has confirmed it is the original
+        // acked; otherwise the original goes back to the work queue. So a message is never in
+        // neither place (and for the instant between confirm and ack possibly in both, which
+        // the sent record absorbs).
+        let result = match publish_confirmed(publish, &queue, &delivery.data, props).await {
+            Ok(()) => {
+                self.metrics.consumed(kind, outcome);
+                warn!(?message_id, amqp_message_id = ?delivery.properties.message_id(), kind,
+                    outcome = outcome.as_str(), queue, %reason, "message moved");
                 delivery.acker.ack(BasicAckOptions::default()).await
             }
-            Disposition::DeadLetter(reason) => {
-                match self.dead_letter(&delivery, publish, reason).await {
-                    Ok(()) => {
-                        self.metrics.consumed(kind, Outcome::DeadLettered);
-                        warn!(
-                            ?message_id,
-                            amqp_message_id = ?delivery.properties.message_id(),
-                            kind,
-                            outcome = "dead_lettered",
-                            %reason,
-                            "message dead-lettered"
-                        );
-                        delivery.acker.ack(BasicAckOptions::default()).await
-                    }
-                    Err(e) => {
-                        // Not stored elsewhere, so it must go back to the queue; the
-                        // delivery limit ends the loop if the dead-letter queue stays broken.
-                        self.metrics.consumed(kind, Outcome::Retried);
-                        warn!(?message_id, kind, outcome = "retried", error = %e,
-                            "could not dead-letter message; requeueing");
-                        requeue(&delivery).await
-                    }
-                }
-            }
-            Disposition::Requeue => {
-                self.metrics.consumed(kind, Outcome::Retried);
+            Err(e) => {
+                self.metrics.consumed(kind, Outcome::Requeued);
+                warn!(?message_id, kind, outcome = "requeued", queue, error = %e,
+                    "could not move message; requeueing");
+                // A pause, so a broken target queue does not spin the message through the
+                // work queue's delivery limit in milliseconds.
+                tokio::time::sleep(REQUEUE_PAUSE).await;
                 requeue(&delivery).await
             }
         };
         if let Err(e) = result {
-            // The channel is gone; the broker redelivers the message on the next session.
-            warn!(?message_id, kind, error = %e, "could not settle delivery");
+            unsettled(message_id, kind, &e);
         }
     }
 
-    async fn deliver(
-        &self,
-        message: &EmailMessage,
-        delivery: &Delivery,
-        shutdown: &Shutdown,
-    ) -> Disposition {
-        if let Ok(age) = (Utc::now() - message.created_at).to_std() {
-            self.metrics.message_age.observe(age.as_secs_f64());
-        }
+    async fn deliver(&self, message: &EmailMessage) -> Disposition {
         let mut data = message.data.clone();
         if let Some(name) = &message.to.name {
             data.entry("name")
                 .or_insert_with(|| Value::String(name.clone()));
         }
-        let rendered = match self.templates.render(message.kind, &message.locale, &data) {
+        // Rendered before claiming: a template error is permanent and needs no claim.
+        let rendered = match self
+            .templates
+            .current()
+            .render(message.kind, &message.locale, &data)
+        {
             Ok(r) => r,
             Err(e) => return Disposition::DeadLetter(e.to_string()),
         };
 
+        let slot = match self.mailer.slot().await {
+            Ok(slot) => slot,
+            Err(e) => return Disposition::Retry(e.to_string()),
+        };
+        let claim = match self.sent_log.claim(message.message_id).await {
+            Ok(ClaimOutcome::Claimed(claim)) => claim,
+            Ok(ClaimOutcome::AlreadySent) => return Disposition::Ack(Outcome::Duplicate),
+            Ok(ClaimOutcome::Busy) => return Disposition::Defer,
+            // Without the record a send could duplicate one: wait for Redis instead.
+            Err(e) => return Disposition::Retry(format!("idempotency store unavailable: {e}")),
+        };
+
         let started = Instant::now();
-        let result = self
-            .mailer
+        let result = slot
             .send(
                 message.message_id,
                 &message.to.email,
@@ -252,58 +334,110 @@ impl Handler {
                 &rendered,
             )
             .await;
+        let class = match &result {
+            Ok(()) => "accepted",
+            Err(SendError::Transient(_)) => "transient",
+            Err(SendError::Permanent(_)) => "permanent",
+        };
         self.metrics
             .smtp_send_duration
+            .with_label_values(&[class])
             .observe(started.elapsed().as_secs_f64());
 
         match result {
-            Ok(()) => Disposition::Ack,
-            Err(e @ SendError::Permanent(_)) => Disposition::DeadLetter(e.to_string()),
-            Err(e @ SendError::Transient(_)) => {
-                let delay = retry_delay(delivery);
-                warn!(message_id = %message.message_id, kind = message.kind.as_str(),
-                    outcome = "retried", error = %e, ?delay, "transient send failure");
-                // At shutdown, hand it back at once rather than hold up the drain.
-                tokio::select! {
-                    () = tokio::time::sleep(delay) => {}
-                    () = shutdown.wait() => {}
+            Ok(()) => {
+                self.record_sent(&claim, message).await;
+                Disposition::Ack(Outcome::Sent)
+            }
+            Err(e) => {
+                self.metrics.smtp_failed(message.kind.as_str(), class);
+                if let Err(re) = self.sent_log.release(claim).await {
+                    // The claim expires on its own; the retry may just be deferred once.
+                    warn!(message_id = %message.message_id, error = %re, "could not release claim");
                 }
-                Disposition::Requeue
+                match e {
+                    SendError::Permanent(_) => Disposition::DeadLetter(e.to_string()),
+                    SendError::Transient(_) => Disposition::Retry(e.to_string()),
+                }
             }
         }
     }
 
-    /// Copies the delivery to the dead-letter queue with the reason attached and waits for the
-    /// broker's confirm.
-    async fn dead_letter(
-        &self,
-        delivery: &Delivery,
-        publish: &Channel,
-        reason: &str,
-    ) -> anyhow::Result<()> {
-        let confirmation = publish
-            .basic_publish(
-                "".into(),
-                self.dead_letter_queue.as_str().into(),
-                // Mandatory: a missing queue comes back as a return instead of vanishing.
-                BasicPublishOptions {
-                    mandatory: true,
-                    ..BasicPublishOptions::default()
-                },
-                &delivery.data,
-                dead_letter_properties(&delivery.properties, reason),
-            )
-            .await?
-            .await?;
-        // `Confirmation` is not exported by lapin, hence the predicates.
-        if !confirmation.is_ack() {
-            anyhow::bail!("broker refused the dead-lettered copy");
+    /// The relay has the message: from here until the record exists, a crash means a
+    /// duplicate. Retried briefly; if Redis stays away the message is still acked, since
+    /// redelivering it would certainly duplicate it, and the claim keeps other replicas off it
+    /// until it expires.
+    async fn record_sent(&self, claim: &Claim, message: &EmailMessage) {
+        for attempt in 1..=RECORD_ATTEMPTS {
+            match self.sent_log.record_sent(claim).await {
+                Ok(()) => return,
+                Err(e) if attempt == RECORD_ATTEMPTS => {
+                    error!(message_id = %message.message_id, error = %e,
+                        "email sent but not recorded: a redelivery could duplicate it");
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100 * u64::from(attempt))).await,
+            }
         }
-        if confirmation.take_message().is_some() {
-            anyhow::bail!("dead-letter queue missing: the copy was returned");
-        }
-        Ok(())
     }
+}
+
+fn unsettled(message_id: Option<Uuid>, kind: &str, e: &lapin::Error) {
+    // The channel is gone; the broker redelivers the message on the next session.
+    warn!(?message_id, kind, error = %e, "could not settle delivery");
+}
+
+/// Publishes on a confirm-mode channel and waits for the broker to take responsibility.
+async fn publish_confirmed(
+    publish: &Channel,
+    queue: &str,
+    body: &[u8],
+    props: BasicProperties,
+) -> anyhow::Result<()> {
+    let confirmation = publish
+        .basic_publish(
+            "".into(),
+            queue.into(),
+            // Mandatory: a missing queue comes back as a return instead of vanishing.
+            BasicPublishOptions {
+                mandatory: true,
+                ..BasicPublishOptions::default()
+            },
+            body,
+            props,
+        )
+        .await?
+        .await?;
+    // `Confirmation` is not exported by lapin, hence the predicates.
+    if !confirmation.is_ack() {
+        anyhow::bail!("broker refused the copy");
+    }
+    if confirmation.take_message().is_some() {
+        anyhow::bail!("queue {queue} missing: the copy was returned");
+    }
+    Ok(())
+}
+
+/// Failed attempts so far, from our header.
+fn attempts(props: &BasicProperties) -> u32 {
+    props
+        .headers()
+        .as_ref()
+        .and_then(|h| h.inner().get(&ShortString::from(HEADER_ATTEMPTS)))
+        .and_then(|v| match v {
+            AMQPValue::LongUInt(n) => Some(*n),
+            AMQPValue::LongInt(n) => u32::try_from(*n).ok(),
+            AMQPValue::LongLongInt(n) => u32::try_from(*n).ok(),
+            AMQPValue::ShortUInt(n) => Some(u32::from(*n)),
+            _ => None,
+        })
+        .unwrap_or(0)
+}
+
+/// Age from the AMQP timestamp (whole seconds), for bodies without a readable `created_at`.
+fn amqp_age(props: &BasicProperties) -> Option<Duration> {
+    let sent = (*props.timestamp())?;
+    let now = u64::try_from(Utc::now().timestamp()).ok()?;
+    now.checked_sub(sent).map(Duration::from_secs)
 }
 
 async fn requeue(delivery: &Delivery) -> lapin::Result<bool> {
@@ -316,35 +450,13 @@ async fn requeue(delivery: &Delivery) -> lapin::Result<bool> {
         .await
 }
 
-/// Longer pauses for messages that have failed before. Quorum queues count deliveries in
-/// `x-delivery-count`.
-fn retry_delay(delivery: &Delivery) -> Duration {
-    let count = delivery
-        .properties
-        .headers()
-        .as_ref()
-        .and_then(|h| h.inner().get(&ShortString::from("x-delivery-count")))
-        .and_then(|v| match v {
-            AMQPValue::LongLongInt(n) => u32::try_from(*n).ok(),
-            AMQPValue::LongInt(n) => u32::try_from(*n).ok(),
-            AMQPValue::LongUInt(n) => Some(*n),
-            _ => None,
-        })
-        .unwrap_or(0);
-    (RETRY_MIN * 2u32.saturating_pow(count.min(8))).min(RETRY_MAX)
-}
-
-/// The original's identifying properties plus the reason, persistent. Expiration and
-/// priority are left out: a parked message must not expire before someone looks at it.
-fn dead_letter_properties(original: &BasicProperties, reason: &str) -> BasicProperties {
-    let mut headers = original.headers().clone().unwrap_or_default();
-    headers.insert(
-        HEADER_DEATH_REASON.into(),
-        AMQPValue::LongString(truncate(reason, MAX_REASON_LEN).into()),
-    );
+/// The original's identifying properties, persistent. Expiration and priority are left out:
+/// a parked message must not expire before someone looks at it, and a retry's delay is the
+/// retry queue's.
+fn copy_properties(original: &BasicProperties) -> BasicProperties {
     let mut props = BasicProperties::default()
         .with_delivery_mode(2)
-        .with_headers(headers);
+        .with_headers(original.headers().clone().unwrap_or_default());
     if let Some(v) = original.content_type() {
         props = props.with_content_type(v.clone());
     }
@@ -367,6 +479,12 @@ fn dead_letter_properties(original: &BasicProperties, reason: &str) -> BasicProp
         props = props.with_app_id(v.clone());
     }
     props
+}
+
+fn with_header(props: BasicProperties, name: &str, value: AMQPValue) -> BasicProperties {
+    let mut headers = props.headers().clone().unwrap_or_default();
+    headers.insert(name.into(), value);
+    props.with_headers(headers)
 }
 
 fn truncate(s: &str, max: usize) -> &str {
@@ -399,7 +517,7 @@ mod tests {
     use common::amqp::header_str;
 
     #[test]
-    fn dead_letter_copy_keeps_identity_and_adds_reason() {
+    fn copies_keep_identity_and_add_headers() {
         let mut headers = FieldTable::default();
         headers.insert("trace".into(), AMQPValue::LongString("abc".into()));
         let original = BasicProperties::default()
@@ -407,7 +525,11 @@ mod tests {
             .with_message_id("m-1".into())
             .with_expiration("1000".into())
             .with_headers(headers);
-        let props = dead_letter_properties(&original, "bad body");
+        let props = with_header(
+            copy_properties(&original),
+            HEADER_DEATH_REASON,
+            AMQPValue::LongString("bad body".into()),
+        );
         let headers = props.headers().as_ref().unwrap();
         assert_eq!(header_str(headers, HEADER_DEATH_REASON), Some("bad body"));
         assert_eq!(header_str(headers, "trace"), Some("abc"));
@@ -424,15 +546,16 @@ mod tests {
     }
 
     #[test]
-    fn retry_delay_grows_and_is_bounded() {
-        let mut d = Delivery::mock(1, "".into(), "q".into(), false, vec![]);
-        assert_eq!(retry_delay(&d), RETRY_MIN);
-        let mut headers = FieldTable::default();
-        headers.insert("x-delivery-count".into(), AMQPValue::LongLongInt(1));
-        d.properties = BasicProperties::default().with_headers(headers.clone());
-        assert_eq!(retry_delay(&d), Duration::from_secs(2));
-        headers.insert("x-delivery-count".into(), AMQPValue::LongLongInt(19));
-        d.properties = BasicProperties::default().with_headers(headers);
-        assert_eq!(retry_delay(&d), RETRY_MAX);
+    fn attempts_come_from_our_header() {
+        assert_eq!(attempts(&BasicProperties::default()), 0);
+        let props = with_header(
+            BasicProperties::default(),
+            HEADER_ATTEMPTS,
+            AMQPValue::LongUInt(2),
+        );
+        assert_eq!(attempts(&props), 2);
+        // Other clients (a shovel, an operator's script) may re-encode the number.
+        let props = with_header(props, HEADER_ATTEMPTS, AMQPValue::LongLongInt(3));
+        assert_eq!(attempts(&props), 3);
     }
 }

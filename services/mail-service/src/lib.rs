@@ -2,6 +2,7 @@
 
 pub mod config;
 pub mod consumer;
+pub mod idempotency;
 pub mod metrics;
 pub mod smtp;
 pub mod startup;

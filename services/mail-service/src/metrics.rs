@@ -1,21 +1,36 @@
 //! Prometheus metrics of the consumer.
+//!
+//! Labels are bounded: `kind` is one of the `EmailKind`s or `unknown`, `outcome` and `class`
+//! are fixed sets. Never a recipient, a message id or anything from `data`.
 
-use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry};
 
 /// What happened to a consumed message, the `outcome` label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
+    /// Accepted by the relay.
     Sent,
-    DeadLettered,
+    /// Already sent before (a redelivery or re-publish): acked without sending.
+    Duplicate,
+    /// Another replica held the claim: parked in the first retry queue, no attempt counted.
+    Deferred,
+    /// Failed transiently: moved to the next retry queue.
     Retried,
+    /// Failed permanently, or transiently after the last retry: moved to the dead-letter queue.
+    DeadLettered,
+    /// Could not be moved where it belonged: handed back to the work queue.
+    Requeued,
 }
 
 impl Outcome {
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Sent => "sent",
-            Outcome::DeadLettered => "dead_lettered",
+            Outcome::Duplicate => "duplicate",
+            Outcome::Deferred => "deferred",
             Outcome::Retried => "retried",
+            Outcome::DeadLettered => "dead_lettered",
+            Outcome::Requeued => "requeued",
         }
     }
 }
@@ -23,9 +38,13 @@ impl Outcome {
 #[derive(Clone)]
 pub struct Metrics {
     consumed: IntCounterVec,
-    pub smtp_send_duration: Histogram,
+    smtp_failures: IntCounterVec,
+    /// By `result`: `accepted`, `transient` or `permanent`.
+    pub smtp_send_duration: HistogramVec,
     pub in_flight: IntGauge,
     pub message_age: Histogram,
+    /// Template reloads by `result` (`ok`, `error`).
+    pub template_reloads: IntCounterVec,
 }
 
 impl Metrics {
@@ -33,16 +52,27 @@ impl Metrics {
         let consumed = IntCounterVec::new(
             Opts::new(
                 "mail_messages_consumed_total",
-                "Messages taken off the email queue, by kind and outcome.",
+                "Messages taken off the email queue, by kind (template) and outcome.",
             ),
             &["kind", "outcome"],
         )?;
-        let smtp_send_duration = Histogram::with_opts(
+        let smtp_failures = IntCounterVec::new(
+            Opts::new(
+                "mail_smtp_failures_total",
+                "Failed SMTP sends, by kind (template) and class (transient, permanent).",
+            ),
+            &["kind", "class"],
+        )?;
+        // Milliseconds matter: a healthy local relay answers in 1-5 ms.
+        let smtp_send_duration = HistogramVec::new(
             HistogramOpts::new(
                 "mail_smtp_send_duration_seconds",
-                "Time to hand one message to the SMTP relay, failures included.",
+                "Time to hand one message to the SMTP relay, by result.",
             )
-            .buckets(vec![0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+            ]),
+            &["result"],
         )?;
         let in_flight = IntGauge::new(
             "mail_messages_in_flight",
@@ -52,21 +82,32 @@ impl Metrics {
         let message_age = Histogram::with_opts(
             HistogramOpts::new(
                 "mail_message_age_seconds",
-                "Time from a message's creation to its processing.",
+                "Time from a message's creation to its consumption (queue lag, retries included).",
             )
             .buckets(vec![
-                0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 14400.0,
+                0.01, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 14400.0,
             ]),
         )?;
+        let template_reloads = IntCounterVec::new(
+            Opts::new(
+                "mail_template_reloads_total",
+                "Reloads of TEMPLATE_DIR after a change, by result.",
+            ),
+            &["result"],
+        )?;
         registry.register(Box::new(consumed.clone()))?;
+        registry.register(Box::new(smtp_failures.clone()))?;
         registry.register(Box::new(smtp_send_duration.clone()))?;
         registry.register(Box::new(in_flight.clone()))?;
         registry.register(Box::new(message_age.clone()))?;
+        registry.register(Box::new(template_reloads.clone()))?;
         Ok(Self {
             consumed,
+            smtp_failures,
             smtp_send_duration,
             in_flight,
             message_age,
+            template_reloads,
         })
     }
 
@@ -75,5 +116,9 @@ impl Metrics {
         self.consumed
             .with_label_values(&[kind, outcome.as_str()])
             .inc();
+    }
+
+    pub fn smtp_failed(&self, kind: &str, class: &str) {
+        self.smtp_failures.with_label_values(&[kind, class]).inc();
     }
 }

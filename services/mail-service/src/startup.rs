@@ -14,9 +14,10 @@ use tracing::info;
 
 use crate::config::Config;
 use crate::consumer::{self, ConsumerSettings, Handler};
+use crate::idempotency::SentLog;
 use crate::metrics::Metrics;
 use crate::smtp::Mailer;
-use crate::templates::Templates;
+use crate::templates::{TemplateStore, Templates};
 
 pub struct Application {
     listener: TcpListener,
@@ -26,13 +27,20 @@ pub struct Application {
     settings: ConsumerSettings,
     handler: Arc<Handler>,
     connected: Arc<AtomicBool>,
+    template_watch: Option<(std::path::PathBuf, std::time::Duration)>,
 }
 
 impl Application {
     /// Compiles the templates and binds the admin port; nothing talks to RabbitMQ or the relay
     /// yet, so a broker outage does not stop the pod from starting (it just is not ready).
     pub async fn build(config: Config) -> anyhow::Result<Application> {
-        let templates = Templates::new()?;
+        let templates = match &config.template_dir {
+            Some(dir) => Templates::with_dir(dir)
+                .with_context(|| format!("loading templates from {}", dir.display()))?,
+            None => Templates::new()?,
+        };
+        let templates = TemplateStore::new(templates);
+        let sent_log = SentLog::new(&config.redis).context("configuring Redis")?;
         let registry = admin::new_registry();
         let metrics = Metrics::register(&registry).context("registering metrics")?;
         let mailer = Mailer::new(&config.smtp, config.mail_from.clone())
@@ -43,7 +51,13 @@ impl Application {
         let readiness = {
             let connected = connected.clone();
             let mailer = mailer.clone();
+            let sent_log = sent_log.clone();
             Readiness::builder()
+                // Without the sent record every message would go to the retry queues.
+                .required("redis", move || {
+                    let sent_log = sent_log.clone();
+                    async move { sent_log.ping().await }
+                })
                 .required("rabbitmq", move || {
                     let up = connected.load(Ordering::SeqCst);
                     async move {
@@ -54,8 +68,8 @@ impl Application {
                         }
                     }
                 })
-                // Optional: while the relay is down messages wait in the queue (requeued),
-                // so taking the pod out of rotation would gain nothing.
+                // Optional: while the relay is down messages wait in the retry queues, so
+                // taking the pod out of rotation would gain nothing.
                 .optional("smtp", move || {
                     let mailer = mailer.clone();
                     async move { mailer.test_connection().await }
@@ -78,15 +92,21 @@ impl Application {
                 amqp_url: config.amqp_url,
                 topology: topology.clone(),
                 prefetch: config.prefetch,
+                retry_delays: config.retry_delays.clone(),
                 shutdown_timeout: config.shutdown_timeout,
             },
             handler: Arc::new(Handler {
                 templates,
                 mailer,
+                sent_log,
                 metrics,
-                dead_letter_queue: topology.dead_letter_queue(),
+                topology,
+                retry_delays: config.retry_delays,
             }),
             connected,
+            template_watch: config
+                .template_dir
+                .map(|dir| (dir, config.template_poll_interval)),
         })
     }
 
@@ -109,6 +129,22 @@ impl Application {
             draining.wait().await;
             readiness.start_draining();
         });
+
+        if let Some((dir, interval)) = self.template_watch {
+            let store = self.handler.templates.clone();
+            let reloads = self.handler.metrics.template_reloads.clone();
+            let stop = shutdown.clone();
+            tokio::spawn(store.watch(
+                dir,
+                interval,
+                move |ok| {
+                    reloads
+                        .with_label_values(&[if ok { "ok" } else { "error" }])
+                        .inc();
+                },
+                async move { stop.wait().await },
+            ));
+        }
 
         let consumer = consumer::run(self.settings, self.handler, self.connected, shutdown);
         tokio::select! {

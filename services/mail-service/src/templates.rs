@@ -1,11 +1,17 @@
-//! Email templates, compiled into the binary so a deployed image cannot lack one.
+//! Email templates: built into the binary so a deployed image cannot lack one, optionally
+//! overridden file by file from `TEMPLATE_DIR` and reloaded when that directory changes.
 //!
-//! Layout: `templates/<kind>/<locale>/{subject.txt,body.txt,body.html}`. Every kind must exist
+//! Layout (both): `<kind>/<locale>/{subject.txt,body.txt,body.html}`. Every kind must exist
 //! in `en`, the last step of the locale fallback.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, SystemTime};
 
 use common::email::EmailKind;
 use minijinja::{Environment, UndefinedBehavior};
 use serde_json::{Map, Value};
+use tracing::{error, info, warn};
 
 /// The locale every kind has, used when nothing closer exists.
 pub const FALLBACK_LOCALE: &str = "en";
@@ -57,6 +63,8 @@ pub enum TemplateError {
     Invalid { name: String, reason: String },
     #[error("template {name} is missing (every kind needs {FALLBACK_LOCALE})")]
     Missing { name: String },
+    #[error("cannot read template directory: {0}")]
+    Io(String),
 }
 
 /// Why one message could not be rendered. Permanent: the same message fails the same way.
@@ -84,6 +92,25 @@ impl Templates {
 
     /// Compiles the given templates; each kind needs its `en` set.
     pub fn from_sources(sources: &[(&'static str, &'static str)]) -> Result<Self, TemplateError> {
+        Self::compile(
+            sources
+                .iter()
+                .map(|(n, s)| ((*n).to_owned(), (*s).to_owned())),
+        )
+    }
+
+    /// The built-ins with every template found in `dir` in place of (or next to) them.
+    pub fn with_dir(dir: &Path) -> Result<Self, TemplateError> {
+        let overrides = read_dir_sources(dir)?;
+        let builtin: Vec<_> = SOURCES
+            .iter()
+            .filter(|(name, _)| !overrides.iter().any(|(n, _)| n == name))
+            .map(|(n, s)| ((*n).to_owned(), (*s).to_owned()))
+            .collect();
+        Self::compile(builtin.into_iter().chain(overrides))
+    }
+
+    fn compile(sources: impl Iterator<Item = (String, String)>) -> Result<Self, TemplateError> {
         let mut env = Environment::new();
         // Undefined variables are errors (a verify email without its token must not be sent),
         // but `{% if name %}` still works for optional ones.
@@ -94,9 +121,9 @@ impl Templates {
         // The default callback already escapes `.html` and leaves `.txt` alone; keeping it
         // means autoescaping follows the file name, which is easy to see in review.
         for (name, source) in sources {
-            env.add_template(name, source)
+            env.add_template_owned(name.clone(), source)
                 .map_err(|e| TemplateError::Invalid {
-                    name: (*name).to_owned(),
+                    name,
                     reason: e.to_string(),
                 })?;
         }
@@ -164,6 +191,154 @@ impl Templates {
     }
 }
 
+/// The templates in use, swapped whole on reload so a render never mixes two versions.
+#[derive(Clone)]
+pub struct TemplateStore {
+    current: Arc<RwLock<Arc<Templates>>>,
+}
+
+impl TemplateStore {
+    pub fn new(templates: Templates) -> Self {
+        Self {
+            current: Arc::new(RwLock::new(Arc::new(templates))),
+        }
+    }
+
+    pub fn current(&self) -> Arc<Templates> {
+        self.current.read().expect("template lock").clone()
+    }
+
+    fn replace(&self, templates: Templates) {
+        *self.current.write().expect("template lock") = Arc::new(templates);
+    }
+
+    /// Polls `dir` every `interval` and reloads on any change, keeping the running templates
+    /// when the new ones do not compile. Polling rather than inotify because Kubernetes updates
+    /// a mounted ConfigMap by swapping a `..data` symlink, which file watches on the old files
+    /// miss, and because a few `stat`s every few seconds cost nothing.
+    ///
+    /// The directory's state is taken now, not when the future first runs, so a change made
+    /// in between is not missed.
+    pub fn watch(
+        self,
+        dir: PathBuf,
+        interval: Duration,
+        on_reload: impl Fn(bool) + Send,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> impl std::future::Future<Output = ()> {
+        let seen = fingerprint(&dir);
+        self.poll(dir, seen, interval, on_reload, stop)
+    }
+
+    async fn poll(
+        self,
+        dir: PathBuf,
+        mut seen: Vec<(PathBuf, Option<SystemTime>, u64)>,
+        interval: Duration,
+        on_reload: impl Fn(bool) + Send,
+        stop: impl std::future::Future<Output = ()>,
+    ) {
+        tokio::pin!(stop);
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(interval) => {}
+                () = &mut stop => return,
+            }
+            let now = fingerprint(&dir);
+            if now == seen {
+                continue;
+            }
+            seen = now;
+            let loaded = {
+                let dir = dir.clone();
+                tokio::task::spawn_blocking(move || Templates::with_dir(&dir)).await
+            };
+            match loaded {
+                Ok(Ok(templates)) => {
+                    self.replace(templates);
+                    on_reload(true);
+                    info!(dir = %dir.display(), "templates reloaded");
+                }
+                Ok(Err(e)) => {
+                    on_reload(false);
+                    error!(dir = %dir.display(), error = %e,
+                        "changed templates rejected; still using the previous ones");
+                }
+                Err(e) => {
+                    on_reload(false);
+                    error!(error = %e, "template reload failed");
+                }
+            }
+        }
+    }
+}
+
+/// Reads `<dir>/<kind>/<locale>/<part>` for the known parts, following symlinks and skipping
+/// hidden entries (a ConfigMap mount's `..data` and timestamped directories are reached through
+/// the visible symlinks).
+fn read_dir_sources(dir: &Path) -> Result<Vec<(String, String)>, TemplateError> {
+    let io = |path: &Path, e: std::io::Error| TemplateError::Io(format!("{}: {e}", path.display()));
+    let mut sources = Vec::new();
+    for kind_dir in visible_dirs(dir).map_err(|e| io(dir, e))? {
+        let kind = file_name(&kind_dir);
+        if !EmailKind::ALL.iter().any(|k| k.as_str() == kind) {
+            warn!(dir = %kind_dir.display(), "template directory for an unknown kind ignored");
+            continue;
+        }
+        for locale_dir in visible_dirs(&kind_dir).map_err(|e| io(&kind_dir, e))? {
+            let locale = file_name(&locale_dir);
+            for part in PARTS {
+                let path = locale_dir.join(part);
+                match std::fs::read_to_string(&path) {
+                    Ok(source) => sources.push((format!("{kind}/{locale}/{part}"), source)),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(io(&path, e)),
+                }
+            }
+        }
+    }
+    Ok(sources)
+}
+
+fn visible_dirs(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut dirs = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if !file_name(&path).starts_with('.') && path.is_dir() {
+            dirs.push(path);
+        }
+    }
+    dirs.sort();
+    Ok(dirs)
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Where every template file resolves to, and its size and mtime: a ConfigMap update changes
+/// the resolved paths, an in-place edit the mtime or size.
+fn fingerprint(dir: &Path) -> Vec<(PathBuf, Option<SystemTime>, u64)> {
+    let mut files = Vec::new();
+    let Ok(kinds) = visible_dirs(dir) else {
+        return files;
+    };
+    for kind_dir in kinds {
+        for locale_dir in visible_dirs(&kind_dir).unwrap_or_default() {
+            for part in PARTS {
+                let path = locale_dir.join(part);
+                if let Ok(meta) = std::fs::metadata(&path) {
+                    let resolved = std::fs::canonicalize(&path).unwrap_or(path);
+                    files.push((resolved, meta.modified().ok(), meta.len()));
+                }
+            }
+        }
+    }
+    files
+}
+
 fn template_name(kind: EmailKind, locale: &str, part: &str) -> String {
     format!("{}/{locale}/{part}", kind.as_str())
 }
@@ -182,6 +357,7 @@ mod tests {
             "name": "Ada",
             "token": "tok-123_ABC",
             "action_url": "https://example.com/verify?token=tok-123_ABC",
+            "new_email": "ada@example.org",
         }))
     }
 
@@ -279,5 +455,119 @@ mod tests {
 
         let err = Templates::from_sources(&SOURCES[..3]).err().unwrap();
         assert!(matches!(err, TemplateError::Missing { .. }), "{err}");
+    }
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("mail-templates-{name}-{}", uuid::Uuid::new_v4()));
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    fn write(dir: &Path, name: &str, source: &str) {
+        let path = dir.join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, source).unwrap();
+    }
+
+    #[test]
+    fn directory_overrides_built_ins_and_adds_locales() {
+        let dir = temp_dir("override");
+        write(&dir, "password_changed/en/subject.txt", "Custom subject");
+        write(&dir, "password_reset/fr/subject.txt", "Réinitialiser");
+        write(&dir, "password_reset/fr/body.txt", "Jeton: {{ token }}");
+        write(&dir, "password_reset/fr/body.html", "<p>{{ token }}</p>");
+        write(&dir, ".hidden/en/subject.txt", "{% broken");
+        let t = Templates::with_dir(&dir).unwrap();
+        let r = t
+            .render(EmailKind::PasswordChanged, "en", &full_data())
+            .unwrap();
+        assert_eq!(r.subject, "Custom subject");
+        assert!(
+            r.text.contains("Hello Ada,"),
+            "the built-in body stays: {}",
+            r.text
+        );
+        let r = t
+            .render(EmailKind::PasswordReset, "fr-CA", &full_data())
+            .unwrap();
+        assert_eq!(r.text, "Jeton: tok-123_ABC");
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn a_broken_directory_template_is_named() {
+        let dir = temp_dir("broken");
+        write(&dir, "verify_email/de/body.txt", "{% if %}");
+        let err = Templates::with_dir(&dir).err().unwrap();
+        assert!(
+            err.to_string().contains("verify_email/de/body.txt"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[tokio::test]
+    async fn reloads_when_a_config_map_swaps_its_data_link() {
+        // The layout the kubelet creates: visible names link through `..data` to a
+        // timestamped directory, and an update re-points `..data`.
+        let dir = temp_dir("configmap");
+        let v1 = dir.join("..v1");
+        write(&v1, "account_deleted/en/subject.txt", "Version one");
+        std::os::unix::fs::symlink("..v1", dir.join("..data")).unwrap();
+        std::os::unix::fs::symlink("..data/account_deleted", dir.join("account_deleted")).unwrap();
+
+        let store = TemplateStore::new(Templates::with_dir(&dir).unwrap());
+        let subject = |s: &TemplateStore| {
+            s.current()
+                .render(EmailKind::AccountDeleted, "en", &Map::new())
+                .unwrap()
+                .subject
+        };
+        assert_eq!(subject(&store), "Version one");
+
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let reloads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let watcher = tokio::spawn(store.clone().watch(
+            dir.clone(),
+            Duration::from_millis(50),
+            {
+                let reloads = reloads.clone();
+                move |_| {
+                    reloads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                }
+            },
+            async move {
+                let _ = stop_rx.await;
+            },
+        ));
+
+        // A broken update is rejected and the running version stays.
+        let v2 = dir.join("..v2");
+        write(&v2, "account_deleted/en/subject.txt", "{% if %}");
+        std::os::unix::fs::symlink("..v2", dir.join("..data_tmp")).unwrap();
+        std::fs::rename(dir.join("..data_tmp"), dir.join("..data")).unwrap();
+        wait_for(|| reloads.load(std::sync::atomic::Ordering::SeqCst) >= 1).await;
+        assert_eq!(subject(&store), "Version one");
+
+        let v3 = dir.join("..v3");
+        write(&v3, "account_deleted/en/subject.txt", "Version three");
+        std::os::unix::fs::symlink("..v3", dir.join("..data_tmp")).unwrap();
+        std::fs::rename(dir.join("..data_tmp"), dir.join("..data")).unwrap();
+        wait_for(|| subject(&store) == "Version three").await;
+
+        let _ = stop_tx.send(());
+        watcher.await.unwrap();
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    async fn wait_for(mut done: impl FnMut() -> bool) {
+        for _ in 0..100 {
+            if done() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("condition not met in time");
     }
 }

@@ -2,7 +2,7 @@
 
 mod support;
 
-use common::amqp::{HEADER_DEATH_REASON, header_str};
+use common::amqp::{HEADER_ATTEMPTS, HEADER_DEATH_REASON, header_str};
 use mail_parser::MessageParser;
 use serde_json::Value;
 use support::{TestApp, recipient, verify_email, wait_for_mail};
@@ -135,24 +135,42 @@ async fn permanently_rejected_recipient_is_dead_lettered_not_retried() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn transient_failure_is_requeued() {
+async fn transient_failure_is_retried_then_dead_lettered() {
     let app = TestApp::spawn().await;
     let to = recipient("smtp451-");
-    app.publish(&verify_email(&to, "later")).await;
+    let message = verify_email(&to, "later");
+    app.publish(&message).await;
 
-    let deadline = tokio::time::Instant::now() + support::TIMEOUT;
-    loop {
-        let metrics = app.metrics().await;
-        if metrics
-            .contains(r#"mail_messages_consumed_total{kind="verify_email",outcome="retried"}"#)
-        {
-            assert!(!metrics.contains(r#"outcome="dead_lettered""#), "{metrics}");
-            break;
-        }
-        assert!(tokio::time::Instant::now() < deadline, "{metrics}");
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let dead = app.next_dead_letter().await;
+    assert_eq!(dead.delivery.data, message.encode());
+    let reason = death_reason(&dead);
+    // Two retry levels in the test configuration: three attempts in all.
+    assert!(reason.contains("gave up after 3 attempts"), "{reason}");
+    assert!(reason.contains("451"), "{reason}");
+    let headers = dead.delivery.properties.headers().as_ref().unwrap();
+    assert!(
+        headers.inner().contains_key(HEADER_ATTEMPTS),
+        "the attempt count travels with the message"
+    );
+
+    let metrics = app.metrics().await;
+    for (outcome, n) in [("retried", 2), ("dead_lettered", 1)] {
+        let series =
+            format!(r#"mail_messages_consumed_total{{kind="verify_email",outcome="{outcome}"}}"#);
+        assert_eq!(
+            support::metric(&metrics, &series),
+            f64::from(n),
+            "{metrics}"
+        );
     }
-    // Stopping mid-retry must still be clean: the message goes back to the queue.
+    assert_eq!(
+        support::metric(
+            &metrics,
+            r#"mail_smtp_failures_total{class="transient",kind="verify_email"}"#
+        ),
+        3.0,
+        "{metrics}"
+    );
     app.stop().await;
 }
 
@@ -173,6 +191,8 @@ async fn admin_endpoints_answer() {
     let report: Value = ready.json().await.unwrap();
     assert_eq!(report["checks"]["rabbitmq"]["status"], "up", "{report}");
     assert_eq!(report["checks"]["rabbitmq"]["required"], true, "{report}");
+    assert_eq!(report["checks"]["redis"]["status"], "up", "{report}");
+    assert_eq!(report["checks"]["redis"]["required"], true, "{report}");
     assert_eq!(report["checks"]["smtp"]["status"], "up", "{report}");
     assert_eq!(report["checks"]["smtp"]["required"], false, "{report}");
     assert_eq!(report["status"], "ready", "{report}");

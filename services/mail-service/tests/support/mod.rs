@@ -3,6 +3,9 @@
 
 #![allow(dead_code)] // Not every test binary uses every helper.
 
+pub mod proxy;
+pub mod smtp;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -13,7 +16,7 @@ use lapin::options::{
     BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions, QueueDeleteOptions,
 };
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
-use mail_service::config::{SmtpConfig, SmtpTls};
+use mail_service::config::{RedisConfig, SmtpConfig, SmtpTls};
 use mail_service::{Application, Config};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -30,7 +33,20 @@ pub fn maildir() -> PathBuf {
         .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../.run/maildir").into())
 }
 
-pub fn config(queue: &str) -> Config {
+pub fn redis_url() -> String {
+    std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+pub fn sink_port() -> u16 {
+    std::env::var("SMTP_SINK_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(2525)
+}
+
+/// A configuration on `queue` whose Redis keys live under `prefix`, with retry delays short
+/// enough for tests.
+pub fn config(queue: &str, prefix: &str) -> Config {
     Config {
         admin_addr: "127.0.0.1:0".parse().unwrap(),
         amqp_url: amqp_url(),
@@ -38,21 +54,203 @@ pub fn config(queue: &str) -> Config {
         prefetch: 4,
         smtp: SmtpConfig {
             host: std::env::var("SMTP_SINK_HOST").unwrap_or_else(|_| "127.0.0.1".into()),
-            port: std::env::var("SMTP_SINK_PORT")
-                .ok()
-                .and_then(|p| p.parse().ok())
-                .unwrap_or(2525),
+            port: sink_port(),
             tls: SmtpTls::None,
             credentials: None,
             timeout: Duration::from_secs(5),
             pool_size: 2,
+            nodelay: true,
         },
+        redis: RedisConfig {
+            url: redis_url(),
+            key_prefix: prefix.to_owned(),
+            // Long enough for any test, short enough that nothing lingers.
+            sent_ttl: Duration::from_secs(600),
+            claim_ttl: Duration::from_secs(30),
+        },
+        retry_delays: vec![Duration::from_millis(300), Duration::from_millis(600)],
         mail_from: "User Platform <no-reply@example.com>".parse().unwrap(),
+        template_dir: None,
+        template_poll_interval: Duration::from_secs(5),
         shutdown_timeout: Duration::from_secs(5),
     }
 }
 
+/// One test's queues and Redis keys, unique to it.
+#[derive(Clone)]
+pub struct Scope {
+    pub topology: Topology,
+    pub prefix: String,
+}
+
+impl Scope {
+    pub fn new() -> Scope {
+        let id = Uuid::new_v4();
+        Scope {
+            topology: Topology::new(format!("email_queue_test_{id}")),
+            prefix: format!("test:{id}:"),
+        }
+    }
+
+    pub fn config(&self) -> Config {
+        config(&self.topology.queue, &self.prefix)
+    }
+
+    /// Deletes the queues (retry levels included) and the Redis keys.
+    pub async fn clean_up(&self, channel: &Channel, retry_levels: usize) {
+        let mut queues = vec![
+            self.topology.queue.clone(),
+            self.topology.dead_letter_queue(),
+        ];
+        queues.extend((0..retry_levels).map(|l| self.topology.retry_queue(l)));
+        for queue in queues {
+            channel
+                .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+                .await
+                .unwrap();
+        }
+        let client = redis::Client::open(redis_url()).unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let keys: Vec<String> = redis::cmd("KEYS")
+            .arg(format!("{}*", self.prefix))
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        if !keys.is_empty() {
+            let _: () = redis::cmd("DEL")
+                .arg(keys)
+                .query_async(&mut conn)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// A publisher's connection, with its channel in confirm mode, that also declares the topology
+/// (as the user service does) so nothing published before a consumer starts is dropped.
+pub struct Broker {
+    pub connection: Connection,
+    pub channel: Channel,
+}
+
+impl Broker {
+    pub async fn connect(scope: &Scope) -> Broker {
+        let connection = Connection::connect(&amqp_url(), ConnectionProperties::default())
+            .await
+            .expect("RabbitMQ on 127.0.0.1:5672 (run scripts/services.sh start)");
+        let channel = connection.create_channel().await.unwrap();
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .unwrap();
+        scope.topology.declare(&channel).await.unwrap();
+        Broker {
+            connection,
+            channel,
+        }
+    }
+
+    pub async fn publish(&self, queue: &str, message: &EmailMessage) {
+        publish_to(&self.channel, queue, &message.encode()).await;
+    }
+}
+
+async fn publish_to(channel: &Channel, queue: &str, body: &[u8]) {
+    let confirm = channel
+        .basic_publish(
+            "".into(),
+            queue.into(),
+            BasicPublishOptions::default(),
+            body,
+            BasicProperties::default()
+                .with_content_type(common::email::CONTENT_TYPE.into())
+                .with_delivery_mode(2),
+        )
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert!(confirm.is_ack());
+}
+
+/// One running service instance, stoppable like a SIGTERM would.
+pub struct Instance {
+    pub admin_port: u16,
+    trigger: ShutdownTrigger,
+    task: JoinHandle<anyhow::Result<()>>,
+}
+
+impl Instance {
+    pub async fn start(config: Config) -> Instance {
+        let app = Application::build(config).await.unwrap();
+        let admin_port = app.admin_port();
+        let (trigger, shutdown) = Shutdown::new();
+        let task = tokio::spawn(app.run_until_stopped(shutdown));
+        let instance = Instance {
+            admin_port,
+            trigger,
+            task,
+        };
+        wait_until_ready(admin_port).await;
+        instance
+    }
+
+    /// What SIGTERM does: triggers shutdown and waits for the drain.
+    pub async fn stop(self) {
+        self.trigger.trigger();
+        tokio::time::timeout(TIMEOUT, self.task)
+            .await
+            .expect("service did not stop in time")
+            .unwrap()
+            .unwrap();
+    }
+
+    pub async fn metrics(&self) -> String {
+        reqwest::get(format!("http://127.0.0.1:{}/metrics", self.admin_port))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+}
+
+async fn wait_until_ready(admin_port: u16) {
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    loop {
+        if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{admin_port}/readyz")).await
+            && r.status().is_success()
+        {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "service never became ready"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Polls `done` until it holds or [`TIMEOUT`] passes.
+pub async fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + TIMEOUT;
+    while !done() {
+        assert!(tokio::time::Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A metric line's value, 0 if absent.
+pub fn metric(metrics: &str, series: &str) -> f64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
 pub struct TestApp {
+    pub scope: Scope,
+    retry_levels: usize,
     pub topology: Topology,
     pub admin_port: u16,
     pub http: reqwest::Client,
@@ -65,26 +263,28 @@ pub struct TestApp {
 impl TestApp {
     /// Starts the service on a fresh queue and waits until it consumes.
     pub async fn spawn() -> TestApp {
-        let queue = format!("email_queue_test_{}", Uuid::new_v4());
-        let topology = Topology::new(queue.clone());
+        Self::spawn_with(Scope::new(), |_| {}).await
+    }
 
-        let connection = Connection::connect(&amqp_url(), ConnectionProperties::default())
-            .await
-            .expect("RabbitMQ on 127.0.0.1:5672 (run scripts/services.sh start)");
-        let channel = connection.create_channel().await.unwrap();
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await
-            .unwrap();
-        // Declared here too, so nothing published before the service is up gets dropped.
-        topology.declare(&channel).await.unwrap();
+    /// Starts the service in `scope`, its configuration adjusted by `adjust`.
+    pub async fn spawn_with(scope: Scope, adjust: impl FnOnce(&mut Config)) -> TestApp {
+        let topology = scope.topology.clone();
+        let Broker {
+            connection,
+            channel,
+        } = Broker::connect(&scope).await;
 
-        let app = Application::build(config(&queue)).await.unwrap();
+        let mut config = scope.config();
+        adjust(&mut config);
+        let retry_levels = config.retry_delays.len();
+        let app = Application::build(config).await.unwrap();
         let admin_port = app.admin_port();
         let (trigger, shutdown) = Shutdown::new();
         let task = tokio::spawn(app.run_until_stopped(shutdown));
 
         let test_app = TestApp {
+            scope,
+            retry_levels,
             topology,
             admin_port,
             http: reqwest::Client::new(),
@@ -118,22 +318,7 @@ impl TestApp {
     }
 
     pub async fn publish_raw(&self, body: &[u8]) {
-        let confirm = self
-            .channel
-            .basic_publish(
-                "".into(),
-                self.topology.queue.as_str().into(),
-                BasicPublishOptions::default(),
-                body,
-                BasicProperties::default()
-                    .with_content_type(common::email::CONTENT_TYPE.into())
-                    .with_delivery_mode(2),
-            )
-            .await
-            .unwrap()
-            .await
-            .unwrap();
-        assert!(confirm.is_ack());
+        publish_to(&self.channel, &self.topology.queue, body).await;
     }
 
     pub async fn publish(&self, message: &EmailMessage) {
@@ -182,15 +367,7 @@ impl TestApp {
             .expect("service did not stop in time")
             .unwrap()
             .unwrap();
-        for queue in [
-            self.topology.queue.clone(),
-            self.topology.dead_letter_queue(),
-        ] {
-            self.channel
-                .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
-                .await
-                .unwrap();
-        }
+        self.scope.clean_up(&self.channel, self.retry_levels).await;
         let _ = self.connection.close(200, "done".into()).await;
     }
 }

@@ -1,0 +1,142 @@
+//! The record of sent messages in Redis, which makes delivery idempotent across redeliveries,
+//! re-publishes and replicas. See `docs/mail-delivery.md` for the guarantees and the one window
+//! left open.
+//!
+//! Keys (after `REDIS_KEY_PREFIX`):
+//! - `sent:<message_id>`: the SMTP relay accepted this message; kept for `SENT_TTL`.
+//! - `sending:<message_id>`: a replica is sending it right now; value is that attempt's random
+//!   token, kept for `SEND_CLAIM_TTL` at most.
+
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{RedisError, Script};
+use uuid::Uuid;
+
+use crate::config::RedisConfig;
+
+/// What [`SentLog::claim`] found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// Already sent: nothing to do.
+    AlreadySent,
+    /// Another attempt holds the claim, still sending (or crashed less than a claim TTL ago).
+    Busy,
+    /// Ours to send; pass the claim to [`SentLog::record_sent`] or [`SentLog::release`].
+    Claimed(Claim),
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub struct Claim {
+    message_id: Uuid,
+    token: String,
+}
+
+// One round trip for the check and the claim, so no other replica can slip in between.
+const CLAIM: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+return 2
+";
+
+// Only the holder may drop a claim: an attempt whose claim expired must not delete its
+// successor's.
+const RELEASE: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+";
+
+// Recording and releasing together; the sent key is only ever created, never refreshed, so
+// its TTL counts from the first acceptance.
+const RECORD: &str = r"
+redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[2])
+if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
+return 1
+";
+
+#[derive(Clone)]
+pub struct SentLog {
+    conn: ConnectionManager,
+    prefix: String,
+    sent_ttl_ms: u64,
+    claim_ttl_ms: u64,
+}
+
+impl SentLog {
+    /// Connects lazily, so a Redis outage at start-up only makes the service unready.
+    pub fn new(config: &RedisConfig) -> Result<Self, RedisError> {
+        let client = redis::Client::open(config.url.as_str())?;
+        let manager = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(2)))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_secs(1));
+        Ok(Self {
+            conn: ConnectionManager::new_lazy_with_config(client, manager)?,
+            prefix: config.key_prefix.clone(),
+            sent_ttl_ms: millis(config.sent_ttl),
+            claim_ttl_ms: millis(config.claim_ttl),
+        })
+    }
+
+    fn sent_key(&self, id: Uuid) -> String {
+        format!("{}sent:{id}", self.prefix)
+    }
+
+    fn claim_key(&self, id: Uuid) -> String {
+        format!("{}sending:{id}", self.prefix)
+    }
+
+    pub async fn claim(&self, message_id: Uuid) -> Result<ClaimOutcome, RedisError> {
+        let token = Uuid::new_v4().simple().to_string();
+        let found: i64 = Script::new(CLAIM)
+            .key(self.sent_key(message_id))
+            .key(self.claim_key(message_id))
+            .arg(&token)
+            .arg(self.claim_ttl_ms)
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok(match found {
+            0 => ClaimOutcome::AlreadySent,
+            1 => ClaimOutcome::Claimed(Claim { message_id, token }),
+            _ => ClaimOutcome::Busy,
+        })
+    }
+
+    /// Records that the relay accepted the message, and drops the claim.
+    pub async fn record_sent(&self, claim: &Claim) -> Result<(), RedisError> {
+        let _: i64 = Script::new(RECORD)
+            .key(self.sent_key(claim.message_id))
+            .key(self.claim_key(claim.message_id))
+            .arg(&claim.token)
+            .arg(self.sent_ttl_ms)
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok(())
+    }
+
+    /// Gives the claim up after a failed attempt, so the retry need not wait for it to expire.
+    pub async fn release(&self, claim: Claim) -> Result<(), RedisError> {
+        let _: i64 = Script::new(RELEASE)
+            .key(self.claim_key(claim.message_id))
+            .arg(&claim.token)
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok(())
+    }
+
+    /// For readiness.
+    pub async fn ping(&self) -> Result<(), String> {
+        redis::cmd("PING")
+            .query_async::<String>(&mut self.conn.clone())
+            .await
+            .map(drop)
+            // Redis errors can name the host; readiness logs this, which is acceptable, but
+            // never the URL (it may carry the password), which RedisError does not include.
+            .map_err(|e| e.to_string())
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+}

@@ -67,12 +67,14 @@ up() {
   local common=(
     RUST_LOG=info
     AMQP_URL="amqp://guest:guest@127.0.0.1:5672/%2f"
+    REDIS_URL="redis://127.0.0.1:6379"
     EMAIL_QUEUE=email_queue
   )
   start_one user-service "${common[@]}" \
     HTTP_ADDR="$USER_HTTP" ADMIN_ADDR="$USER_ADMIN" \
     MONGODB_URI="mongodb://127.0.0.1:27017/?directConnection=true" MONGODB_DATABASE=user_platform \
-    REDIS_URL="redis://127.0.0.1:6379" VERIFY_EMAIL_URL="http://$USER_HTTP/verify-email"
+    VERIFY_EMAIL_URL="http://$USER_HTTP/verify-email" \
+    PASSWORD_RESET_URL="http://$USER_HTTP/reset-password"
   start_one mail-service "${common[@]}" \
     ADMIN_ADDR="$MAIL_ADMIN" SMTP_HOST=127.0.0.1 SMTP_PORT=2525 SMTP_TLS=none \
     MAIL_FROM="User Platform <no-reply@localhost>"

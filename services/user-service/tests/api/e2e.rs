@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use common::shutdown::Shutdown;
-use mail_service::config::{SmtpConfig, SmtpTls};
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -16,26 +15,32 @@ fn maildir() -> PathBuf {
         .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../.run/maildir").into())
 }
 
-fn mail_config(queue: &str) -> mail_service::Config {
-    mail_service::Config {
-        admin_addr: "127.0.0.1:0".parse().unwrap(),
-        amqp_url: amqp_url(),
-        email_queue: queue.to_owned(),
-        prefetch: 4,
-        smtp: SmtpConfig {
-            host: "127.0.0.1".into(),
-            port: std::env::var("SMTP_SINK_PORT")
-                .ok()
-                .and_then(|p| p.parse().ok())
-                .unwrap_or(2525),
-            tls: SmtpTls::None,
-            credentials: None,
-            timeout: Duration::from_secs(5),
-            pool_size: 2,
-        },
-        mail_from: "User Platform <no-reply@example.com>".parse().unwrap(),
-        shutdown_timeout: Duration::from_secs(5),
-    }
+/// The mail service as deployed, on this test's queue and key prefix, sending to the SMTP capture
+/// server.
+fn mail_config(queue: &str, prefix: &str) -> mail_service::Config {
+    let port = std::env::var("SMTP_SINK_PORT").unwrap_or_else(|_| "2525".into());
+    let vars = [
+        ("ADMIN_ADDR", "127.0.0.1:0".to_owned()),
+        ("AMQP_URL", amqp_url()),
+        ("EMAIL_QUEUE", queue.to_owned()),
+        ("PREFETCH", "4".to_owned()),
+        ("SMTP_HOST", "127.0.0.1".to_owned()),
+        ("SMTP_PORT", port),
+        ("SMTP_TLS", "none".to_owned()),
+        ("SMTP_TIMEOUT", "5s".to_owned()),
+        ("SMTP_POOL_SIZE", "2".to_owned()),
+        (
+            "MAIL_FROM",
+            "User Platform <no-reply@example.com>".to_owned(),
+        ),
+        ("REDIS_URL", redis_url()),
+        ("REDIS_KEY_PREFIX", prefix.to_owned()),
+        ("RETRY_DELAYS", "1s".to_owned()),
+        ("SHUTDOWN_TIMEOUT", "5s".to_owned()),
+    ];
+    let env =
+        common::config::Env::from_map(vars.into_iter().map(|(k, v)| (k.to_owned(), v)).collect());
+    mail_service::Config::load(env).expect("mail-service test configuration is valid")
 }
 
 /// The raw messages the SMTP capture server received for `recipient`.
@@ -71,9 +76,12 @@ async fn wait_for_email(recipient: &str) -> Vec<u8> {
 #[tokio::test]
 async fn register_verify_login_profile_logout() {
     let app = spawn_app().await;
-    let mail = mail_service::Application::build(mail_config(&app.config.email_queue))
-        .await
-        .expect("mail-service builds");
+    let mail = mail_service::Application::build(mail_config(
+        &app.config.email_queue,
+        &app.config.redis_key_prefix,
+    ))
+    .await
+    .expect("mail-service builds");
     let (mail_stop, mail_shutdown) = Shutdown::new();
     let mail_task = tokio::spawn(mail.run_until_stopped(mail_shutdown));
 

@@ -241,7 +241,12 @@ pub async fn queue_depth(queue: &str) -> u32 {
 pub async fn delete_queues(queue: &str) {
     if let Ok(conn) = common::amqp::connect(&amqp_url(), "user-service-tests").await {
         if let Ok(channel) = conn.create_channel().await {
-            for q in [queue.to_owned(), format!("{queue}.dead")] {
+            // The mail service's retry queues too, where a test ran one.
+            let retries = (0..3).map(|level| format!("{queue}.retry.{level}"));
+            for q in [queue.to_owned(), format!("{queue}.dead")]
+                .into_iter()
+                .chain(retries)
+            {
                 let _ = channel
                     .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
                     .await;

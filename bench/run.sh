@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname -- "${BASH_SOURCE[0]}")/.."
 RUN_DIR=${RUN_DIR:-$PWD/.run}
 scripts/services.sh start
-cargo build --release --locked -p user-service --bin user-service --example hash_bound
+cargo build --release --locked -p user-service -p mail-service --bins
+cargo build --release --locked -p user-service --example hash_bound
 venv=$RUN_DIR/venv-bench
 req=bench/requirements.txt
 want=$(sha256sum <"$req" | cut -d' ' -f1)

@@ -17,7 +17,10 @@ import time
 import uuid
 from pathlib import Path
 
-from lib import ROOT, UserService, call
+import signal
+import urllib.request
+
+from lib import ROOT, UserService, call, free_port
 
 PASSWORD = "correct horse battery staple"
 
@@ -61,6 +64,67 @@ class RssSampler(threading.Thread):
             time.sleep(0.2)
 
 
+def signup_to_email(args, service: UserService, run: str) -> dict:
+    """Signups at a moderate rate through the real mail-service into an SMTP sink: the time from
+    sending the signup to the SMTP server's acceptance of its email."""
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp, "accepted.tsv")
+        smtp_port, admin_port = free_port(), free_port()
+        sink = subprocess.Popen([args.services_python, str(ROOT / "bench/mail/sink.py"),
+                                 "--port", str(smtp_port), "--log", str(log)])
+        env = {
+            "PATH": os.environ.get("PATH", ""), "ADMIN_ADDR": f"127.0.0.1:{admin_port}",
+            "AMQP_URL": service.env["AMQP_URL"], "EMAIL_QUEUE": service.env["EMAIL_QUEUE"],
+            "REDIS_URL": service.env["REDIS_URL"], "REDIS_KEY_PREFIX": service.env["REDIS_KEY_PREFIX"],
+            "SMTP_HOST": "127.0.0.1", "SMTP_PORT": str(smtp_port), "SMTP_TLS": "none",
+            "MAIL_FROM": "Bench <bench@example.com>", "RUST_LOG": "warn",
+        }
+        mail = subprocess.Popen([str(args.mail_binary)], env=env, stdout=subprocess.DEVNULL)
+        try:
+            for _ in range(300):
+                try:
+                    urllib.request.urlopen(f"http://127.0.0.1:{admin_port}/readyz", timeout=1)
+                    break
+                except OSError:
+                    time.sleep(0.05)
+            sent: dict[str, float] = {}
+            lock = threading.Lock()
+
+            def signup(i: int) -> None:
+                address = f"e2e-{run}-{i}@example.com"
+                started = time.time()
+                status, _, _ = call(service.base, "POST", "/v1/users",
+                                    {"email": address, "password": PASSWORD})
+                if status == 202:
+                    with lock:
+                        sent[address] = started
+
+            threads = []
+            begin = time.monotonic()
+            for i in range(args.e2e_signups):
+                time.sleep(max(0.0, begin + i / args.e2e_rate - time.monotonic()))
+                t = threading.Thread(target=signup, args=(i,))
+                t.start()
+                threads.append(t)
+            for t in threads:
+                t.join()
+            time.sleep(2)
+        finally:
+            mail.terminate()
+            mail.wait(timeout=30)
+            sink.send_signal(signal.SIGTERM)
+            sink.wait(timeout=30)
+        accepted = {}
+        for line in log.read_text().splitlines():
+            if line and not line.startswith("#"):
+                rcpt, t = line.split("\t")
+                accepted.setdefault(rcpt, float(t))
+    latencies = sorted((accepted[a] - t0) * 1000 for a, t0 in sent.items() if a in accepted)
+    q = statistics.quantiles(latencies, n=100)
+    return {"rate": args.e2e_rate, "signups": len(sent), "delivered": len(latencies),
+            "p50_ms": round(statistics.median(latencies), 2), "p99_ms": round(q[98], 2)}
+
+
 def one_run(args, k6_bin: str) -> dict:
     run = uuid.uuid4().hex[:8]
     figures: dict = {}
@@ -100,6 +164,7 @@ def one_run(args, k6_bin: str) -> dict:
             **reads, "RATE": str(args.isolation_rate), "VUS": "32",
             "DURATION": f"{max(1, int(args.duration.rstrip('s')) - 2)}s"})
         storm.join()
+        figures["signup_to_email"] = signup_to_email(args, service, run)
     finally:
         service.stop()
     return figures
@@ -116,6 +181,10 @@ def main() -> None:
     ap.add_argument("--vus", type=int, default=16)
     ap.add_argument("--accounts", type=int, default=50)
     ap.add_argument("--isolation-rate", type=int, default=200)
+    ap.add_argument("--mail-binary", type=Path, default=ROOT / "target/release/mail-service")
+    ap.add_argument("--services-python", default=str(ROOT / ".run/venv/bin/python"))
+    ap.add_argument("--e2e-signups", type=int, default=200)
+    ap.add_argument("--e2e-rate", type=float, default=20.0)
     args = ap.parse_args()
 
     runs = []
@@ -150,6 +219,9 @@ def main() -> None:
         (f"Reads at {args.isolation_rate} req/s during a login storm",
          f"p99 {med(['reads_during_login_storm', 'p99_ms'])} ms (p50 {med(['reads_during_login_storm', 'p50_ms'])} ms)",
          "p99 < 20 ms", med(["reads_during_login_storm", "p99_ms"]) < 20),
+        (f"Signup → email accepted by SMTP at {args.e2e_rate:.0f} signups/s",
+         f"p50 {med(['signup_to_email', 'p50_ms'])} ms, p99 {med(['signup_to_email', 'p99_ms'])} ms",
+         "p50 < 50 ms", med(["signup_to_email", "p50_ms"]) < 50),
         ("user-service RSS idle / under signup load",
          f"{med(['idle_rss_mib'])} MiB / {med(['load_rss_mib'])} MiB", "report", None),
         ("user-service start to /readyz 200", f"{med(['start_to_ready_ms'])} ms", "report", None),
@@ -159,7 +231,8 @@ def main() -> None:
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
                     "processor": platform.processor() or platform.machine()},
-        "settings": {k: str(v) for k, v in vars(args).items() if k not in ("binary", "hash_bound", "k6")},
+        "settings": {k: str(v) for k, v in vars(args).items()
+                     if k not in ("binary", "hash_bound", "k6", "mail_binary", "services_python")},
         "runs": runs,
         "summary": [{"figure": f, "value": v, "target": t, "met": m} for f, v, t, m in rows],
     }

@@ -45,6 +45,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "==> cargo test"
 cargo test --workspace --locked --no-fail-fast
 
+echo "==> failure drills (drills/run.sh; report in drills/reports/latest.md)"
+RUN_DIR=$RUN_DIR "$REPO_ROOT/drills/run.sh"
+
 echo "==> Dockerfile, Helm chart and manifests (offline validation)"
 "$SCRIPT_DIR/check-deploy.sh"
 

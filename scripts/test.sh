@@ -27,6 +27,23 @@ ensure_apitest_tools() {
     echo "$want" >"$venv/.requirements.sha256"
 }
 
+# Dependency policy (deny.toml) with the RustSec database from the bundle provided next to the
+# project (../shared): the real database is a git repository this machine cannot reach.
+ensure_cargo_deny() {
+    command -v cargo-deny >/dev/null 2>&1 || cargo install --locked cargo-deny@0.20.2
+    local bundle=${ADVISORY_DB_BUNDLE:-$REPO_ROOT/../shared/rustsec-advisory-db.bundle}
+    local db=$REPO_ROOT/.run/advisory-db/advisory-db-3157b0e258782691
+    if [ ! -d "$db" ]; then
+        if [ ! -f "$bundle" ]; then
+            echo "no RustSec advisory bundle at $bundle (set ADVISORY_DB_BUNDLE)" >&2
+            return 1
+        fi
+        mkdir -p "$(dirname "$db")"
+        git clone -q "$bundle" "$db"
+    fi
+    cargo deny --offline --locked check --hide-inclusion-graph
+}
+
 started=$(date +%s)
 ensure_toolchain
 # services.sh also makes sure python3 with a working venv module is installed.
@@ -38,6 +55,8 @@ SMTP_SINK_MAILDIR=$("$SCRIPT_DIR/services.sh" maildir)
 export SMTP_SINK_MAILDIR
 echo "==> SMTP capture server writes to $SMTP_SINK_MAILDIR"
 
+echo "==> cargo deny (advisories, licences, sources)"
+ensure_cargo_deny
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy"

@@ -157,6 +157,26 @@ mod tests {
     }
 
     #[test]
+    fn chart_default_templates_equal_the_built_ins() {
+        // The chart's optional default EmailTemplates are copies of the English built-ins.
+        let chart = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../charts/user-platform/files/email-templates");
+        let english = crate::templates::SOURCES
+            .iter()
+            .filter(|(name, _)| name.split('/').nth(1) == Some("en"));
+        let mut count = 0;
+        for (name, source) in english {
+            let copy = std::fs::read_to_string(chart.join(name)).unwrap_or_default();
+            assert!(
+                copy == *source,
+                "charts/user-platform/files/email-templates/{name} differs from the built-in"
+            );
+            count += 1;
+        }
+        assert_eq!(count, EmailKind::ALL.len() * 3);
+    }
+
+    #[test]
     fn committed_crd_matches_the_rust_type() {
         let committed = include_str!("../../../charts/user-platform/crds/emailtemplates.yaml");
         assert!(

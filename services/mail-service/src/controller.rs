@@ -17,7 +17,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use common::email::EmailKind;
 use futures_util::StreamExt;
@@ -30,6 +30,11 @@ use tracing::{error, info, warn};
 use crate::crd::{EmailTemplate, EmailTemplateSpec, EmailTemplateStatus, READY, TemplateCondition};
 use crate::metrics::Metrics;
 use crate::templates::{TemplateError, TemplateStore, Templates, html_from_text};
+
+/// How often every resource is re-evaluated without an event: a status write that failed is
+/// retried then (the watch resumes after a reconnect instead of re-listing, so no event might
+/// come for a long time). Cheap: nothing is compiled or written unless something changed.
+pub const DEFAULT_RESYNC: Duration = Duration::from_secs(300);
 
 /// Field manager of our status writes, shown in `managedFields`.
 pub const FIELD_MANAGER: &str = "mail-service";
@@ -226,6 +231,11 @@ pub struct Context {
     /// Set once the first complete list has been published; readiness waits for it.
     synced: Arc<AtomicBool>,
     overrides: Overrides,
+    /// The last version of every resource seen, to re-evaluate the others when one change
+    /// decides a conflict, and to retry status writes.
+    seen: BTreeMap<String, EmailTemplate>,
+    /// How often every resource is re-evaluated without an event.
+    resync: Duration,
 }
 
 impl Context {
@@ -248,7 +258,15 @@ impl Context {
             metrics,
             synced,
             overrides: Overrides::default(),
+            seen: BTreeMap::new(),
+            resync: DEFAULT_RESYNC,
         }
+    }
+
+    /// Re-evaluates every resource this often (default `DEFAULT_RESYNC`).
+    pub fn with_resync(mut self, every: Duration) -> Self {
+        self.resync = every;
+        self
     }
 
     /// Watches until `stop`. The watcher retries with backoff on its own; errors are logged
@@ -261,9 +279,16 @@ impl Context {
         // `InitDone`; rebuilding once per list instead of once per resource.
         let mut listed: Option<HashSet<String>> = None;
         let mut dirty = false;
+        let mut resync =
+            tokio::time::interval_at(tokio::time::Instant::now() + self.resync, self.resync);
+        resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let event = tokio::select! {
                 event = events.next() => event,
+                _ = resync.tick(), if listed.is_none() => {
+                    self.reconcile_others(None).await;
+                    continue;
+                }
                 () = &mut stop => return,
             };
             match event {
@@ -284,10 +309,15 @@ impl Context {
                 }
                 Some(Ok(watcher::Event::InitDone)) => {
                     if let Some(names) = listed.take() {
+                        self.seen.retain(|name, _| names.contains(name));
                         dirty |= self.overrides.retain(&names);
                     }
                     if dirty || !self.synced.load(Ordering::SeqCst) {
                         self.publish();
+                    }
+                    if dirty {
+                        // Conflicts may have been decided differently than while listing.
+                        self.reconcile_others(None).await;
                         dirty = false;
                     }
                     if !self.synced.swap(true, Ordering::SeqCst) {
@@ -297,12 +327,16 @@ impl Context {
                 Some(Ok(watcher::Event::Apply(obj))) => {
                     if self.reconcile(&obj).await {
                         self.publish();
+                        self.reconcile_others(Some(&obj.name_any())).await;
                     }
                 }
                 Some(Ok(watcher::Event::Delete(obj))) => {
                     let name = obj.name_any();
+                    self.seen.remove(&name);
                     if self.overrides.remove(&name) {
                         self.publish();
+                        // A resource this one beat in a conflict is in use now: say so.
+                        self.reconcile_others(None).await;
                     }
                     self.metrics
                         .template_reconciles
@@ -314,11 +348,30 @@ impl Context {
         }
     }
 
+    /// Re-evaluates every known resource but `except` (a change of one can decide a conflict
+    /// of another). Only statuses that changed are written.
+    async fn reconcile_others(&mut self, except: Option<&str>) {
+        let others: Vec<EmailTemplate> = self
+            .seen
+            .iter()
+            .filter(|(name, _)| Some(name.as_str()) != except)
+            .map(|(_, obj)| obj.clone())
+            .collect();
+        let mut rebuild = false;
+        for obj in others {
+            rebuild |= self.reconcile(&obj).await;
+        }
+        if rebuild {
+            self.publish();
+        }
+    }
+
     /// Takes one resource into `overrides` and writes its status if it changed. Returns
     /// whether the registry must be rebuilt.
     async fn reconcile(&mut self, obj: &EmailTemplate) -> bool {
         let started = Instant::now();
         let name = obj.name_any();
+        self.seen.insert(name.clone(), obj.clone());
         let generation = obj.metadata.generation;
         let verdict = self.overrides.apply(&name, &obj.spec);
         match &verdict {
@@ -340,15 +393,23 @@ impl Context {
             &verdict,
             &now,
         );
-        if obj.status.as_ref() != Some(&desired)
-            && let Err(e) = self.write_status(&name, &desired).await
-        {
-            self.metrics
-                .template_reconcile_errors
-                .with_label_values(&["status"])
-                .inc();
-            // The next event for this resource or the next relist tries again.
-            warn!(%name, error = %e, "writing the EmailTemplate status failed");
+        if obj.status.as_ref() != Some(&desired) {
+            match self.write_status(&name, &desired).await {
+                Ok(()) => {
+                    // Until the watch brings our write back, remember it was made.
+                    if let Some(seen) = self.seen.get_mut(&name) {
+                        seen.status = Some(desired);
+                    }
+                }
+                Err(e) => {
+                    self.metrics
+                        .template_reconcile_errors
+                        .with_label_values(&["status"])
+                        .inc();
+                    // The next event for this resource or the next resync tries again.
+                    warn!(%name, error = %e, "writing the EmailTemplate status failed");
+                }
+            }
         }
         self.metrics
             .template_reconciles
@@ -357,9 +418,9 @@ impl Context {
         self.metrics
             .template_reconcile_duration
             .observe(started.elapsed().as_secs_f64());
-        // A conflict may have been decided by a new accepted version, which must be published
-        // for the day the winner goes away.
-        !matches!(verdict, Verdict::Unchanged | Verdict::Invalid(_))
+        // Only a new winning version changes what is sent. A losing one was accepted too and
+        // takes part in the rebuild after the winner is deleted.
+        verdict == Verdict::Applied
     }
 
     async fn write_status(&self, name: &str, status: &EmailTemplateStatus) -> kube::Result<()> {

@@ -258,12 +258,14 @@ async fn lists_watches_publishes_and_patches_status() {
         builtin_deleted,
         "deleting the resource restores the built-in (here: English)"
     );
+    // The broken edit, and again when the deletion made every resource be re-evaluated
+    // (without a second status write: the status had not changed).
     assert_eq!(
         metrics
             .template_reconciles
             .with_label_values(&["invalid"])
             .get(),
-        1
+        2
     );
     assert_eq!(
         metrics
@@ -278,4 +280,74 @@ async fn lists_watches_publishes_and_patches_status() {
         .await
         .expect("the controller stops")
         .unwrap();
+}
+
+#[tokio::test]
+async fn deleting_the_winner_of_a_conflict_puts_the_other_in_use() {
+    let (service, mut handle) = tower_test::mock::pair::<Request<Body>, Response<Body>>();
+    let client = kube::Client::new(service, "default");
+    let store = TemplateStore::new(Templates::new().unwrap());
+    let metrics = Metrics::register(&prometheus::Registry::new()).unwrap();
+    let synced = Arc::new(AtomicBool::new(false));
+    let controller = Context::new(client, Some(NS), store.clone(), metrics, synced);
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let running = tokio::spawn(controller.run(async move {
+        let _ = stop_rx.await;
+    }));
+
+    let spec = |subject: &str| json!({"kind": "account_exists", "locale": "en", "subject": subject, "text": "Hi"});
+    let a = template("a", 1, "11", spec("From a"), None);
+    let b = template("b", 1, "12", spec("From b"), None);
+    let (_, send) = next(&mut handle).await;
+    let list = json!({
+        "apiVersion": "userplatform.io/v1alpha1", "kind": "EmailTemplateList",
+        "metadata": {"resourceVersion": "100"}, "items": [b, a],
+    });
+    respond(send, serde_json::to_vec(&list).unwrap());
+
+    // b comes first and is applied, then a beats it (smaller name): b is told so.
+    let (body, _) = expect_status_patch(&mut handle, "b", &b).await;
+    assert_eq!(body["status"]["conditions"][0]["reason"], "Applied");
+    let (body, _) = expect_status_patch(&mut handle, "a", &a).await;
+    assert_eq!(body["status"]["conditions"][0]["reason"], "Applied");
+    let (body, b_status) = expect_status_patch(&mut handle, "b", &b).await;
+    let condition = &body["status"]["conditions"][0];
+    assert_eq!(condition["status"], "False");
+    assert_eq!(condition["reason"], "Conflict");
+    assert_eq!(
+        condition["message"],
+        "EmailTemplate a has the same kind and locale and wins (smallest name); b is not used"
+    );
+
+    let (_, send) = next(&mut handle).await;
+    assert_eq!(subject(&store, EmailKind::AccountExists, "en"), "From a");
+    let mut b_now = b.clone();
+    b_now["status"] = b_status;
+    b_now["metadata"]["resourceVersion"] = json!("101");
+    let mut a_gone = a.clone();
+    a_gone["metadata"]["resourceVersion"] = json!("102");
+    let mut events = Vec::new();
+    for (kind, object) in [("MODIFIED", &b_now), ("DELETED", &a_gone)] {
+        events.extend(serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap());
+        events.push(b'\n');
+    }
+    respond(send, events);
+
+    // a is gone: b is in use and its status says so, without an event for b.
+    let (body, _) = expect_status_patch(&mut handle, "b", &b_now).await;
+    let condition = &body["status"]["conditions"][0];
+    assert_eq!(
+        (&condition["status"], &condition["reason"]),
+        (&json!("True"), &json!("Applied"))
+    );
+    assert_eq!(subject(&store, EmailKind::AccountExists, "en"), "From b");
+    let (request, _send) = next(&mut handle).await;
+    assert!(
+        request.uri().to_string().contains("&watch=true"),
+        "{}",
+        request.uri()
+    );
+
+    let _ = stop_tx.send(());
+    running.await.unwrap();
 }

@@ -30,6 +30,7 @@ pub struct Application {
     connected: Arc<AtomicBool>,
     template_watch: Option<(std::path::PathBuf, std::time::Duration)>,
     template_controller: Option<controller::Context>,
+    templates_synced: Arc<AtomicBool>,
 }
 
 impl Application {
@@ -50,6 +51,10 @@ impl Application {
         let templates_synced = Arc::new(AtomicBool::new(false));
         let template_controller = match &config.template_source {
             TemplateSource::Kubernetes { namespace } => {
+                // kube builds its TLS config from rustls' process-wide provider, which rustls
+                // cannot choose by itself here: lapin's TLS stack enables aws-lc-rs and
+                // lettre's ring. Ring, as kube is built with; an error only means one is set.
+                let _ = rustls::crypto::ring::default_provider().install_default();
                 // In a pod: the service account token and the API server from the environment
                 // the kubelet provides; elsewhere the kubeconfig.
                 let client = kube::Client::try_default()
@@ -146,6 +151,7 @@ impl Application {
                 _ => None,
             },
             template_controller,
+            templates_synced,
         })
     }
 
@@ -188,9 +194,36 @@ impl Application {
         if let Some(controller) = self.template_controller {
             let stop = shutdown.clone();
             tokio::spawn(controller.run(async move { stop.wait().await }));
+            // Consuming before the EmailTemplates are listed would send built-in wording the
+            // operators replaced; readiness alone does not stop a queue consumer.
+            let synced = self.templates_synced.clone();
+            let listed = async move {
+                while !synced.load(Ordering::SeqCst) {
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            };
+            tokio::select! {
+                () = listed => {}
+                () = shutdown.wait() => {}
+                result = &mut admin => {
+                    result??;
+                    anyhow::bail!("admin server stopped unexpectedly");
+                }
+            }
         }
 
-        let consumer = consumer::run(self.settings, self.handler, self.connected, shutdown);
+        let consumer = async {
+            // Stopped while waiting for the templates: nothing to consume or drain.
+            if !shutdown.is_triggered() {
+                consumer::run(
+                    self.settings,
+                    self.handler,
+                    self.connected,
+                    shutdown.clone(),
+                )
+                .await;
+            }
+        };
         tokio::select! {
             () = consumer => {}
             result = &mut admin => {

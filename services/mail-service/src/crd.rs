@@ -28,6 +28,7 @@ pub const READY: &str = "Ready";
     shortname = "etpl",
     namespaced,
     status = "EmailTemplateStatus",
+    doc = "An email template (subject, text, HTML) of one message kind in one locale, used by the mail service in place of its built-in one.",
     printcolumn = r#"{"name":"Kind","type":"string","jsonPath":".spec.kind"}"#,
     printcolumn = r#"{"name":"Locale","type":"string","jsonPath":".spec.locale"}"#,
     printcolumn = r#"{"name":"Ready","type":"string","jsonPath":".status.conditions[?(@.type==\"Ready\")].status"}"#,

@@ -122,6 +122,11 @@ impl Overrides {
         }
     }
 
+    /// The accepted (last compiling) spec of a resource.
+    pub fn accepted(&self, name: &str) -> Option<&EmailTemplateSpec> {
+        self.by_name.get(name).map(|a| &a.spec)
+    }
+
     /// Forgets a deleted resource; the built-in (or a conflicting resource) takes its place.
     pub fn remove(&mut self, name: &str) -> bool {
         self.by_name.remove(name).is_some()
@@ -234,8 +239,6 @@ pub struct Context {
     /// The last version of every resource seen, to re-evaluate the others when one change
     /// decides a conflict, and to retry status writes.
     seen: BTreeMap<String, EmailTemplate>,
-    /// How often every resource is re-evaluated without an event.
-    resync: Duration,
 }
 
 impl Context {
@@ -259,14 +262,7 @@ impl Context {
             synced,
             overrides: Overrides::default(),
             seen: BTreeMap::new(),
-            resync: DEFAULT_RESYNC,
         }
-    }
-
-    /// Re-evaluates every resource this often (default `DEFAULT_RESYNC`).
-    pub fn with_resync(mut self, every: Duration) -> Self {
-        self.resync = every;
-        self
     }
 
     /// Watches until `stop`. The watcher retries with backoff on its own; errors are logged
@@ -280,7 +276,7 @@ impl Context {
         let mut listed: Option<HashSet<String>> = None;
         let mut dirty = false;
         let mut resync =
-            tokio::time::interval_at(tokio::time::Instant::now() + self.resync, self.resync);
+            tokio::time::interval_at(tokio::time::Instant::now() + DEFAULT_RESYNC, DEFAULT_RESYNC);
         resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let event = tokio::select! {
@@ -373,7 +369,11 @@ impl Context {
         let name = obj.name_any();
         self.seen.insert(name.clone(), obj.clone());
         let generation = obj.metadata.generation;
+        let before = self.overrides.accepted(&name).cloned();
         let verdict = self.overrides.apply(&name, &obj.spec);
+        // Any new accepted version means a rebuild: even one losing a conflict may have moved
+        // the resource away from the kind and locale it used to win.
+        let rebuild = self.overrides.accepted(&name) != before.as_ref();
         match &verdict {
             Verdict::Invalid(message) => {
                 warn!(%name, ?generation, %message, "EmailTemplate rejected")
@@ -418,9 +418,7 @@ impl Context {
         self.metrics
             .template_reconcile_duration
             .observe(started.elapsed().as_secs_f64());
-        // Only a new winning version changes what is sent. A losing one was accepted too and
-        // takes part in the rebuild after the winner is deleted.
-        verdict == Verdict::Applied
+        rebuild
     }
 
     async fn write_status(&self, name: &str, status: &EmailTemplateStatus) -> kube::Result<()> {

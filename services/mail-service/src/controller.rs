@@ -34,7 +34,7 @@ use crate::templates::{TemplateError, TemplateStore, Templates, html_from_text};
 /// How often every resource is re-evaluated without an event: a status write that failed is
 /// retried then (the watch resumes after a reconnect instead of re-listing, so no event might
 /// come for a long time). Cheap: nothing is compiled or written unless something changed.
-pub const DEFAULT_RESYNC: Duration = Duration::from_secs(300);
+pub const RESYNC: Duration = Duration::from_secs(300);
 
 /// Field manager of our status writes, shown in `managedFields`.
 pub const FIELD_MANAGER: &str = "mail-service";
@@ -275,8 +275,7 @@ impl Context {
         // `InitDone`; rebuilding once per list instead of once per resource.
         let mut listed: Option<HashSet<String>> = None;
         let mut dirty = false;
-        let mut resync =
-            tokio::time::interval_at(tokio::time::Instant::now() + DEFAULT_RESYNC, DEFAULT_RESYNC);
+        let mut resync = tokio::time::interval_at(tokio::time::Instant::now() + RESYNC, RESYNC);
         resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             let event = tokio::select! {

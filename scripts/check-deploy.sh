@@ -150,7 +150,7 @@ check_values() {
     grep -v '^WARN' "$kv_log" || true; record FAIL "$name: kubernetes-validate"; return
   fi
   # Only "no schema" warnings (CRDs) are acceptable; those kinds go through validate_crs.
-  if grep '^WARN' "$kv_log" | grep -v "Couldn't find schema for kind \(ScaledObject\|TriggerAuthentication\|ServiceMonitor\|PrometheusRule\)"; then
+  if grep '^WARN' "$kv_log" | grep -v "Couldn't find schema for kind \(ScaledObject\|TriggerAuthentication\|ServiceMonitor\|PrometheusRule\|EmailTemplate\)"; then
     record FAIL "$name: kubernetes-validate warnings"; return
   fi
   local crds; crds=$(grep -c "^WARN" "$kv_log" || true)
@@ -177,6 +177,15 @@ expect_failure() {
 }
 
 log "helm $helm_version, kubernetes-validate $kv_version, yamllint $yl_version, Kubernetes schemas $K8S_VERSION"
+# The chart's own CRDs (crds/, generated from the mail-service's Rust types): valid
+# CustomResourceDefinitions, and the strict schema in $SCHEMAS that rendered resources are
+# checked against is the one generated from them.
+if "$TOOLS/venv/bin/kubernetes-validate" --strict --quiet -k "$K8S_VERSION" "$CHART"/crds/*.yaml >"$OUT/crds.log" 2>&1 \
+   && "$PY" scripts/update_crd_schemas.py --own --check >>"$OUT/crds.log" 2>&1; then
+  record ok "crds/: kubernetes-validate $K8S_VERSION strict, $SCHEMAS current"
+else
+  cat "$OUT/crds.log"; record FAIL "crds/"
+fi
 check_values defaults
 for f in "$CHART"/ci/*.yaml; do
   check_values "ci-$(basename "$f" .yaml)" -f "$f"
@@ -235,6 +244,8 @@ expect_failure "invalid duration" "does not match pattern" --set userService.con
 expect_failure "external RabbitMQ without Secret" "rabbitmq.external.existingSecret is required" --set rabbitmq.enabled=false
 expect_failure "external Redis without URL" "redis.external.url or redis.external.existingSecret is required" --set redis.enabled=false
 expect_failure "PDB with both budgets" "not both" --set userService.podDisruptionBudget.maxUnavailable=1
+expect_failure "template files with the kubernetes source" "cannot be used with mailService.templates.source=kubernetes" \
+  --set mailService.templates.source=kubernetes --set-string 'mailService.templates.files.verify_email/en/subject\.txt=x'
 
 # The CRD schemas are strict: an unknown field in a custom resource is an error.
 so_json=$(find "$OUT/crs/defaults" -name 'scaledobject--*.json' 2>/dev/null | head -1)
@@ -247,6 +258,19 @@ elif grep -q "'authRef' was unexpected" "$OUT/neg.log"; then
   record ok "rejects a ScaledObject with an unknown field (strict CRD schema)"
 else
   cat "$OUT/neg.log"; record FAIL "rejects a ScaledObject with an unknown field: unexpected error"
+fi
+
+# The EmailTemplate schema rejects what the API server would: a kind the mail service lacks.
+et_json=$(find "$OUT/crs/ci-kubernetes-templates-values" -name 'emailtemplate--*.json' 2>/dev/null | head -1)
+[[ -n "$et_json" ]] || die "no rendered EmailTemplate for the negative CRD case"
+"$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); d["spec"]["kind"]="newsletter"; json.dump(d,open(sys.argv[2],"w"))' \
+  "$et_json" "$OUT/neg-emailtemplate.json"
+if "$TOOLS/venv/bin/check-jsonschema" --schemafile "$SCHEMAS/emailtemplate.json" "$OUT/neg-emailtemplate.json" >"$OUT/neg.log" 2>&1; then
+  record FAIL "rejects an EmailTemplate of an unknown kind: accepted"
+elif grep -q "'newsletter' is not one of" "$OUT/neg.log"; then
+  record ok "rejects an EmailTemplate of an unknown kind (schema of crds/emailtemplates.yaml)"
+else
+  cat "$OUT/neg.log"; record FAIL "rejects an EmailTemplate of an unknown kind: unexpected error"
 fi
 
 # The metric check fails on a metric nobody exports and on a label a metric does not have.

@@ -5,11 +5,15 @@ release assets cannot be downloaded here). Run by hand when moving to newer CRDs
 committed and scripts/check-deploy.sh validates the rendered objects against it offline.
 
   scripts/update_crd_schemas.py          needs npm, cargo and python3 with PyYAML
+  scripts/update_crd_schemas.py --own    only the chart's own CRDs (charts/user-platform/crds),
+                                         offline; with --check, fails if a committed schema is
+                                         stale instead of writing it (run by check-deploy.sh)
 
 Sources (pinned; see charts/user-platform/ci/schemas/README.md):
 - KEDA 2.10.1 ScaledObject and TriggerAuthentication: npm @kubernetes-models/keda@0.3.2, whose
   build converted the CRDs of the KEDA 2.10.1 release into JSON schema objects
   (`const schema = {...}` in keda.sh/v1alpha1/*.js). The tarball is checked against its integrity.
+- our own CRDs (EmailTemplate), generated from the Rust types into charts/user-platform/crds.
 - prometheus-operator 0.89.0 ServiceMonitor and PrometheusRule: the CRD YAML files kept as test
   data in the kopium 0.24.1 crate (crates.io), fetched with cargo into a private CARGO_HOME and
   checked against their sha256.
@@ -159,11 +163,38 @@ def prometheus_operator(tmp):
                            f"prometheus-operator {version} CRDs via crate kopium {KOPIUM} (tests/{name})")
 
 
+def own_crds():
+    """The chart's own CRDs, one schema per served version (the storage one is enough today)."""
+    for path in sorted((ROOT / "charts" / "user-platform" / "crds").glob("*.yaml")):
+        crd = yaml.safe_load(path.read_text())
+        group, kind = crd["spec"]["group"], crd["spec"]["names"]["kind"]
+        for version in crd["spec"]["versions"]:
+            if version.get("storage"):
+                yield kind, finish(version["schema"]["openAPIV3Schema"], f"{group}/{version['name']}",
+                                   kind, f"charts/user-platform/crds/{path.name}")
+
+
+def own(check):
+    stale = 0
+    for kind, schema in own_crds():
+        path = OUT / f"{kind.lower()}.json"
+        text = json.dumps(schema, indent=1, sort_keys=True) + "\n"
+        if not check:
+            path.write_text(text)
+            print(f"wrote {path.relative_to(ROOT)}")
+        elif not path.exists() or path.read_text() != text:
+            print(f"{path.relative_to(ROOT)} is stale: run scripts/update_crd_schemas.py --own")
+            stale += 1
+    return 1 if stale else 0
+
+
 def main():
+    if "--own" in sys.argv[1:]:
+        sys.exit(own("--check" in sys.argv[1:]))
     OUT.mkdir(parents=True, exist_ok=True)
     tmp = tempfile.mkdtemp(prefix="crd-schemas-")
     try:
-        for gen in (keda(tmp), prometheus_operator(tmp)):
+        for gen in (keda(tmp), prometheus_operator(tmp), own_crds()):
             for kind, schema in gen:
                 path = OUT / f"{kind.lower()}.json"
                 path.write_text(json.dumps(schema, indent=1, sort_keys=True) + "\n")

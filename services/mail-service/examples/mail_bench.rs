@@ -232,7 +232,7 @@ fn config(args: &Args, queue: &str, prefix: &str, nodelay: bool) -> Config {
         },
         retry_delays: vec![Duration::from_secs(1)],
         mail_from: "Bench <bench@example.com>".parse().expect("mailbox"),
-        template_dir: None,
+        template_source: mail_service::config::TemplateSource::Builtin,
         template_poll_interval: Duration::from_secs(5),
         shutdown_timeout: Duration::from_secs(10),
     }

@@ -42,6 +42,18 @@ impl FromStr for SmtpTls {
     }
 }
 
+/// Where the email templates come from (`TEMPLATE_SOURCE`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TemplateSource {
+    /// The templates built into the binary.
+    Builtin,
+    /// The built-ins overridden by the files in this directory, reloaded when it changes.
+    Directory(PathBuf),
+    /// The built-ins overridden by `EmailTemplate` resources in `namespace` (the client's
+    /// default namespace when unset), watched through the Kubernetes API.
+    Kubernetes { namespace: Option<String> },
+}
+
 /// The longest a send can take, in multiples of `SMTP_TIMEOUT` (see `smtp::Slot::send`).
 pub const SEND_TIMEOUTS: u32 = 5;
 
@@ -142,8 +154,8 @@ pub struct Config {
     pub retry_delays: Vec<Duration>,
     pub mail_from: Mailbox,
     /// Templates overriding the built-in ones; watched for changes.
-    pub template_dir: Option<PathBuf>,
-    /// How often `template_dir` is checked for changes.
+    pub template_source: TemplateSource,
+    /// How often a template directory is checked for changes.
     pub template_poll_interval: Duration,
     /// How long in-flight messages may take to finish after a shutdown signal.
     pub shutdown_timeout: Duration,
@@ -160,7 +172,7 @@ impl fmt::Debug for Config {
             .field("redis", &self.redis)
             .field("retry_delays", &self.retry_delays)
             .field("mail_from", &self.mail_from.to_string())
-            .field("template_dir", &self.template_dir)
+            .field("template_source", &self.template_source)
             .field("template_poll_interval", &self.template_poll_interval)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .finish()
@@ -231,6 +243,36 @@ impl Config {
             env.invalid("SENT_TTL", "must be longer than all RETRY_DELAYS together");
         }
         let template_dir: Option<PathBuf> = env.optional_opt("TEMPLATE_DIR");
+        let source: Option<String> = env.optional_opt("TEMPLATE_SOURCE");
+        // Only read by the kubernetes source; set from the downward API in the chart.
+        let namespace: Option<String> = env.optional_opt("POD_NAMESPACE");
+        let template_source = match (source.as_deref().map(str::to_ascii_lowercase), template_dir) {
+            // Unset keeps the behaviour from before TEMPLATE_SOURCE existed.
+            (None, None) => TemplateSource::Builtin,
+            (None, Some(dir)) => TemplateSource::Directory(dir),
+            (Some(s), None) if s == "builtin" => TemplateSource::Builtin,
+            (Some(s), Some(dir)) if s == "directory" => TemplateSource::Directory(dir),
+            (Some(s), None) if s == "kubernetes" => TemplateSource::Kubernetes { namespace },
+            (Some(s), Some(_)) if s == "builtin" || s == "kubernetes" => {
+                // Two sources at once would leave it unclear which template wins.
+                env.invalid(
+                    "TEMPLATE_DIR",
+                    format!("must be empty with TEMPLATE_SOURCE={s}"),
+                );
+                TemplateSource::Builtin
+            }
+            (Some(s), None) if s == "directory" => {
+                env.invalid("TEMPLATE_DIR", "required with TEMPLATE_SOURCE=directory");
+                TemplateSource::Builtin
+            }
+            (Some(_), _) => {
+                env.invalid(
+                    "TEMPLATE_SOURCE",
+                    "expected builtin, directory or kubernetes",
+                );
+                TemplateSource::Builtin
+            }
+        };
         let template_poll_interval = env.duration("TEMPLATE_POLL_INTERVAL", Duration::from_secs(5));
 
         Some(Config {
@@ -255,7 +297,7 @@ impl Config {
             },
             retry_delays,
             mail_from: mail_from?,
-            template_dir,
+            template_source,
             template_poll_interval,
             shutdown_timeout,
         })
@@ -311,7 +353,37 @@ mod tests {
             c.retry_delays,
             [10, 60, 600].map(Duration::from_secs).to_vec()
         );
-        assert_eq!(c.template_dir, None);
+        assert_eq!(c.template_source, TemplateSource::Builtin);
+    }
+
+    #[test]
+    fn template_source_follows_template_dir_unless_set() {
+        let mut vars = MINIMAL.to_vec();
+        vars.push(("TEMPLATE_DIR", "/etc/mail-templates"));
+        assert_eq!(
+            load(&vars).unwrap().template_source,
+            TemplateSource::Directory("/etc/mail-templates".into())
+        );
+        vars.push(("TEMPLATE_SOURCE", "kubernetes"));
+        let err = load(&vars).unwrap_err().to_string();
+        assert!(err.contains("TEMPLATE_DIR"), "{err}");
+
+        let mut vars = MINIMAL.to_vec();
+        vars.push(("TEMPLATE_SOURCE", "kubernetes"));
+        vars.push(("POD_NAMESPACE", "mail"));
+        assert_eq!(
+            load(&vars).unwrap().template_source,
+            TemplateSource::Kubernetes {
+                namespace: Some("mail".into())
+            }
+        );
+        vars.pop();
+        vars.pop();
+        vars.push(("TEMPLATE_SOURCE", "directory"));
+        assert!(load(&vars).is_err(), "directory needs TEMPLATE_DIR");
+        vars.pop();
+        vars.push(("TEMPLATE_SOURCE", "configmap"));
+        assert!(load(&vars).is_err());
     }
 
     #[test]

@@ -2,6 +2,8 @@
 
 pub mod config;
 pub mod consumer;
+pub mod controller;
+pub mod crd;
 pub mod idempotency;
 pub mod metrics;
 pub mod smtp;

@@ -45,6 +45,12 @@ pub struct Metrics {
     pub message_age: Histogram,
     /// Template reloads by `result` (`ok`, `error`).
     pub template_reloads: IntCounterVec,
+    /// EmailTemplate reconciles by `result` (see `controller::Verdict::as_str`).
+    pub template_reconciles: IntCounterVec,
+    /// Kubernetes API and publishing failures of the EmailTemplate controller, by `stage`
+    /// (`watch`, `status`, `publish`).
+    pub template_reconcile_errors: IntCounterVec,
+    pub template_reconcile_duration: Histogram,
 }
 
 impl Metrics {
@@ -95,6 +101,33 @@ impl Metrics {
             ),
             &["result"],
         )?;
+        let template_reconciles = IntCounterVec::new(
+            Opts::new(
+                "mail_template_reconciles_total",
+                "EmailTemplate resources reconciled (TEMPLATE_SOURCE=kubernetes), by result.",
+            ),
+            &["result"],
+        )?;
+        let template_reconcile_errors = IntCounterVec::new(
+            Opts::new(
+                "mail_template_reconcile_errors_total",
+                "Failures of the EmailTemplate controller, by stage (watch, status, publish).",
+            ),
+            &["stage"],
+        )?;
+        // Compiling is sub-millisecond; a status write is one API round trip.
+        let template_reconcile_duration = Histogram::with_opts(
+            HistogramOpts::new(
+                "mail_template_reconcile_duration_seconds",
+                "Time to reconcile one EmailTemplate, status write included.",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+            ]),
+        )?;
+        registry.register(Box::new(template_reconciles.clone()))?;
+        registry.register(Box::new(template_reconcile_errors.clone()))?;
+        registry.register(Box::new(template_reconcile_duration.clone()))?;
         registry.register(Box::new(consumed.clone()))?;
         registry.register(Box::new(smtp_failures.clone()))?;
         registry.register(Box::new(smtp_send_duration.clone()))?;
@@ -108,6 +141,9 @@ impl Metrics {
             in_flight,
             message_age,
             template_reloads,
+            template_reconciles,
+            template_reconcile_errors,
+            template_reconcile_duration,
         })
     }
 

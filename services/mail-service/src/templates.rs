@@ -110,16 +110,45 @@ impl Templates {
         Self::compile(builtin.into_iter().chain(overrides))
     }
 
+    /// The built-ins with the given `(name, source)` templates in place of (or next to) them:
+    /// the registry an `EmailTemplate` controller publishes.
+    pub fn with_overrides(overrides: Vec<(String, String)>) -> Result<Self, TemplateError> {
+        let builtin: Vec<_> = SOURCES
+            .iter()
+            .filter(|(name, _)| !overrides.iter().any(|(n, _)| n == name))
+            .map(|(n, s)| ((*n).to_owned(), (*s).to_owned()))
+            .collect();
+        Self::compile(builtin.into_iter().chain(overrides))
+    }
+
+    /// The three templates of `kind` in `locale`, named as the registry names them, if they
+    /// compile under the same rules as every other template. Checking them on their own means
+    /// a broken one is rejected before it can take part in a registry rebuild.
+    pub fn compile_set(
+        kind: EmailKind,
+        locale: &str,
+        subject: &str,
+        text: &str,
+        html: &str,
+    ) -> Result<Vec<(String, String)>, TemplateError> {
+        let set: Vec<(String, String)> = PARTS
+            .iter()
+            .zip([subject, text, html])
+            .map(|(part, source)| (template_name(kind, locale, part), source.to_owned()))
+            .collect();
+        let mut env = new_environment();
+        for (name, source) in &set {
+            env.add_template_owned(name.clone(), source.clone())
+                .map_err(|e| TemplateError::Invalid {
+                    name: name.clone(),
+                    reason: e.to_string(),
+                })?;
+        }
+        Ok(set)
+    }
+
     fn compile(sources: impl Iterator<Item = (String, String)>) -> Result<Self, TemplateError> {
-        let mut env = Environment::new();
-        // Undefined variables are errors (a verify email without its token must not be sent),
-        // but `{% if name %}` still works for optional ones.
-        env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
-        // Debug info would attach template variables (tokens) to errors.
-        env.set_debug(false);
-        env.set_trim_blocks(true);
-        // The default callback already escapes `.html` and leaves `.txt` alone; keeping it
-        // means autoescaping follows the file name, which is easy to see in review.
+        let mut env = new_environment();
         for (name, source) in sources {
             env.add_template_owned(name.clone(), source)
                 .map_err(|e| TemplateError::Invalid {
@@ -208,7 +237,7 @@ impl TemplateStore {
         self.current.read().expect("template lock").clone()
     }
 
-    fn replace(&self, templates: Templates) {
+    pub fn replace(&self, templates: Templates) {
         *self.current.write().expect("template lock") = Arc::new(templates);
     }
 
@@ -337,6 +366,29 @@ fn fingerprint(dir: &Path) -> Vec<(PathBuf, Option<SystemTime>, u64)> {
         }
     }
     files
+}
+
+/// The engine and its rules, the same for every source of templates.
+fn new_environment() -> Environment<'static> {
+    let mut env = Environment::new();
+    // Undefined variables are errors (a verify email without its token must not be sent),
+    // but `{% if name %}` still works for optional ones.
+    env.set_undefined_behavior(UndefinedBehavior::SemiStrict);
+    // Debug info would attach template variables (tokens) to errors.
+    env.set_debug(false);
+    env.set_trim_blocks(true);
+    // The default callback already escapes `.html` and leaves `.txt` alone; keeping it
+    // means autoescaping follows the file name, which is easy to see in review.
+    env
+}
+
+/// An HTML body for a text-only template: the text template's output, HTML-escaped once (its
+/// variables are not escaped a second time), in a `<pre>` block so line breaks survive.
+pub fn html_from_text(text: &str) -> String {
+    format!(
+        "<pre style=\"white-space: pre-wrap\">{{% autoescape false %}}{{% filter escape %}}{text}\
+         {{% endfilter %}}{{% endautoescape %}}</pre>"
+    )
 }
 
 fn template_name(kind: EmailKind, locale: &str, part: &str) -> String {

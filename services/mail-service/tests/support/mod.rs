@@ -70,7 +70,7 @@ pub fn config(queue: &str, prefix: &str) -> Config {
         },
         retry_delays: vec![Duration::from_millis(300), Duration::from_millis(600)],
         mail_from: "User Platform <no-reply@example.com>".parse().unwrap(),
-        template_dir: None,
+        template_source: mail_service::config::TemplateSource::Builtin,
         template_poll_interval: Duration::from_secs(5),
         shutdown_timeout: Duration::from_secs(5),
     }

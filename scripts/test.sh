@@ -41,6 +41,9 @@ ensure_cargo_deny() {
         mkdir -p "$(dirname "$db")"
         git clone -q "$bundle" "$db"
     fi
+    # cargo deny reads the metadata of every platform's dependencies, which `cargo build` on
+    # this one never downloads; --offline then keeps it from reaching for the advisory git repo.
+    cargo fetch --locked
     cargo deny --offline --locked check --hide-inclusion-graph
 }
 

@@ -2,6 +2,7 @@
 
 mod auth;
 mod client;
+mod email_requests;
 pub mod error;
 mod json;
 mod limits;

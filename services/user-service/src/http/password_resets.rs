@@ -1,6 +1,5 @@
 //! `/v1/password-resets`: a forgotten password, replaced through a link sent by email.
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -10,9 +9,9 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::client::Client;
+use super::email_requests;
 use super::error::ApiError;
 use super::json::ApiJson;
-use super::limits::{self, Limit};
 use super::openapi::{Accepted, BodyErrors, Limited, Unavailable};
 use super::users::{email_entry, recipient, set_password};
 use crate::crypto::{looks_like_token, new_token, token_digest};
@@ -45,24 +44,15 @@ pub async fn request(
     client: Client,
     ApiJson(body): ApiJson<RequestBody>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let email = Email::parse(&body.email)
-        .map_err(|e| ApiError::Validation(vec![ApiError::field("email", e)]))?;
-    limits::enforce(&state, Limit::EmailIp, &client.ip.to_string()).await?;
-    limits::enforce(&state, Limit::EmailAddress, email.as_str()).await?;
-    // Answered before the lookup: the extra work for an existing account (a token in Redis, an
-    // email in the outbox) would otherwise show in the response time (bench/enumeration.py).
-    tokio::spawn(async move {
-        if let Err(e) = send_reset_link(&state, &email).await {
-            tracing::warn!(error = %e, "password reset link not sent");
-        }
-    });
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(Accepted {
-            status: "accepted",
-            detail: "If the address has an account, a reset link is on its way.",
-        }),
-    ))
+    email_requests::accept(
+        state,
+        &client,
+        &body.email,
+        "If the address has an account, a reset link is on its way.",
+        "password reset link",
+        |state, email| async move { send_reset_link(&state, &email).await },
+    )
+    .await
 }
 
 async fn send_reset_link(state: &AppState, email: &Email) -> Result<(), ApiError> {

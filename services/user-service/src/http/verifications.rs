@@ -2,7 +2,6 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use common::email::{EmailKind, EmailMessage, Recipient};
 use mongodb::bson::doc;
@@ -11,9 +10,9 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::client::Client;
+use super::email_requests;
 use super::error::ApiError;
 use super::json::ApiJson;
-use super::limits::{self, Limit};
 use super::openapi::{Accepted, BodyErrors, Limited, ProblemDoc, Unavailable};
 use super::users::{email_entry, event_entry, verification_email};
 use crate::crypto::{looks_like_token, token_digest};
@@ -48,23 +47,15 @@ pub async fn resend(
     client: Client,
     ApiJson(body): ApiJson<ResendBody>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let email = Email::parse(&body.email)
-        .map_err(|e| ApiError::Validation(vec![ApiError::field("email", e)]))?;
-    limits::enforce(&state, Limit::EmailIp, &client.ip.to_string()).await?;
-    limits::enforce(&state, Limit::EmailAddress, email.as_str()).await?;
-    // Answered before the lookup, so the time taken says nothing about the address.
-    tokio::spawn(async move {
-        if let Err(e) = resend_link(&state, &email).await {
-            tracing::warn!(error = %e, "verification email not resent");
-        }
-    });
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(Accepted {
-            status: "accepted",
-            detail: "If the address has an unverified account, a new link is on its way.",
-        }),
-    ))
+    email_requests::accept(
+        state,
+        &client,
+        &body.email,
+        "If the address has an unverified account, a new link is on its way.",
+        "verification email",
+        |state, email| async move { resend_link(&state, &email).await },
+    )
+    .await
 }
 
 async fn resend_link(state: &AppState, email: &Email) -> Result<(), ApiError> {

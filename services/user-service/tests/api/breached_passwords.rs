@@ -77,15 +77,7 @@ async fn an_unreachable_range_api_fails_open() {
     config.pwned_passwords_timeout = Duration::from_millis(500);
     let app = spawn_with(config).await;
     assert_eq!(app.register(&unique_email(), BREACHED).await.status(), 202);
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.admin))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(metrics.contains(r#"user_breached_password_checks_total{result="error"} 1"#));
     app.finish().await;
 }

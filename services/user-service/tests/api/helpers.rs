@@ -176,6 +176,18 @@ impl TestApp {
         email
     }
 
+    /// The Prometheus text of the admin port's `/metrics`.
+    pub async fn metrics(&self) -> String {
+        self.client
+            .get(format!("{}/metrics", self.admin))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub async fn database(&self) -> mongodb::Database {
         mongodb::Client::with_uri_str(&self.config.mongodb_uri)
             .await

@@ -68,15 +68,7 @@ async fn guessing_one_account_from_many_addresses_hits_the_account_limit() {
             .status(),
         201
     );
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.admin))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(metrics.contains(r#"user_rate_limited_total{limit="login_account"} 2"#));
     app.finish().await;
 }

@@ -113,15 +113,7 @@ async fn healthz_and_metrics() {
         .unwrap();
     assert_eq!(health.status(), 200);
     app.register(&unique_email(), PASSWORD).await;
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.admin))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains(r#"http_requests_total{method="POST",route="/v1/users",status="202"} 1"#),
         "{metrics}"
@@ -137,15 +129,7 @@ async fn healthz_and_metrics() {
 async fn every_metric_the_dashboards_may_use_is_exported() {
     let app = spawn_app().await;
     app.register(&unique_email(), PASSWORD).await;
-    let scrape = app
-        .client
-        .get(format!("{}/metrics", app.admin))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let scrape = app.metrics().await;
     let list = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../scripts/metrics-exported.txt"

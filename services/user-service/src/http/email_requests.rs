@@ -1,0 +1,47 @@
+//! The shape shared by "send me a link" requests (verification resend, password reset): the
+//! address is validated and counted against the per-client and per-address limits, then the
+//! request is answered at once and the lookup and sending happen afterwards. Answering first
+//! keeps the response the same, in content and in time, whether or not the address has an
+//! account (bench/enumeration.py measures it).
+
+use std::future::Future;
+
+use axum::Json;
+use axum::http::StatusCode;
+
+use super::AppState;
+use super::client::Client;
+use super::error::ApiError;
+use super::limits::{self, Limit};
+use super::openapi::Accepted;
+use crate::domain::Email;
+
+pub(super) async fn accept<F, Fut>(
+    state: AppState,
+    client: &Client,
+    raw_email: &str,
+    detail: &'static str,
+    what: &'static str,
+    send: F,
+) -> Result<(StatusCode, Json<Accepted>), ApiError>
+where
+    F: FnOnce(AppState, Email) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<(), ApiError>> + Send + 'static,
+{
+    let email = Email::parse(raw_email)
+        .map_err(|e| ApiError::Validation(vec![ApiError::field("email", e)]))?;
+    limits::enforce(&state, Limit::EmailIp, &client.ip.to_string()).await?;
+    limits::enforce(&state, Limit::EmailAddress, email.as_str()).await?;
+    tokio::spawn(async move {
+        if let Err(e) = send(state, email).await {
+            tracing::warn!(error = %e, "{what} not sent");
+        }
+    });
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Accepted {
+            status: "accepted",
+            detail,
+        }),
+    ))
+}

@@ -91,7 +91,7 @@ The user platform is running:
 Try it:
   curl -i -X POST http://$USER_HTTP/v1/users -H 'content-type: application/json' \\
        -d '{"email":"ada@example.com","password":"correct horse battery staple"}'
-  grep -rh '^Token:' $RUN_DIR/maildir/new/ | tail -1   # the newest verification token
+  grep -rh '^Token:' $RUN_DIR/maildir/new/ | tail -1   # a verification token (the only one on a fresh machine)
   curl -i -X POST http://$USER_HTTP/v1/email-verifications/confirm -H 'content-type: application/json' \\
        -d '{"token":"<token>"}'
   curl -i -X POST http://$USER_HTTP/v1/sessions -H 'content-type: application/json' \\

@@ -33,16 +33,20 @@ pub enum EmailKind {
     AccountDeleted,
     /// Sent to the previous address after the account's email changed: data `new_email`.
     EmailChanged,
+    /// Sent to the current address when a change to another one is asked for (without the
+    /// link, which goes to the new address): data `new_email`.
+    EmailChangeRequested,
 }
 
 impl EmailKind {
-    pub const ALL: [EmailKind; 6] = [
+    pub const ALL: [EmailKind; 7] = [
         EmailKind::VerifyEmail,
         EmailKind::AccountExists,
         EmailKind::PasswordReset,
         EmailKind::PasswordChanged,
         EmailKind::AccountDeleted,
         EmailKind::EmailChanged,
+        EmailKind::EmailChangeRequested,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -53,6 +57,7 @@ impl EmailKind {
             EmailKind::PasswordChanged => "password_changed",
             EmailKind::AccountDeleted => "account_deleted",
             EmailKind::EmailChanged => "email_changed",
+            EmailKind::EmailChangeRequested => "email_change_requested",
         }
     }
 }

@@ -68,6 +68,7 @@ pub enum TemplateKind {
     PasswordChanged,
     AccountDeleted,
     EmailChanged,
+    EmailChangeRequested,
 }
 
 impl From<TemplateKind> for EmailKind {
@@ -79,6 +80,7 @@ impl From<TemplateKind> for EmailKind {
             TemplateKind::PasswordChanged => EmailKind::PasswordChanged,
             TemplateKind::AccountDeleted => EmailKind::AccountDeleted,
             TemplateKind::EmailChanged => EmailKind::EmailChanged,
+            TemplateKind::EmailChangeRequested => EmailKind::EmailChangeRequested,
         }
     }
 }
@@ -142,6 +144,7 @@ mod tests {
             TemplateKind::PasswordChanged,
             TemplateKind::AccountDeleted,
             TemplateKind::EmailChanged,
+            TemplateKind::EmailChangeRequested,
         ] {
             let name = serde_json::to_value(kind).unwrap();
             assert_eq!(name, EmailKind::from(kind).as_str());

@@ -46,6 +46,7 @@ pub const SOURCES: &[(&str, &str)] = sources![
     ("password_changed", "en"),
     ("account_deleted", "en"),
     ("email_changed", "en"),
+    ("email_change_requested", "en"),
 ];
 
 /// One email, rendered.

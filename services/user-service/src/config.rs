@@ -22,6 +22,8 @@ pub struct RateLimits {
     pub email_address: LimitSetting,
     /// Verification and reset requests per client address.
     pub email_ip: LimitSetting,
+    /// Email-change requests per account (each mails the new and the current address).
+    pub email_change_user: LimitSetting,
 }
 
 impl RateLimits {
@@ -31,6 +33,7 @@ impl RateLimits {
         signup_ip: LimitSetting::OFF,
         email_address: LimitSetting::OFF,
         email_ip: LimitSetting::OFF,
+        email_change_user: LimitSetting::OFF,
     };
 
     fn from_env(env: &mut Env) -> Self {
@@ -47,6 +50,8 @@ impl RateLimits {
                 LimitSetting::new(3, minutes(60)),
             ),
             email_ip: env.optional("RATE_LIMIT_EMAIL_IP", LimitSetting::new(20, minutes(60))),
+            email_change_user: env
+                .optional("RATE_LIMIT_EMAIL_CHANGE", LimitSetting::new(5, minutes(60))),
         }
     }
 }
@@ -81,6 +86,15 @@ pub struct Config {
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: TrustedProxies,
     pub rate_limits: RateLimits,
+    /// IPv6 clients are rate limited by this prefix of their address (one /64 is one
+    /// subscriber's, with endless addresses in it); IPv4 clients by their address.
+    pub ipv6_rate_limit_prefix: u8,
+    /// A client must send a request's whole header within this time.
+    pub http_header_read_timeout: Duration,
+    /// A connection with no request in flight is closed after this long.
+    pub http_keepalive_timeout: Duration,
+    /// Largest request header accepted, in bytes (at least 8192).
+    pub http_max_header_bytes: usize,
     /// Root of a Pwned Passwords style range API (`https://api.pwnedpasswords.com`); unset: the
     /// breached-password check is off.
     pub pwned_passwords_url: Option<String>,
@@ -123,6 +137,11 @@ impl Config {
             request_timeout: env.duration("REQUEST_TIMEOUT", Duration::from_secs(10)),
             trusted_proxies: env.optional("TRUSTED_PROXIES", TrustedProxies::default()),
             rate_limits: RateLimits::from_env(env),
+            ipv6_rate_limit_prefix: env.optional("RATE_LIMIT_IPV6_PREFIX", 64),
+            http_header_read_timeout: env
+                .duration("HTTP_HEADER_READ_TIMEOUT", Duration::from_secs(10)),
+            http_keepalive_timeout: env.duration("HTTP_KEEPALIVE_TIMEOUT", Duration::from_secs(75)),
+            http_max_header_bytes: env.optional("HTTP_MAX_HEADER_BYTES", 16 * 1024),
             pwned_passwords_url: Some(env.optional("PWNED_PASSWORDS_URL", String::new()))
                 .filter(|url| !url.is_empty()),
             pwned_passwords_timeout: env
@@ -149,6 +168,23 @@ impl Config {
                 env.invalid(name, "is required but not set");
             } else if !schemes.iter().any(|s| value.starts_with(s)) {
                 env.invalid(name, format!("must start with {}", schemes.join(" or ")));
+            }
+        }
+        if !(8..=128).contains(&config.ipv6_rate_limit_prefix) {
+            env.invalid(
+                "RATE_LIMIT_IPV6_PREFIX",
+                "must be a prefix length from 8 to 128",
+            );
+        }
+        if config.http_max_header_bytes < 8192 {
+            env.invalid("HTTP_MAX_HEADER_BYTES", "must be at least 8192");
+        }
+        for (name, value) in [
+            ("HTTP_HEADER_READ_TIMEOUT", config.http_header_read_timeout),
+            ("HTTP_KEEPALIVE_TIMEOUT", config.http_keepalive_timeout),
+        ] {
+            if value < Duration::from_secs(1) {
+                env.invalid(name, "must be at least 1s");
             }
         }
         if config.hash_concurrency == 0 {

@@ -257,6 +257,12 @@ pub fn new_session_id() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// A user's security stamp: 128 random bits, URL-safe base64. Every session and every emailed
+/// link records the stamp it was made under; moving the stamp ends all of them at once.
+pub fn new_stamp() -> String {
+    new_session_id()
+}
+
 /// What is stored instead of a token: a leak of Redis must not hand out live sessions.
 /// SHA-256 suffices (no salt, no stretching) because tokens carry 256 bits of entropy.
 pub fn token_digest(token: &str) -> String {

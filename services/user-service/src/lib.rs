@@ -1,5 +1,6 @@
 //! The user service: registration, email verification, sessions and profile.
 
+pub mod account;
 pub mod config;
 pub mod crypto;
 pub mod domain;
@@ -9,5 +10,7 @@ pub mod mailer;
 pub mod metrics;
 pub mod net;
 pub mod pwned;
+pub mod server;
 pub mod startup;
+pub mod state;
 pub mod store;

@@ -17,6 +17,7 @@ use crate::http::{self, AppState};
 use crate::mailer::{Mailer, Publisher};
 use crate::metrics::Metrics;
 use crate::pwned::PwnedPasswords;
+use crate::server::{self, ConnectionLimits};
 use crate::store::outbox::OutboxStore;
 use crate::store::rate_limits::RateLimiter;
 use crate::store::redis_store::RedisStore;
@@ -158,21 +159,27 @@ impl Application {
 
         let readiness = self.readiness.clone();
         let stop = shutdown.clone();
-        let server = axum::serve(
+        let limits = ConnectionLimits {
+            header_read_timeout: self.config.http_header_read_timeout,
+            keepalive_timeout: self.config.http_keepalive_timeout,
+            max_header_bytes: self.config.http_max_header_bytes,
+        };
+        let server = tokio::spawn(server::serve(
             self.http,
-            http::router(self.state.clone())
-                .into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            stop.wait().await;
-            readiness.start_draining();
-        });
-        let server = tokio::spawn(async move { server.await });
+            http::router(self.state.clone()),
+            limits,
+            async move {
+                stop.wait().await;
+                readiness.start_draining();
+            },
+        ));
 
         shutdown.wait().await;
-        match tokio::time::timeout(self.config.shutdown_timeout, server).await {
-            Ok(result) => result.context("HTTP server task")?.context("HTTP server")?,
-            Err(_) => tracing::warn!("in-flight requests did not finish before SHUTDOWN_TIMEOUT"),
+        if tokio::time::timeout(self.config.shutdown_timeout, server)
+            .await
+            .is_err()
+        {
+            tracing::warn!("in-flight requests did not finish before SHUTDOWN_TIMEOUT");
         }
         let _ = relay.await;
         self.state.mailer.publisher().close().await;

@@ -1,11 +1,15 @@
 use std::fmt;
 
+use unicode_normalization::UnicodeNormalization;
+
 use super::Invalid;
 
 /// A syntactically valid, normalised email address.
 ///
-/// Normalisation: surrounding whitespace trimmed, the domain converted to its ASCII (IDNA)
-/// form, and the whole address lower-cased. Mailbox providers treat local parts
+/// Normalisation: surrounding whitespace trimmed, the local part in Unicode NFC (so a composed
+/// and a decomposed "ö" are one address), the domain converted to its ASCII (IDNA) form, and
+/// the whole address lower-cased. Lengths count octets of UTF-8, as SMTP does (RFC 5321:
+/// local part 64, address 254). Mailbox providers treat local parts
 /// case-insensitively in practice, and two accounts differing only in case are a support
 /// nightmare and an impersonation risk; the unique index sits on this form.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -24,8 +28,10 @@ impl Email {
         let (local, domain) = raw
             .rsplit_once('@')
             .ok_or_else(|| invalid("email must contain '@'"))?;
-        if local.is_empty() || local.chars().count() > MAX_LOCAL_LEN {
-            return Err(invalid("the part before '@' must be 1 to 64 characters"));
+        let local: String = local.to_lowercase().nfc().collect();
+        let local = local.as_str();
+        if local.is_empty() || local.len() > MAX_LOCAL_LEN {
+            return Err(invalid("the part before '@' must be 1 to 64 octets"));
         }
         if local.contains('@') {
             return Err(invalid("email must contain exactly one '@'"));
@@ -55,7 +61,7 @@ impl Email {
         {
             return Err(invalid("the domain is not a valid host name"));
         }
-        let email = format!("{}@{}", local.to_lowercase(), domain);
+        let email = format!("{local}@{domain}");
         if email.len() > MAX_LEN {
             return Err(invalid("email must be at most 254 bytes"));
         }
@@ -124,5 +130,16 @@ mod tests {
         }
         let long = format!("{}@{}.com", "a".repeat(64), "b".repeat(190));
         assert!(Email::parse(&long).is_err());
+        // 33 two-octet characters: 33 code points, 66 octets.
+        assert!(Email::parse(&format!("{}@example.com", "é".repeat(33))).is_err());
+        assert!(Email::parse(&format!("{}@example.com", "é".repeat(32))).is_ok());
+    }
+
+    #[test]
+    fn one_address_whatever_the_unicode_form() {
+        let composed = Email::parse("J\u{00F6}rg@example.com").unwrap();
+        let decomposed = Email::parse("Jo\u{0308}rg@example.com").unwrap();
+        assert_eq!(composed, decomposed);
+        assert_eq!(composed.as_str(), "j\u{00F6}rg@example.com");
     }
 }

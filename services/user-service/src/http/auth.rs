@@ -32,12 +32,12 @@ impl FromRequestParts<AppState> for CurrentSession {
             .filter(|t| looks_like_token(t))
             .ok_or(ApiError::Unauthorized)?;
         let digest = token_digest(token);
+        // One Redis round trip: lookup, expiry, the account's security stamp, touch.
         let record = state
             .sessions
-            .get(&digest)
+            .check(&digest)
             .await?
             .ok_or(ApiError::Unauthorized)?;
-        state.sessions.touch(&digest, &record).await?;
         Ok(CurrentSession {
             digest,
             id: record.id,

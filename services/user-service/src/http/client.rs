@@ -1,6 +1,6 @@
 //! Who is calling: the client's address (through trusted proxies only) and user agent.
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::header;
@@ -8,11 +8,10 @@ use axum::http::request::Parts;
 
 use super::AppState;
 use super::error::ApiError;
+use crate::account::Caller;
 
-pub struct Client {
-    pub ip: IpAddr,
-    pub user_agent: Option<String>,
-}
+/// The caller of a request, for the workflows' per-client limits and session records.
+pub struct Client(pub Caller);
 
 impl FromRequestParts<AppState> for Client {
     type Rejection = ApiError;
@@ -35,6 +34,6 @@ impl FromRequestParts<AppState> for Client {
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        Ok(Client { ip, user_agent })
+        Ok(Client(Caller { ip, user_agent }))
     }
 }

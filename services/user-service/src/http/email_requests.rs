@@ -12,9 +12,11 @@ use axum::http::StatusCode;
 use super::AppState;
 use super::client::Client;
 use super::error::ApiError;
-use super::limits::{self, Limit};
 use super::openapi::Accepted;
+use crate::account::AccountError;
+use crate::account::limits::{self, Limit};
 use crate::domain::Email;
+use crate::store::chain;
 
 pub(super) async fn accept<F, Fut>(
     state: AppState,
@@ -26,15 +28,15 @@ pub(super) async fn accept<F, Fut>(
 ) -> Result<(StatusCode, Json<Accepted>), ApiError>
 where
     F: FnOnce(AppState, Email) -> Fut + Send + 'static,
-    Fut: Future<Output = Result<(), ApiError>> + Send + 'static,
+    Fut: Future<Output = Result<(), AccountError>> + Send + 'static,
 {
     let email = Email::parse(raw_email)
         .map_err(|e| ApiError::Validation(vec![ApiError::field("email", e)]))?;
-    limits::enforce(&state, Limit::EmailIp, &client.ip.to_string()).await?;
+    limits::enforce_client(&state, Limit::EmailIp, &client.0).await?;
     limits::enforce(&state, Limit::EmailAddress, email.as_str()).await?;
     tokio::spawn(async move {
         if let Err(e) = send(state, email).await {
-            tracing::warn!(error = %e, "{what} not sent");
+            tracing::warn!(error = %chain(&e), "{what} not sent");
         }
     });
     Ok((

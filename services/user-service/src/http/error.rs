@@ -4,17 +4,10 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::crypto::HashError;
+use crate::account::AccountError;
+pub use crate::account::FieldError;
 use crate::domain::Invalid;
-use crate::store::StoreError;
-
-/// One invalid field of a request body.
-#[derive(Debug, Clone, Serialize)]
-pub struct FieldError {
-    pub field: &'static str,
-    pub code: &'static str,
-    pub detail: String,
-}
+use crate::store::{StoreError, chain};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -54,11 +47,7 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn field(field: &'static str, invalid: Invalid) -> FieldError {
-        FieldError {
-            field,
-            code: invalid.code,
-            detail: invalid.detail,
-        }
+        FieldError::new(field, invalid)
     }
 
     fn parts(&self) -> (StatusCode, &'static str, &'static str) {
@@ -209,22 +198,37 @@ impl IntoResponse for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Unavailable { dependency, reason } => {
-                tracing::error!(dependency, %reason, "dependency unavailable");
+        let cause = chain(&e);
+        match e.dependency() {
+            Some(dependency) => {
+                tracing::error!(dependency, error = %cause, "dependency unavailable");
                 ApiError::Unavailable(dependency)
             }
-            StoreError::Corrupt(what) => {
-                tracing::error!(%what, "corrupt stored data");
+            None => {
+                tracing::error!(error = %cause, "corrupt stored data");
                 ApiError::Internal
             }
         }
     }
 }
 
-impl From<HashError> for ApiError {
-    fn from(e: HashError) -> Self {
-        tracing::error!(error = %e, "password hashing failed");
-        ApiError::Internal
+impl From<AccountError> for ApiError {
+    fn from(e: AccountError) -> Self {
+        match e {
+            AccountError::Validation(errors) => ApiError::Validation(errors),
+            AccountError::Unauthorized => ApiError::Unauthorized,
+            AccountError::InvalidCredentials => ApiError::InvalidCredentials,
+            AccountError::EmailNotVerified => ApiError::EmailNotVerified,
+            AccountError::InvalidToken => ApiError::InvalidToken,
+            AccountError::WrongPassword => ApiError::WrongPassword,
+            AccountError::EmailTaken => ApiError::EmailTaken,
+            AccountError::RateLimited(wait) => ApiError::RateLimited(wait),
+            AccountError::NotFound => ApiError::NotFound,
+            AccountError::Store(e) => e.into(),
+            AccountError::Hash(e) => {
+                tracing::error!(error = %chain(&e), "password hashing failed");
+                ApiError::Internal
+            }
+        }
     }
 }

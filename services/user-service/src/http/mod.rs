@@ -5,46 +5,23 @@ mod client;
 mod email_requests;
 pub mod error;
 mod json;
-mod limits;
 pub mod openapi;
 mod password_resets;
 mod sessions;
 mod users;
 mod verifications;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
 
-use crate::config::Config;
-use crate::crypto::Hasher;
-use crate::mailer::Mailer;
-use crate::metrics::Metrics;
-use crate::pwned::PwnedPasswords;
-use crate::store::rate_limits::RateLimiter;
-use crate::store::redis_store::RedisStore;
-use crate::store::sessions::SessionStore;
-use crate::store::users::UserStore;
+pub use crate::state::AppState;
 use error::ApiError;
-
-/// Everything handlers need, cheap to clone.
-#[derive(Clone)]
-pub struct AppState {
-    pub config: Arc<Config>,
-    pub users: UserStore,
-    pub redis: RedisStore,
-    pub sessions: SessionStore,
-    pub limiter: RateLimiter,
-    pub hasher: Hasher,
-    pub mailer: Mailer,
-    pub metrics: Metrics,
-    pub pwned: PwnedPasswords,
-}
 
 /// Bodies are small JSON documents; 64 KiB leaves room for a 1024-character password in any
 /// script while refusing junk early.
@@ -91,6 +68,8 @@ pub fn router(state: AppState) -> Router {
             request_timeout,
             answer_within,
         ))
+        // Outermost: timeouts and fallbacks get the headers too.
+        .layer(middleware::from_fn(security_headers))
         .with_state(state)
 }
 
@@ -127,5 +106,21 @@ async fn record_metrics(State(state): State<AppState>, req: Request, next: Next)
         .http_requests
         .with_label_values(&[&method, &route, response.status().as_str()])
         .inc();
+    response
+}
+
+/// On every response: no MIME sniffing, and no caching by browsers or proxies of anything that
+/// may carry personal data or tokens (every API response but the public OpenAPI document).
+async fn security_headers(req: Request, next: Next) -> Response {
+    let cacheable = req.uri().path() == "/openapi.json";
+    let mut response = next.run(req).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if !cacheable {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     response
 }

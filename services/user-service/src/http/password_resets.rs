@@ -3,7 +3,6 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use common::email::{EmailKind, EmailMessage};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -13,10 +12,8 @@ use super::email_requests;
 use super::error::ApiError;
 use super::json::ApiJson;
 use super::openapi::{Accepted, BodyErrors, Limited, Unavailable};
-use super::users::{email_entry, recipient, set_password};
-use crate::crypto::{looks_like_token, new_token, token_digest};
-use crate::domain::Email;
-use crate::store::redis_store::ResetRecord;
+use crate::account::reset;
+use crate::crypto::looks_like_token;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -50,43 +47,9 @@ pub async fn request(
         &body.email,
         "If the address has an account, a reset link is on its way.",
         "password reset link",
-        |state, email| async move { send_reset_link(&state, &email).await },
+        |state, email| async move { reset::send_link(&state, &email).await },
     )
     .await
-}
-
-async fn send_reset_link(state: &AppState, email: &Email) -> Result<(), ApiError> {
-    if let Some(user) = state.users.find_by_email(email.as_str()).await? {
-        let token = new_token();
-        let record = ResetRecord {
-            user_id: user.id.clone(),
-            email: user.email.clone(),
-        };
-        let ttl = state.config.password_reset_ttl;
-        state
-            .redis
-            .put_reset(&token_digest(&token), &record, ttl)
-            .await?;
-        let message = EmailMessage::new(
-            recipient(&user, &user.email),
-            EmailKind::PasswordReset,
-            &user.locale,
-        )
-        .with_data("token", token.as_str())
-        .with_data(
-            "action_url",
-            format!("{}?token={token}", state.config.password_reset_url),
-        )
-        .with_data("expires_in_minutes", ttl.as_secs().div_ceil(60));
-        state.mailer.enqueue(email_entry(&message)).await?;
-        state
-            .metrics
-            .account_events
-            .with_label_values(&["password_reset", "requested"])
-            .inc();
-        tracing::info!(user_id = %user.id, "password reset requested");
-    }
-    Ok(())
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -121,38 +84,6 @@ pub async fn confirm(
     if !looks_like_token(&body.token) {
         return Err(ApiError::InvalidToken);
     }
-    let digest = token_digest(&body.token);
-    let record = state
-        .redis
-        .peek_reset(&digest)
-        .await?
-        .ok_or(ApiError::InvalidToken)?;
-    let user = state
-        .users
-        .find_by_id(&record.user_id)
-        .await?
-        .filter(|u| u.email == record.email)
-        .ok_or(ApiError::InvalidToken)?;
-    let email = Email::parse(&user.email).map_err(|_| ApiError::Internal)?;
-    // Checked before the token is used up: a refused new password must not cost the link.
-    let password =
-        super::users::accept_new_password(&state, &body.new_password, &email, "new_password")
-            .await?;
-    // Burning is the atomic step: of two concurrent confirmations only one gets here.
-    if state.redis.take_reset(&digest).await?.as_ref() != Some(&record) {
-        return Err(ApiError::InvalidToken);
-    }
-    // The account vanished between the two steps: the link is as good as expired.
-    set_password(&state, &user, &password, None)
-        .await
-        .map_err(|e| match e {
-            ApiError::Unauthorized => ApiError::InvalidToken,
-            e => e,
-        })?;
-    state
-        .metrics
-        .account_events
-        .with_label_values(&["password_reset", "done"])
-        .inc();
+    reset::confirm(&state, &body.token, &body.new_password).await?;
     Ok(StatusCode::NO_CONTENT)
 }

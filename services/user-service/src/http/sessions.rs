@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -13,11 +13,9 @@ use super::auth::CurrentSession;
 use super::client::Client;
 use super::error::{ApiError, FieldError};
 use super::json::ApiJson;
-use super::limits::{self, Limit};
 use super::openapi::{BodyErrors, Limited, NeedsSession, ProblemDoc, Unavailable};
-use crate::crypto::{new_session_id, new_token, token_digest};
+use crate::account::login;
 use crate::domain::{Email, Password};
-use crate::store::sessions::SessionRecord;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -73,67 +71,16 @@ pub async fn login(
     }
     let email = Email::parse(&body.email)
         .map_err(|e| ApiError::Validation(vec![ApiError::field("email", e)]))?;
-    limits::enforce(&state, Limit::LoginIp, &client.ip.to_string()).await?;
-    limits::enforce(&state, Limit::LoginAccount, email.as_str()).await?;
-
     let password = Password::for_verification(&body.password);
-    let user = state.users.find_by_email(email.as_str()).await?;
-    let valid = state
-        .hasher
-        .verify(&password, user.as_ref().map(|u| u.password_hash.as_str()))
-        .await?;
-    let user = match user {
-        Some(user) if valid => user,
-        _ => {
-            state
-                .metrics
-                .logins
-                .with_label_values(&["invalid_credentials"])
-                .inc();
-            return Err(ApiError::InvalidCredentials);
-        }
-    };
-    limits::clear(&state, Limit::LoginAccount, email.as_str()).await;
-    // Only said after the password proved who is asking.
-    if !user.email_verified && !state.config.allow_unverified_login {
-        state
-            .metrics
-            .logins
-            .with_label_values(&["email_not_verified"])
-            .inc();
-        return Err(ApiError::EmailNotVerified);
-    }
-    super::users::upgrade_hash_in_background(&state, &user, password);
-
-    let token = new_token();
-    let now = Utc::now();
-    let policy = state.sessions.policy();
-    let lifetime =
-        chrono::Duration::from_std(policy.lifetime).unwrap_or_else(|_| chrono::Duration::days(1));
-    let record = SessionRecord {
-        id: new_session_id(),
-        user_id: user.id.clone(),
-        created_at: now,
-        last_seen_at: now,
-        expires_at: now + lifetime,
-        user_agent: client.user_agent,
-        ip: Some(client.ip.to_string()),
-    };
-    state
-        .sessions
-        .create(&token_digest(&token), &record)
-        .await?;
-    state.metrics.logins.with_label_values(&["success"]).inc();
-    tracing::info!(user_id = %user.id, session_id = %record.id, "session created");
+    let session = login::login(&state, client.0, &email, password).await?;
     Ok((
         StatusCode::CREATED,
-        [(header::CACHE_CONTROL, "no-store")],
         Json(NewSession {
-            id: record.id,
-            token,
+            id: session.id,
+            token: session.token,
             token_type: "Bearer",
-            expires_at: record.expires_at,
-            idle_timeout_seconds: policy.idle_timeout.as_secs(),
+            expires_at: session.expires_at,
+            idle_timeout_seconds: state.sessions.policy().idle_timeout.as_secs(),
         }),
     ))
 }

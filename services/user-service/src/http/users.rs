@@ -5,29 +5,21 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use chrono::Utc;
-use common::email::{EmailKind, EmailMessage, Recipient};
-use mongodb::bson::{Document, doc};
 use serde::{Deserialize, Deserializer, Serialize};
-
 use utoipa::ToSchema;
-use uuid::Uuid;
 
 use super::AppState;
 use super::auth::CurrentSession;
 use super::client::Client;
-use super::error::ApiError;
+use super::error::{ApiError, FieldError};
 use super::json::ApiJson;
-use super::limits::{self, Limit};
 use super::openapi::{Accepted, BodyErrors, Limited, NeedsSession, Unavailable, WrongPassword};
-use crate::crypto::{new_token, token_digest};
-use crate::domain::{DisplayName, Email, Invalid, Locale, Password};
-use crate::events::{DomainEvent, EventType};
-use crate::mailer::Mailer;
-use crate::pwned::Breach;
-use crate::store::outbox::OutboxEntry;
-use crate::store::redis_store::VerificationRecord;
-use crate::store::users::{Inserted, Updated, UserDoc};
-use crate::store::{from_bson_time, to_bson_time};
+use crate::account::owner::{self, SessionRef};
+use crate::account::profile::{self, ProfileEdit};
+use crate::account::registration::{self, Registration};
+use crate::domain::{DisplayName, Email, Locale, Password};
+use crate::store::from_bson_time;
+use crate::store::users::{ProfileChanges, UserDoc};
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -45,13 +37,6 @@ pub struct RegisterBody {
     #[serde(default)]
     #[schema(example = "en")]
     locale: Option<String>,
-}
-
-struct Registration {
-    email: Email,
-    password: Password,
-    display_name: Option<DisplayName>,
-    locale: Locale,
 }
 
 impl RegisterBody {
@@ -94,121 +79,6 @@ impl RegisterBody {
     }
 }
 
-/// A new password for an account with `email`: the policy, plus the optional breach check.
-pub(super) async fn accept_new_password(
-    state: &AppState,
-    raw: &str,
-    email: &Email,
-    field: &'static str,
-) -> Result<Password, ApiError> {
-    let refuse = |e| ApiError::Validation(vec![ApiError::field(field, e)]);
-    let password = Password::parse(raw).map_err(refuse)?;
-    password.check_not_derived_from(email).map_err(refuse)?;
-    password.check_not_common().map_err(refuse)?;
-    check_not_breached(state, &password).await.map_err(refuse)?;
-    Ok(password)
-}
-
-/// The optional online check (off by default; fails open, see `pwned`).
-async fn check_not_breached(state: &AppState, password: &Password) -> Result<(), Invalid> {
-    match state.pwned.check(password).await {
-        Breach::Found(_) => Err(Invalid::new(
-            "password_breached",
-            "password appears in known data breaches; choose another",
-        )),
-        Breach::NotFound | Breach::Unknown => Ok(()),
-    }
-}
-
-/// Checks the caller's password for a sensitive change. Attempts count against the account's
-/// login limit, so these endpoints cannot be used to guess the password instead.
-pub(super) async fn confirm_password(
-    state: &AppState,
-    user: &UserDoc,
-    raw: &str,
-) -> Result<(), ApiError> {
-    limits::enforce(state, Limit::LoginAccount, &user.email).await?;
-    let ok = state
-        .hasher
-        .verify(
-            &Password::for_verification(raw),
-            Some(user.password_hash.as_str()),
-        )
-        .await?;
-    if ok {
-        limits::clear(state, Limit::LoginAccount, &user.email).await;
-        Ok(())
-    } else {
-        Err(ApiError::WrongPassword)
-    }
-}
-
-/// After a successful login: re-hashes a password stored with older parameters, in the
-/// background so the login does not pay for a second argon2 run.
-pub(super) fn upgrade_hash_in_background(state: &AppState, user: &UserDoc, password: Password) {
-    if !state.hasher.needs_rehash(&user.password_hash) {
-        return;
-    }
-    let (hasher, users) = (state.hasher.clone(), state.users.clone());
-    let (id, old) = (user.id.clone(), user.password_hash.clone());
-    tokio::spawn(async move {
-        match hasher.hash(&password).await {
-            Ok(new) => match users.upgrade_hash(&id, &old, &new).await {
-                Ok(()) => tracing::info!(user_id = %id, "password hash upgraded"),
-                Err(e) => tracing::warn!(user_id = %id, error = %e, "hash upgrade not saved"),
-            },
-            Err(e) => tracing::warn!(user_id = %id, error = %e, "hash upgrade failed"),
-        }
-    });
-}
-
-/// A verification email for `email` (a new account's, or the new address of an email change)
-/// with a fresh single-use token stored in Redis.
-pub(super) async fn verification_email(
-    state: &AppState,
-    user: &UserDoc,
-    email: &str,
-    previous: Option<String>,
-) -> Result<(EmailMessage, String), ApiError> {
-    let token = new_token();
-    let digest = token_digest(&token);
-    let record = VerificationRecord {
-        user_id: user.id.clone(),
-        email: email.to_owned(),
-        previous,
-    };
-    state
-        .redis
-        .put_verification(&digest, &record, state.config.verification_ttl)
-        .await?;
-    let message = EmailMessage::new(recipient(user, email), EmailKind::VerifyEmail, &user.locale)
-        .with_data("token", token.as_str())
-        .with_data(
-            "action_url",
-            format!("{}?token={token}", state.config.verify_email_url),
-        )
-        .with_data(
-            "expires_in_hours",
-            state.config.verification_ttl.as_secs().div_ceil(3600),
-        );
-    Ok((message, digest))
-}
-
-pub(super) fn recipient(user: &UserDoc, email: &str) -> Recipient {
-    Recipient {
-        email: email.to_owned(),
-        name: user.display_name.clone(),
-    }
-}
-
-pub(super) fn email_entry(message: &EmailMessage) -> OutboxEntry {
-    OutboxEntry::new(message, Mailer::lease())
-}
-
-pub(super) fn event_entry(event: &DomainEvent) -> OutboxEntry {
-    OutboxEntry::event(event, Mailer::lease())
-}
-
 /// Registers an account.
 ///
 /// Answers 202 whether or not the address already has an account, so the
@@ -233,59 +103,7 @@ pub async fn register(
     ApiJson(body): ApiJson<RegisterBody>,
 ) -> Result<impl IntoResponse, ApiError> {
     let reg = body.parse()?;
-    limits::enforce(&state, Limit::SignupIp, &client.ip.to_string()).await?;
-    check_not_breached(&state, &reg.password)
-        .await
-        .map_err(|e| ApiError::Validation(vec![ApiError::field("password", e)]))?;
-    // Hash in both branches so a taken address costs the same time as a free one.
-    let password_hash = state.hasher.hash(&reg.password).await?;
-    let now = Utc::now();
-    let user = UserDoc {
-        id: Uuid::now_v7().to_string(),
-        email: reg.email.as_str().to_owned(),
-        email_verified: false,
-        password_hash,
-        display_name: reg.display_name.map(DisplayName::into_inner),
-        locale: reg.locale.as_str().to_owned(),
-        created_at: to_bson_time(now),
-        updated_at: to_bson_time(now),
-    };
-
-    // The token goes to Redis first: if that fails nothing else has happened yet.
-    let (verify, digest) = verification_email(&state, &user, &user.email, None).await?;
-    let registered = DomainEvent::new(EventType::Registered, &user.id)
-        .with("email", user.email.as_str())
-        .with("locale", user.locale.as_str());
-    let entries = vec![email_entry(&verify), event_entry(&registered)];
-
-    match state.users.insert_with_outbox(&user, &entries).await? {
-        Inserted::Created => {
-            state.metrics.signups.with_label_values(&["created"]).inc();
-            tracing::info!(user_id = %user.id, "user registered");
-            state.mailer.dispatch(entries);
-        }
-        Inserted::EmailTaken => {
-            state
-                .metrics
-                .signups
-                .with_label_values(&["email_taken"])
-                .inc();
-            // After the answer: this extra work (a Redis delete, an outbox write) would
-            // otherwise make a taken address measurably slower (bench/enumeration.py).
-            let notice = EmailMessage::new(
-                recipient(&user, &user.email),
-                EmailKind::AccountExists,
-                &user.locale,
-            );
-            let state = state.clone();
-            tokio::spawn(async move {
-                let _ = state.redis.drop_verification(&digest).await;
-                if let Err(e) = state.mailer.enqueue(email_entry(&notice)).await {
-                    tracing::warn!(error = %e, "account-exists notice not queued");
-                }
-            });
-        }
-    }
+    registration::register(&state, &client.0, reg).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(Accepted {
@@ -321,19 +139,6 @@ impl From<UserDoc> for Profile {
     }
 }
 
-/// The caller's account. A session can outlive its account for a moment (deleted elsewhere):
-/// then the session is treated as gone.
-pub(super) async fn current_user(
-    state: &AppState,
-    session: &CurrentSession,
-) -> Result<UserDoc, ApiError> {
-    state
-        .users
-        .find_by_id(&session.user_id)
-        .await?
-        .ok_or(ApiError::Unauthorized)
-}
-
 /// The caller's profile.
 #[utoipa::path(
     get,
@@ -346,7 +151,11 @@ pub async fn me(
     State(state): State<AppState>,
     session: CurrentSession,
 ) -> Result<Json<Profile>, ApiError> {
-    Ok(Json(current_user(&state, &session).await?.into()))
+    Ok(Json(
+        profile::current_user(&state, &session.user_id)
+            .await?
+            .into(),
+    ))
 }
 
 /// `null` and absent differ: absent leaves a field alone, `null` clears it.
@@ -414,106 +223,60 @@ pub async fn update_me(
     session: CurrentSession,
     ApiJson(body): ApiJson<PatchBody>,
 ) -> Result<Json<ProfileUpdate>, ApiError> {
-    let mut errors = Vec::new();
-    let mut set = Document::new();
-    let mut unset = Document::new();
-    match body.display_name {
-        Some(Some(raw)) => match DisplayName::parse(&raw) {
-            Ok(name) => {
-                set.insert("display_name", name.into_inner());
-            }
-            Err(e) => errors.push(ApiError::field("display_name", e)),
-        },
-        Some(None) => {
-            unset.insert("display_name", "");
-        }
-        None => {}
-    }
-    if let Some(raw) = body.locale {
-        match Locale::parse(&raw) {
-            Ok(locale) => {
-                set.insert("locale", locale.as_str());
-            }
-            Err(e) => errors.push(ApiError::field("locale", e)),
-        }
-    }
-    let new_email = match body.email.as_deref().map(Email::parse) {
-        Some(Ok(email)) => Some(email),
-        Some(Err(e)) => {
-            errors.push(ApiError::field("email", e));
-            None
-        }
-        None => None,
-    };
-    if new_email.is_some() && body.current_password.is_none() {
-        errors.push(super::error::FieldError {
-            field: "current_password",
-            code: "current_password_required",
-            detail: "changing the email requires current_password".into(),
-        });
-    }
-    if !errors.is_empty() {
-        return Err(ApiError::Validation(errors));
-    }
-
-    let mut user = current_user(&state, &session).await?;
-    let mut email_change = None;
-    if let (Some(email), Some(password)) = (new_email, body.current_password.as_deref()) {
-        confirm_password(&state, &user, password).await?;
-        if email.as_str() != user.email {
-            email_change = Some(request_email_change(&state, &user, email).await?);
-        }
-    }
-    if !set.is_empty() || !unset.is_empty() {
-        set.insert("updated_at", mongodb::bson::DateTime::now());
-        let mut update = doc! { "$set": set };
-        if !unset.is_empty() {
-            update.insert("$unset", unset);
-        }
-        user = state
-            .users
-            .update_profile(&user.id, update)
-            .await?
-            .ok_or(ApiError::Unauthorized)?;
-    }
+    let edit = body.parse()?;
+    let (user, pending) = profile::update(&state, &session.user_id, edit).await?;
     Ok(Json(ProfileUpdate {
         profile: user.into(),
-        email_change,
+        email_change: pending.map(|new_email| EmailChange {
+            status: "pending_verification",
+            new_email,
+            detail: "Confirm the new address with the link sent to it; until then the current address stays.",
+        }),
     }))
 }
 
-/// Sends the verification link to the new address. If the address already has an account, its
-/// owner is told someone tried instead: the answer is the same, so this cannot be used to find
-/// out who is registered.
-async fn request_email_change(
-    state: &AppState,
-    user: &UserDoc,
-    email: Email,
-) -> Result<EmailChange, ApiError> {
-    let message = if state.users.find_by_email(email.as_str()).await?.is_some() {
-        // Addressed to someone else: no name of this account in it.
-        let to = Recipient {
-            email: email.as_str().to_owned(),
-            name: None,
+impl PatchBody {
+    /// Every field is checked, so the client learns about all problems at once.
+    fn parse(self) -> Result<ProfileEdit, ApiError> {
+        let mut errors = Vec::new();
+        let mut changes = ProfileChanges::default();
+        match self.display_name {
+            Some(Some(raw)) => match DisplayName::parse(&raw) {
+                Ok(name) => changes.display_name = Some(Some(name.into_inner())),
+                Err(e) => errors.push(ApiError::field("display_name", e)),
+            },
+            Some(None) => changes.display_name = Some(None),
+            None => {}
+        }
+        if let Some(raw) = self.locale {
+            match Locale::parse(&raw) {
+                Ok(locale) => changes.locale = Some(locale.as_str().to_owned()),
+                Err(e) => errors.push(ApiError::field("locale", e)),
+            }
+        }
+        let new_email = match self.email.as_deref().map(Email::parse) {
+            Some(Ok(email)) => Some(email),
+            Some(Err(e)) => {
+                errors.push(ApiError::field("email", e));
+                None
+            }
+            None => None,
         };
-        EmailMessage::new(to, EmailKind::AccountExists, &user.locale)
-    } else {
-        verification_email(state, user, email.as_str(), Some(user.email.clone()))
-            .await?
-            .0
-    };
-    state.mailer.enqueue(email_entry(&message)).await?;
-    state
-        .metrics
-        .account_events
-        .with_label_values(&["email_change", "requested"])
-        .inc();
-    tracing::info!(user_id = %user.id, "email change requested");
-    Ok(EmailChange {
-        status: "pending_verification",
-        new_email: email.as_str().to_owned(),
-        detail: "Confirm the new address with the link sent to it; until then the current address stays.",
-    })
+        if new_email.is_some() && self.current_password.is_none() {
+            errors.push(FieldError {
+                field: "current_password",
+                code: "current_password_required",
+                detail: "changing the email requires current_password".into(),
+            });
+        }
+        if !errors.is_empty() {
+            return Err(ApiError::Validation(errors));
+        }
+        Ok(ProfileEdit {
+            changes,
+            new_email: new_email.zip(self.current_password),
+        })
+    }
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -546,51 +309,13 @@ pub async fn change_password(
     session: CurrentSession,
     ApiJson(body): ApiJson<ChangePasswordBody>,
 ) -> Result<StatusCode, ApiError> {
-    let user = current_user(&state, &session).await?;
-    let email = Email::parse(&user.email).map_err(|_| ApiError::Internal)?;
-    let password = accept_new_password(&state, &body.new_password, &email, "new_password").await?;
-    confirm_password(&state, &user, &body.current_password).await?;
-    set_password(&state, &user, &password, Some(&session.id)).await?;
+    let session = SessionRef {
+        user_id: &session.user_id,
+        digest: &session.digest,
+        id: &session.id,
+    };
+    owner::change_password(&state, session, &body.current_password, &body.new_password).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// Stores a new password hash with its notice email and event, then ends the user's sessions
-/// (all but `keep`).
-pub(super) async fn set_password(
-    state: &AppState,
-    user: &UserDoc,
-    password: &Password,
-    keep: Option<&str>,
-) -> Result<(), ApiError> {
-    let hash = state.hasher.hash(password).await?;
-    let notice = EmailMessage::new(
-        recipient(user, &user.email),
-        EmailKind::PasswordChanged,
-        &user.locale,
-    );
-    let event = DomainEvent::new(EventType::PasswordChanged, &user.id);
-    let entries = vec![email_entry(&notice), event_entry(&event)];
-    let updated = state
-        .users
-        .update_with_outbox(
-            &user.id,
-            doc! {},
-            doc! { "$set": { "password_hash": hash, "updated_at": mongodb::bson::DateTime::now() } },
-            &entries,
-        )
-        .await?;
-    if updated != Updated::Done {
-        return Err(ApiError::Unauthorized);
-    }
-    state.mailer.dispatch(entries);
-    let revoked = state.sessions.revoke_all(&user.id, keep).await?;
-    state
-        .metrics
-        .account_events
-        .with_label_values(&["password_change", "done"])
-        .inc();
-    tracing::info!(user_id = %user.id, revoked, "password changed");
-    Ok(())
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -621,25 +346,6 @@ pub async fn delete_me(
     session: CurrentSession,
     ApiJson(body): ApiJson<DeleteBody>,
 ) -> Result<StatusCode, ApiError> {
-    let user = current_user(&state, &session).await?;
-    confirm_password(&state, &user, &body.password).await?;
-    let goodbye = EmailMessage::new(
-        recipient(&user, &user.email),
-        EmailKind::AccountDeleted,
-        &user.locale,
-    );
-    let event = DomainEvent::new(EventType::Deleted, &user.id);
-    let entries = vec![email_entry(&goodbye), event_entry(&event)];
-    if !state.users.delete_with_outbox(&user.id, &entries).await? {
-        return Err(ApiError::Unauthorized);
-    }
-    state.mailer.dispatch(entries);
-    state.sessions.revoke_all(&user.id, None).await?;
-    state
-        .metrics
-        .account_events
-        .with_label_values(&["delete", "done"])
-        .inc();
-    tracing::info!(user_id = %user.id, "account deleted");
+    owner::delete(&state, &session.user_id, &body.password).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -3,8 +3,6 @@
 use axum::Json;
 use axum::extract::State;
 use axum::response::IntoResponse;
-use common::email::{EmailKind, EmailMessage, Recipient};
-use mongodb::bson::doc;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -14,11 +12,8 @@ use super::email_requests;
 use super::error::ApiError;
 use super::json::ApiJson;
 use super::openapi::{Accepted, BodyErrors, Limited, ProblemDoc, Unavailable};
-use super::users::{email_entry, event_entry, verification_email};
-use crate::crypto::{looks_like_token, token_digest};
-use crate::domain::Email;
-use crate::events::{DomainEvent, EventType};
-use crate::store::users::Updated;
+use crate::account::verification;
+use crate::crypto::looks_like_token;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -53,20 +48,9 @@ pub async fn resend(
         &body.email,
         "If the address has an unverified account, a new link is on its way.",
         "verification email",
-        |state, email| async move { resend_link(&state, &email).await },
+        |state, email| async move { verification::resend(&state, &email).await },
     )
     .await
-}
-
-async fn resend_link(state: &AppState, email: &Email) -> Result<(), ApiError> {
-    if let Some(user) = state.users.find_by_email(email.as_str()).await?
-        && !user.email_verified
-    {
-        let (message, _) = verification_email(state, &user, &user.email, None).await?;
-        state.mailer.enqueue(email_entry(&message)).await?;
-        tracing::info!(user_id = %user.id, "verification email resent");
-    }
-    Ok(())
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -106,92 +90,9 @@ pub async fn confirm(
     if !looks_like_token(&body.token) {
         return Err(ApiError::InvalidToken);
     }
-    let record = state
-        .redis
-        .take_verification(&token_digest(&body.token))
-        .await?
-        .ok_or(ApiError::InvalidToken)?;
-    let verified = DomainEvent::new(EventType::EmailVerified, &record.user_id)
-        .with("email", record.email.as_str());
-
-    let outcome = match &record.previous {
-        None => {
-            // The address may have changed since the email went out: then the token proves
-            // nothing. Already verified (an older link used first) is fine.
-            let entries = vec![event_entry(&verified)];
-            let outcome = state
-                .users
-                .update_with_outbox(
-                    &record.user_id,
-                    doc! { "email": &record.email, "email_verified": false },
-                    doc! { "$set": { "email_verified": true, "updated_at": mongodb::bson::DateTime::now() } },
-                    &entries,
-                )
-                .await?;
-            if outcome == Updated::Done {
-                state.mailer.dispatch(entries);
-            } else if state
-                .users
-                .find_by_id(&record.user_id)
-                .await?
-                .is_some_and(|u| u.email == record.email && u.email_verified)
-            {
-                return Ok(Json(Verified {
-                    email_verified: true,
-                    email: record.email,
-                }));
-            }
-            outcome
-        }
-        Some(previous) => {
-            let user = state.users.find_by_id(&record.user_id).await?;
-            let Some(user) = user.filter(|u| &u.email == previous) else {
-                return Err(ApiError::InvalidToken);
-            };
-            let notice = EmailMessage::new(
-                Recipient {
-                    email: previous.clone(),
-                    name: user.display_name.clone(),
-                },
-                EmailKind::EmailChanged,
-                &user.locale,
-            )
-            .with_data("new_email", record.email.as_str());
-            let entries = vec![email_entry(&notice), event_entry(&verified)];
-            let outcome = state
-                .users
-                .update_with_outbox(
-                    &record.user_id,
-                    doc! { "email": previous },
-                    doc! { "$set": {
-                        "email": &record.email,
-                        "email_verified": true,
-                        "updated_at": mongodb::bson::DateTime::now(),
-                    } },
-                    &entries,
-                )
-                .await?;
-            if outcome == Updated::Done {
-                state.mailer.dispatch(entries);
-                tracing::info!(user_id = %record.user_id, "email changed");
-            }
-            outcome
-        }
-    };
-    match outcome {
-        Updated::Done => {
-            state
-                .metrics
-                .account_events
-                .with_label_values(&["email_verification", "done"])
-                .inc();
-            tracing::info!(user_id = %record.user_id, "email verified");
-            Ok(Json(Verified {
-                email_verified: true,
-                email: record.email,
-            }))
-        }
-        Updated::NoMatch => Err(ApiError::InvalidToken),
-        Updated::EmailTaken => Err(ApiError::EmailTaken),
-    }
+    let email = verification::confirm(&state, &body.token).await?;
+    Ok(Json(Verified {
+        email_verified: true,
+        email,
+    }))
 }

@@ -8,32 +8,47 @@ pub mod users;
 
 use mongodb::error::{ErrorKind, WriteFailure};
 
-/// Something a store could not do. Details go to logs, never to clients.
+/// Something a store could not do. Details go to logs, never to clients; the driver's error
+/// is kept as the cause.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("{dependency} unavailable: {reason}")]
-    Unavailable {
-        dependency: &'static str,
-        reason: String,
-    },
+    #[error("mongodb unavailable")]
+    Mongo(#[source] mongodb::error::Error),
+    #[error("redis unavailable")]
+    Redis(#[source] redis::RedisError),
     #[error("stored data is invalid: {0}")]
     Corrupt(String),
 }
 
 impl StoreError {
     pub fn mongo(e: mongodb::error::Error) -> Self {
-        StoreError::Unavailable {
-            dependency: "mongodb",
-            reason: e.to_string(),
-        }
+        StoreError::Mongo(e)
     }
 
     pub fn redis(e: redis::RedisError) -> Self {
-        StoreError::Unavailable {
-            dependency: "redis",
-            reason: e.to_string(),
+        StoreError::Redis(e)
+    }
+
+    /// The backing service that failed, for logs and problem documents; `None` for bad data.
+    pub fn dependency(&self) -> Option<&'static str> {
+        match self {
+            StoreError::Mongo(_) => Some("mongodb"),
+            StoreError::Redis(_) => Some("redis"),
+            StoreError::Corrupt(_) => None,
         }
     }
+}
+
+/// An error with its whole cause chain, for a log field.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
 }
 
 const DUPLICATE_KEY: i32 = 11000;

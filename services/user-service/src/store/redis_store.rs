@@ -11,20 +11,45 @@ use super::StoreError;
 
 /// What a verification token stands for: this user owning this address. `previous` is set
 /// when the address replaces another one (an email change), which the confirmation swaps in.
+/// `stamp` is the user's security stamp when the link was made: once it moves (password
+/// change or reset, email change, deletion), the link is dead.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VerificationRecord {
     pub user_id: String,
     pub email: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub previous: Option<String>,
+    #[serde(default)]
+    pub stamp: String,
 }
 
-/// What a password reset token stands for. `email` binds it to the address it was sent to.
+/// What a password reset token stands for. `email` binds it to the address it was sent to,
+/// `stamp` to the state of the account then.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResetRecord {
     pub user_id: String,
     pub email: String,
+    #[serde(default)]
+    pub stamp: String,
 }
+
+/// Makes ARGV[1] the user's one pending email change and deletes the link of the previous
+/// one. KEYS: pending key, verify key prefix. ARGV: digest, TTL.
+const REPLACE_PENDING: &str = r"
+local old = redis.call('GET', KEYS[1])
+if old and old ~= ARGV[1] then redis.call('DEL', KEYS[2] .. old) end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return 1
+";
+
+/// Ends the pending email change if ARGV[1] is it. KEYS: pending key.
+const TAKE_PENDING: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+  return 1
+end
+return 0
+";
 
 #[derive(Clone)]
 pub struct RedisStore {
@@ -103,6 +128,41 @@ impl RedisStore {
         digest: &str,
     ) -> Result<Option<VerificationRecord>, StoreError> {
         self.take_json(self.key("verify", digest)).await
+    }
+
+    /// Stores the link of an email change and makes it the user's only pending one: the link
+    /// of an earlier request stops working.
+    #[tracing::instrument(name = "redis.put_email_change", skip_all)]
+    pub async fn put_email_change(
+        &self,
+        digest: &str,
+        record: &VerificationRecord,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        self.put_verification(digest, record, ttl).await?;
+        let mut conn = self.conn.clone();
+        redis::Script::new(REPLACE_PENDING)
+            .key(self.key("email-change", &record.user_id))
+            .key(self.key("verify", ""))
+            .arg(digest)
+            .arg(ttl.as_secs().max(1))
+            .invoke_async::<i32>(&mut conn)
+            .await
+            .map(|_| ())
+            .map_err(StoreError::redis)
+    }
+
+    /// Whether `digest` is the user's pending email change; it stops being pending either way.
+    #[tracing::instrument(name = "redis.take_email_change", skip_all)]
+    pub async fn take_email_change(&self, user_id: &str, digest: &str) -> Result<bool, StoreError> {
+        let mut conn = self.conn.clone();
+        let taken: i32 = redis::Script::new(TAKE_PENDING)
+            .key(self.key("email-change", user_id))
+            .arg(digest)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(StoreError::redis)?;
+        Ok(taken == 1)
     }
 
     pub async fn drop_verification(&self, digest: &str) -> Result<(), StoreError> {

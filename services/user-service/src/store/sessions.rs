@@ -5,12 +5,21 @@
 //! `user-sessions:<user id>` maps each of a user's session ids to its digest, so that a user's
 //! sessions can be listed and revoked without knowing their tokens. Index entries whose session
 //! expired are pruned when the index is read.
+//!
+//! `stamp:<user id>` holds the user's current security stamp (a copy of the one in MongoDB, so
+//! that checking a session never reads MongoDB). Every session records the stamp it was made
+//! under and is valid only while the two are equal: a password change, reset, email change or
+//! deletion moves the stamp and every older session ends, even one whose key a failed revocation
+//! left behind or that a racing login created after the revocation. The stamp key lives as long
+//! as the longest session can (refreshed at each login); a session whose stamp key is missing is
+//! refused. The check, its expiry tests and the touch are one Lua script: one round trip, and a
+//! revoked session is never brought back by a concurrent touch.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use redis::AsyncCommands;
+use redis::{AsyncCommands, Script};
 
 use super::StoreError;
 use super::redis_store::RedisStore;
@@ -26,6 +35,17 @@ pub struct SessionRecord {
     pub expires_at: DateTime<Utc>,
     pub user_agent: Option<String>,
     pub ip: Option<String>,
+    /// The user's security stamp when the session was created.
+    pub stamp: String,
+}
+
+/// What the user's stamp in Redis said when a session was created.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StampCheck {
+    /// The session's stamp is the current one.
+    Current,
+    /// Redis holds another stamp: the account changed meanwhile, or a change was abandoned.
+    Differs,
 }
 
 /// A session together with the digest it is stored under.
@@ -70,6 +90,70 @@ pub struct SessionStore {
     policy: SessionPolicy,
 }
 
+/// Creates a session and its index entry, and makes sure the user's stamp key exists (its own
+/// stamp if none; the key's lifetime reaches past the newest session). Answers the stamp Redis
+/// holds. KEYS: session, index, stamp. ARGV: session TTL, index/stamp TTL, session id, digest,
+/// stamp, then field/value pairs.
+const CREATE: &str = r"
+local fields = {}
+for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
+redis.call('HSET', KEYS[1], unpack(fields))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+redis.call('SET', KEYS[3], ARGV[5], 'NX')
+redis.call('EXPIRE', KEYS[3], ARGV[2])
+return redis.call('GET', KEYS[3])
+";
+
+/// Looks a session up, refuses it when its stamp is not the user's current one (and deletes
+/// it) or when it is past its idle or absolute end, and touches it when due: all at once, and
+/// only on a session key that exists. KEYS: session. ARGV: stamp key prefix, now (unix
+/// seconds), idle timeout (s), touch interval (s). Answers the session's fields, or nil.
+const CHECK: &str = r"
+local flat = redis.call('HGETALL', KEYS[1])
+if #flat == 0 then return false end
+local h = {}
+for i = 1, #flat, 2 do h[flat[i]] = flat[i + 1] end
+local user, stamp = h['user_id'], h['stamp']
+local last, expires = tonumber(h['last_seen_at']), tonumber(h['expires_at'])
+if not user or not stamp or not last or not expires then return false end
+local current = redis.call('GET', ARGV[1] .. user)
+if current ~= stamp then
+  redis.call('DEL', KEYS[1])
+  return false
+end
+local now, idle = tonumber(ARGV[2]), tonumber(ARGV[3])
+if now >= expires or now >= last + idle then return false end
+if now - last >= tonumber(ARGV[4]) then
+  redis.call('HSET', KEYS[1], 'last_seen_at', ARGV[2])
+  redis.call('EXPIRE', KEYS[1], math.max(1, math.min(now + idle, expires) - now))
+  for i = 1, #flat, 2 do
+    if flat[i] == 'last_seen_at' then flat[i + 1] = ARGV[2] end
+  end
+end
+return flat
+";
+
+/// Sets the stamp to ARGV[2] only while it still is ARGV[1]. KEYS: stamp. ARGV: expected, new,
+/// TTL.
+const SWAP_STAMP: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+  return 1
+end
+return 0
+";
+
+/// Re-stamps a session (the one a password change keeps) if it still exists.
+const RESTAMP: &str = r"
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('HSET', KEYS[1], 'stamp', ARGV[1])
+  return 1
+end
+return 0
+";
+
 const MAX_TEXT: usize = 256;
 
 impl SessionStore {
@@ -89,88 +173,130 @@ impl SessionStore {
         self.redis.key("user-sessions", user_id)
     }
 
-    pub async fn create(&self, digest: &str, record: &SessionRecord) -> Result<(), StoreError> {
-        let mut conn = self.redis.connection();
-        let key = self.session_key(digest);
-        let index = self.index_key(&record.user_id);
-        let ttl = self.policy.ttl(record, record.created_at).max(1);
-        let mut fields = vec![
-            ("id", record.id.clone()),
-            ("user_id", record.user_id.clone()),
-            ("created_at", record.created_at.timestamp().to_string()),
-            ("last_seen_at", record.last_seen_at.timestamp().to_string()),
-            ("expires_at", record.expires_at.timestamp().to_string()),
-        ];
-        if let Some(ua) = &record.user_agent {
-            fields.push(("user_agent", truncate(ua)));
-        }
-        if let Some(ip) = &record.ip {
-            fields.push(("ip", ip.clone()));
-        }
-        let lifetime = self.policy.lifetime.as_secs().max(1) as i64;
-        redis::pipe()
-            .atomic()
-            .hset_multiple(&key, &fields)
-            .ignore()
-            .expire(&key, ttl)
-            .ignore()
-            .hset(&index, &record.id, digest)
-            .ignore()
-            // The index lives as long as the newest session can.
-            .expire(&index, lifetime)
-            .ignore()
-            .query_async::<()>(&mut conn)
-            .await
-            .map_err(StoreError::redis)
+    fn stamp_key(&self, user_id: &str) -> String {
+        self.redis.key("stamp", user_id)
     }
 
-    /// The valid session behind a token digest, if any.
-    pub async fn get(&self, digest: &str) -> Result<Option<SessionRecord>, StoreError> {
+    /// How long the stamp key and the index live: as long as the newest session can.
+    fn index_ttl(&self) -> i64 {
+        self.policy.lifetime.as_secs().max(1) as i64 + 60
+    }
+
+    /// Stores a new session. Answers whether the stamp it carries is the user's current one in
+    /// Redis; when it is not, the session exists but no request will accept it until the caller
+    /// has settled which stamp is right (see the login workflow).
+    #[tracing::instrument(name = "sessions.create", skip_all)]
+    pub async fn create(
+        &self,
+        digest: &str,
+        record: &SessionRecord,
+    ) -> Result<StampCheck, StoreError> {
         let mut conn = self.redis.connection();
-        let fields: HashMap<String, String> = conn
-            .hgetall(self.session_key(digest))
+        let ttl = self.policy.ttl(record, record.created_at).max(1);
+        let script = Script::new(CREATE);
+        let mut invocation = script.prepare_invoke();
+        invocation
+            .key(self.session_key(digest))
+            .key(self.index_key(&record.user_id))
+            .key(self.stamp_key(&record.user_id))
+            .arg(ttl)
+            .arg(self.index_ttl())
+            .arg(&record.id)
+            .arg(digest)
+            .arg(&record.stamp);
+        for (name, value) in fields(record) {
+            invocation.arg(name).arg(value);
+        }
+        let current: Option<String> = invocation
+            .invoke_async(&mut conn)
             .await
             .map_err(StoreError::redis)?;
-        if fields.is_empty() {
-            return Ok(None);
-        }
-        let record = parse(&fields)?;
-        Ok(self.policy.is_valid(&record, Utc::now()).then_some(record))
+        Ok(if current.as_deref() == Some(record.stamp.as_str()) {
+            StampCheck::Current
+        } else {
+            StampCheck::Differs
+        })
     }
 
-    /// Records use of the session, which pushes its idle timeout back.
-    pub async fn touch(&self, digest: &str, record: &SessionRecord) -> Result<(), StoreError> {
-        let now = Utc::now();
-        if now - record.last_seen_at < self.policy.touch_interval() {
-            return Ok(());
-        }
-        let mut touched = record.clone();
-        touched.last_seen_at = now;
-        let ttl = self.policy.ttl(&touched, now).max(1);
-        let key = self.session_key(digest);
+    /// The valid session behind a token digest, if any, touched when due (which pushes its
+    /// idle timeout back). One round trip; never reads MongoDB.
+    #[tracing::instrument(name = "sessions.check", skip_all)]
+    pub async fn check(&self, digest: &str) -> Result<Option<SessionRecord>, StoreError> {
         let mut conn = self.redis.connection();
-        // XX-like guard: only refresh a session that still exists (not one revoked meanwhile).
-        let exists: bool = conn.exists(&key).await.map_err(StoreError::redis)?;
-        if !exists {
-            return Ok(());
-        }
-        redis::pipe()
-            .atomic()
-            .hset(&key, "last_seen_at", now.timestamp().to_string())
-            .ignore()
-            .expire(&key, ttl)
-            .ignore()
-            .query_async::<()>(&mut conn)
+        let now = Utc::now();
+        let flat: Option<Vec<String>> = Script::new(CHECK)
+            .key(self.session_key(digest))
+            .arg(self.redis.key("stamp", ""))
+            .arg(now.timestamp())
+            .arg(self.policy.idle_timeout.as_secs())
+            .arg(self.policy.touch_interval().num_seconds())
+            .invoke_async(&mut conn)
+            .await
+            .map_err(StoreError::redis)?;
+        let Some(flat) = flat else {
+            return Ok(None);
+        };
+        let fields: HashMap<String, String> = flat
+            .chunks_exact(2)
+            .map(|pair| (pair[0].clone(), pair[1].clone()))
+            .collect();
+        let record = parse(&fields)?;
+        Ok(self.policy.is_valid(&record, now).then_some(record))
+    }
+
+    /// Sets the user's stamp in Redis (before and after the change in MongoDB).
+    #[tracing::instrument(name = "sessions.set_stamp", skip_all)]
+    pub async fn set_stamp(&self, user_id: &str, stamp: &str) -> Result<(), StoreError> {
+        let mut conn = self.redis.connection();
+        conn.set_ex::<_, _, ()>(self.stamp_key(user_id), stamp, self.index_ttl() as u64)
             .await
             .map_err(StoreError::redis)
+    }
+
+    /// Puts `previous` back if the stamp is still `attempted` (a change that did not commit).
+    #[tracing::instrument(name = "sessions.restore_stamp", skip_all)]
+    pub async fn restore_stamp(
+        &self,
+        user_id: &str,
+        attempted: &str,
+        previous: &str,
+    ) -> Result<bool, StoreError> {
+        let mut conn = self.redis.connection();
+        let swapped: i32 = Script::new(SWAP_STAMP)
+            .key(self.stamp_key(user_id))
+            .arg(attempted)
+            .arg(previous)
+            .arg(self.index_ttl())
+            .invoke_async(&mut conn)
+            .await
+            .map_err(StoreError::redis)?;
+        Ok(swapped == 1)
+    }
+
+    /// Moves one existing session to a new stamp (the session a password change keeps).
+    #[tracing::instrument(name = "sessions.restamp", skip_all)]
+    pub async fn restamp(&self, digest: &str, stamp: &str) -> Result<bool, StoreError> {
+        let mut conn = self.redis.connection();
+        let done: i32 = Script::new(RESTAMP)
+            .key(self.session_key(digest))
+            .arg(stamp)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(StoreError::redis)?;
+        Ok(done == 1)
     }
 
     /// Every valid session of a user, newest first.
+    #[tracing::instrument(name = "sessions.list", skip_all)]
     pub async fn list(&self, user_id: &str) -> Result<Vec<StoredSession>, StoreError> {
         let mut conn = self.redis.connection();
         let index_key = self.index_key(user_id);
         let index: HashMap<String, String> =
             conn.hgetall(&index_key).await.map_err(StoreError::redis)?;
+        let stamp: Option<String> = conn
+            .get(self.stamp_key(user_id))
+            .await
+            .map_err(StoreError::redis)?;
         let now = Utc::now();
         let mut sessions = Vec::with_capacity(index.len());
         let mut stale = Vec::new();
@@ -180,7 +306,11 @@ impl SessionStore {
                 .await
                 .map_err(StoreError::redis)?;
             match (!fields.is_empty()).then(|| parse(&fields)).transpose()? {
-                Some(record) if record.user_id == user_id && self.policy.is_valid(&record, now) => {
+                Some(record)
+                    if record.user_id == user_id
+                        && Some(&record.stamp) == stamp.as_ref()
+                        && self.policy.is_valid(&record, now) =>
+                {
                     sessions.push(StoredSession { digest, record })
                 }
                 _ => stale.push(id),
@@ -196,6 +326,7 @@ impl SessionStore {
     }
 
     /// Revokes one of a user's sessions by its public id. Returns whether it existed.
+    #[tracing::instrument(name = "sessions.revoke", skip_all)]
     pub async fn revoke(&self, user_id: &str, session_id: &str) -> Result<bool, StoreError> {
         let mut conn = self.redis.connection();
         let index_key = self.index_key(user_id);
@@ -217,6 +348,7 @@ impl SessionStore {
     }
 
     /// Revokes every session of a user except `keep` (a session id). Returns how many ended.
+    #[tracing::instrument(name = "sessions.revoke_all", skip_all)]
     pub async fn revoke_all(&self, user_id: &str, keep: Option<&str>) -> Result<usize, StoreError> {
         let mut conn = self.redis.connection();
         let index_key = self.index_key(user_id);
@@ -240,6 +372,25 @@ impl SessionStore {
             .map_err(StoreError::redis)?;
         Ok(doomed.len())
     }
+}
+
+/// The hash fields of a session.
+fn fields(record: &SessionRecord) -> Vec<(&'static str, String)> {
+    let mut fields = vec![
+        ("id", record.id.clone()),
+        ("user_id", record.user_id.clone()),
+        ("created_at", record.created_at.timestamp().to_string()),
+        ("last_seen_at", record.last_seen_at.timestamp().to_string()),
+        ("expires_at", record.expires_at.timestamp().to_string()),
+        ("stamp", record.stamp.clone()),
+    ];
+    if let Some(ua) = &record.user_agent {
+        fields.push(("user_agent", truncate(ua)));
+    }
+    if let Some(ip) = &record.ip {
+        fields.push(("ip", ip.clone()));
+    }
+    fields
 }
 
 fn truncate(text: &str) -> String {
@@ -268,6 +419,7 @@ fn parse(fields: &HashMap<String, String>) -> Result<SessionRecord, StoreError> 
         expires_at: time("expires_at")?,
         user_agent: fields.get("user_agent").cloned(),
         ip: fields.get("ip").cloned(),
+        stamp: fields.get("stamp").cloned().unwrap_or_default(),
     })
 }
 
@@ -284,6 +436,7 @@ mod tests {
             expires_at: created + chrono::Duration::hours(24),
             user_agent: None,
             ip: None,
+            stamp: "s".into(),
         }
     }
 

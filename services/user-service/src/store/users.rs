@@ -24,6 +24,60 @@ pub struct UserDoc {
     pub locale: String,
     pub created_at: bson::DateTime,
     pub updated_at: bson::DateTime,
+    /// Moves on every password change, reset, email change and deletion; sessions and emailed
+    /// links carry the value they were made under (see `store::sessions`). Empty for accounts
+    /// created before it existed, until their first such change.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub security_stamp: String,
+}
+
+/// Changes to the profile fields a user edits freely.
+#[derive(Debug, Default)]
+pub struct ProfileChanges {
+    /// `Some(None)` removes the display name.
+    pub display_name: Option<Option<String>>,
+    pub locale: Option<String>,
+}
+
+impl ProfileChanges {
+    pub fn is_empty(&self) -> bool {
+        self.display_name.is_none() && self.locale.is_none()
+    }
+
+    fn update(&self) -> Document {
+        let mut set = doc! { "updated_at": bson::DateTime::now() };
+        let mut update = Document::new();
+        match &self.display_name {
+            Some(Some(name)) => {
+                set.insert("display_name", name);
+            }
+            Some(None) => {
+                update.insert("$unset", doc! { "display_name": "" });
+            }
+            None => {}
+        }
+        if let Some(locale) = &self.locale {
+            set.insert("locale", locale);
+        }
+        update.insert("$set", set);
+        update
+    }
+}
+
+/// Matches the stamp a workflow read: the field's absence for accounts from before stamps.
+fn stamp_filter(stamp: &str) -> bson::Bson {
+    if stamp.is_empty() {
+        bson::Bson::Document(doc! { "$exists": false })
+    } else {
+        bson::Bson::String(stamp.to_owned())
+    }
+}
+
+/// What a stamp-moving write expects to find, and the stamp it leaves.
+pub struct StampGuard<'a> {
+    pub email: &'a str,
+    pub stamp: &'a str,
+    pub new_stamp: &'a str,
 }
 
 /// The one write of a transaction.
@@ -74,6 +128,7 @@ fn schema() -> Document {
                 "locale": { "bsonType": "string", "minLength": 2, "maxLength": 35 },
                 "created_at": { "bsonType": "date" },
                 "updated_at": { "bsonType": "date" },
+                "security_stamp": { "bsonType": "string", "minLength": 1, "maxLength": 64 },
             },
         }
     }
@@ -134,6 +189,7 @@ impl UserStore {
     /// Inserts the user and the messages that go with it (verification email, domain event) in
     /// one transaction, so there is never an account without its verification email, nor an
     /// email for an account that does not exist.
+    #[tracing::instrument(name = "users.insert_with_outbox", skip_all)]
     pub async fn insert_with_outbox(
         &self,
         user: &UserDoc,
@@ -148,7 +204,7 @@ impl UserStore {
 
     /// Applies `update` to the user if it still matches `filter` (plus its id), together with
     /// the outbox entries. Returns whether the user matched; nothing is written if not.
-    pub async fn update_with_outbox(
+    async fn update_with_outbox(
         &self,
         id: &str,
         filter: Document,
@@ -168,7 +224,75 @@ impl UserStore {
         }
     }
 
+    /// Replaces the password hash and moves the stamp, only while the account still has the
+    /// address and the stamp the caller checked (an email change or another password change in
+    /// between makes it a no-match).
+    #[tracing::instrument(name = "users.set_password", skip_all, fields(user_id = %id))]
+    pub async fn set_password(
+        &self,
+        id: &str,
+        guard: &StampGuard<'_>,
+        hash: &str,
+        outbox: &[OutboxEntry],
+    ) -> Result<Updated, StoreError> {
+        self.update_with_outbox(
+            id,
+            doc! { "email": guard.email, "security_stamp": stamp_filter(guard.stamp) },
+            doc! { "$set": {
+                "password_hash": hash,
+                "security_stamp": guard.new_stamp,
+                "updated_at": bson::DateTime::now(),
+            } },
+            outbox,
+        )
+        .await
+    }
+
+    /// Marks `email` verified if it is still the account's unverified address and the link's
+    /// stamp is still the account's.
+    #[tracing::instrument(name = "users.mark_verified", skip_all, fields(user_id = %id))]
+    pub async fn mark_verified(
+        &self,
+        id: &str,
+        email: &str,
+        stamp: &str,
+        outbox: &[OutboxEntry],
+    ) -> Result<Updated, StoreError> {
+        self.update_with_outbox(
+            id,
+            doc! { "email": email, "email_verified": false, "security_stamp": stamp_filter(stamp) },
+            doc! { "$set": { "email_verified": true, "updated_at": bson::DateTime::now() } },
+            outbox,
+        )
+        .await
+    }
+
+    /// Swaps in a confirmed new address (verified) and moves the stamp, if the account still
+    /// has `guard.email` and `guard.stamp`.
+    #[tracing::instrument(name = "users.change_email", skip_all, fields(user_id = %id))]
+    pub async fn change_email(
+        &self,
+        id: &str,
+        guard: &StampGuard<'_>,
+        new_email: &str,
+        outbox: &[OutboxEntry],
+    ) -> Result<Updated, StoreError> {
+        self.update_with_outbox(
+            id,
+            doc! { "email": guard.email, "security_stamp": stamp_filter(guard.stamp) },
+            doc! { "$set": {
+                "email": new_email,
+                "email_verified": true,
+                "security_stamp": guard.new_stamp,
+                "updated_at": bson::DateTime::now(),
+            } },
+            outbox,
+        )
+        .await
+    }
+
     /// Deletes the user and writes the outbox entries. Returns whether the user existed.
+    #[tracing::instrument(name = "users.delete_with_outbox", skip_all)]
     pub async fn delete_with_outbox(
         &self,
         id: &str,
@@ -181,6 +305,7 @@ impl UserStore {
 
     /// Replaces the password hash after a login proved the password, so older parameters are
     /// upgraded. Only if the hash is still the one that was verified (no lost update).
+    #[tracing::instrument(name = "users.upgrade_hash", skip_all)]
     pub async fn upgrade_hash(&self, id: &str, old: &str, new: &str) -> Result<(), StoreError> {
         self.users
             .update_one(
@@ -192,14 +317,15 @@ impl UserStore {
             .map_err(StoreError::mongo)
     }
 
-    /// Sets profile fields (`$set`/`$unset` document) and returns the updated user.
+    /// Applies profile changes and returns the updated user.
+    #[tracing::instrument(name = "users.update_profile", skip_all, fields(user_id = %id))]
     pub async fn update_profile(
         &self,
         id: &str,
-        update: Document,
+        changes: &ProfileChanges,
     ) -> Result<Option<UserDoc>, StoreError> {
         self.users
-            .find_one_and_update(doc! { "_id": id }, update)
+            .find_one_and_update(doc! { "_id": id }, changes.update())
             .return_document(mongodb::options::ReturnDocument::After)
             .await
             .map_err(StoreError::mongo)
@@ -271,6 +397,7 @@ impl UserStore {
         unreachable!("the loop returns on its last attempt")
     }
 
+    #[tracing::instrument(name = "users.find_by_email", skip_all)]
     pub async fn find_by_email(&self, email: &str) -> Result<Option<UserDoc>, StoreError> {
         self.users
             .find_one(doc! { "email": email })
@@ -278,6 +405,7 @@ impl UserStore {
             .map_err(StoreError::mongo)
     }
 
+    #[tracing::instrument(name = "users.find_by_id", skip_all)]
     pub async fn find_by_id(&self, id: &str) -> Result<Option<UserDoc>, StoreError> {
         self.users
             .find_one(doc! { "_id": id })

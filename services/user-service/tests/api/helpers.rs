@@ -390,3 +390,28 @@ impl EventTap {
         let _ = self.connection.close(200, "done".into()).await;
     }
 }
+
+/// Every message on `queue` until none has arrived for `settle` (background sends included).
+pub async fn drain_emails(queue: &str, settle: Duration) -> Vec<EmailMessage> {
+    let conn = common::amqp::connect(&amqp_url(), "user-service-tests")
+        .await
+        .unwrap();
+    let channel = conn.create_channel().await.unwrap();
+    let mut messages = Vec::new();
+    let mut quiet_since = std::time::Instant::now();
+    while quiet_since.elapsed() < settle {
+        match channel
+            .basic_get(queue.into(), BasicGetOptions { no_ack: true })
+            .await
+            .unwrap()
+        {
+            Some(message) => {
+                messages.push(EmailMessage::decode(&message.delivery.data).expect("valid"));
+                quiet_since = std::time::Instant::now();
+            }
+            None => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    let _ = conn.close(200, "done".into()).await;
+    messages
+}

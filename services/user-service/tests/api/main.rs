@@ -5,6 +5,7 @@
 mod account;
 mod breached_passwords;
 mod e2e;
+mod hardening;
 mod helpers;
 mod openapi;
 mod outbox;
@@ -12,5 +13,6 @@ mod password_resets;
 mod rate_limits;
 mod readiness;
 mod registration;
+mod security;
 mod sessions;
 mod timeouts;

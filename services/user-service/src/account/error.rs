@@ -1,0 +1,60 @@
+//! The one error type of the account workflows. The HTTP layer maps it to a problem document
+//! once (`http::error`); causes from the stores and the hasher are kept as `#[source]`.
+
+use std::time::Duration;
+
+use crate::crypto::HashError;
+use crate::domain::Invalid;
+use crate::store::StoreError;
+
+/// One invalid field of a request.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub code: &'static str,
+    pub detail: String,
+}
+
+impl FieldError {
+    pub fn new(field: &'static str, invalid: Invalid) -> Self {
+        Self {
+            field,
+            code: invalid.code,
+            detail: invalid.detail,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("validation failed")]
+    Validation(Vec<FieldError>),
+    /// The session's account is gone or the session is no longer valid.
+    #[error("no valid session")]
+    Unauthorized,
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    #[error("email not verified")]
+    EmailNotVerified,
+    #[error("invalid or expired token")]
+    InvalidToken,
+    #[error("wrong password")]
+    WrongPassword,
+    #[error("email address taken")]
+    EmailTaken,
+    #[error("rate limited")]
+    RateLimited(Duration),
+    #[error("not found")]
+    NotFound,
+    #[error("store failed")]
+    Store(#[from] StoreError),
+    #[error("password hashing failed")]
+    Hash(#[from] HashError),
+}
+
+impl AccountError {
+    /// A single invalid field.
+    pub fn field(field: &'static str, invalid: Invalid) -> Self {
+        AccountError::Validation(vec![FieldError::new(field, invalid)])
+    }
+}

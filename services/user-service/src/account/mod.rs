@@ -1,0 +1,19 @@
+//! The account workflows: everything a request asks of an account, outside HTTP. Handlers
+//! parse their input into the typed values these take, call one workflow and map its result;
+//! the workflows apply the rules (rate limits, password policy, the security stamp, what is
+//! mailed to whom) and use the stores for every read and write.
+
+mod error;
+pub mod limits;
+pub mod login;
+mod messages;
+pub mod owner;
+pub mod passwords;
+pub mod profile;
+pub mod registration;
+pub mod reset;
+mod stamps;
+pub mod verification;
+
+pub use error::{AccountError, FieldError};
+pub use limits::Caller;

@@ -1,0 +1,67 @@
+//! Deleting an account and changing its password, on the owner's request.
+
+use common::email::EmailKind;
+
+use super::messages::{email_entry, event_entry, notice};
+use super::profile::current_user;
+use super::{AccountError, passwords, stamps};
+use crate::domain::Email;
+use crate::events::{DomainEvent, EventType};
+use crate::state::AppState;
+
+/// The caller's session: which account, and which session to keep through a password change.
+pub struct SessionRef<'a> {
+    pub user_id: &'a str,
+    pub digest: &'a str,
+    pub id: &'a str,
+}
+
+/// Replaces the password after checking the current one; every other session ends.
+#[tracing::instrument(name = "account.change_password", skip_all)]
+pub async fn change_password(
+    state: &AppState,
+    session: SessionRef<'_>,
+    current: &str,
+    new: &str,
+) -> Result<(), AccountError> {
+    let user = current_user(state, session.user_id).await?;
+    let email = Email::parse(&user.email).map_err(|_| AccountError::Unauthorized)?;
+    let password = passwords::accept_new(state, new, &email, "new_password").await?;
+    passwords::confirm(state, &user, current).await?;
+    passwords::set(state, &user, &password, Some((session.digest, session.id)))
+        .await
+        .map_err(|e| match e {
+            // The account changed under the request (another change won): log in again.
+            AccountError::InvalidToken => AccountError::Unauthorized,
+            e => e,
+        })
+}
+
+/// Deletes the account after checking the password: every session and link ends at once, a
+/// goodbye email and an event go out.
+#[tracing::instrument(name = "account.delete", skip_all)]
+pub async fn delete(state: &AppState, user_id: &str, password: &str) -> Result<(), AccountError> {
+    let user = current_user(state, user_id).await?;
+    passwords::confirm(state, &user, password).await?;
+    let goodbye = notice(&user, EmailKind::AccountDeleted);
+    let event = DomainEvent::new(EventType::Deleted, &user.id);
+    let entries = vec![email_entry(&goodbye), event_entry(&event)];
+    let change = stamps::begin(state, &user).await?;
+    match state.users.delete_with_outbox(&user.id, &entries).await {
+        Ok(true) => {}
+        other => {
+            stamps::abandoned(state, &change).await;
+            other?;
+            return Err(AccountError::Unauthorized);
+        }
+    }
+    state.mailer.dispatch(entries);
+    stamps::committed(state, &change, None).await;
+    state
+        .metrics
+        .account_events
+        .with_label_values(&["delete", "done"])
+        .inc();
+    tracing::info!(user_id = %user.id, "account deleted");
+    Ok(())
+}

@@ -1,0 +1,91 @@
+//! The caller's profile: reading it, editing it, and asking for a new email address.
+
+use common::email::{EmailKind, EmailMessage};
+
+use super::limits::{self, Limit};
+use super::messages::{email_entry, notice, to_unproven};
+use super::verification::verification_email;
+use super::{AccountError, passwords};
+use crate::domain::Email;
+use crate::state::AppState;
+use crate::store::users::{ProfileChanges, UserDoc};
+
+/// The caller's account. A session can outlive its account for a moment (deleted elsewhere):
+/// then the session is treated as gone.
+#[tracing::instrument(name = "account.current_user", skip_all)]
+pub async fn current_user(state: &AppState, user_id: &str) -> Result<UserDoc, AccountError> {
+    state
+        .users
+        .find_by_id(user_id)
+        .await?
+        .ok_or(AccountError::Unauthorized)
+}
+
+/// A profile edit whose fields are valid.
+pub struct ProfileEdit {
+    pub changes: ProfileChanges,
+    /// A new address, with the current password that authorises it.
+    pub new_email: Option<(Email, String)>,
+}
+
+/// Applies an edit; a new address is only asked for (a link goes there). Returns the profile
+/// and the address now pending, if any.
+#[tracing::instrument(name = "account.update_profile", skip_all)]
+pub async fn update(
+    state: &AppState,
+    user_id: &str,
+    edit: ProfileEdit,
+) -> Result<(UserDoc, Option<String>), AccountError> {
+    let mut user = current_user(state, user_id).await?;
+    let mut pending = None;
+    if let Some((email, password)) = edit.new_email {
+        passwords::confirm(state, &user, &password).await?;
+        if email.as_str() != user.email {
+            request_email_change(state, &user, &email).await?;
+            pending = Some(email.as_str().to_owned());
+        }
+    }
+    if !edit.changes.is_empty() {
+        user = state
+            .users
+            .update_profile(&user.id, &edit.changes)
+            .await?
+            .ok_or(AccountError::Unauthorized)?;
+    }
+    Ok((user, pending))
+}
+
+/// Sends the verification link to the new address, or, when that address already has an
+/// account, tells its owner someone tried: the answer is the same, so this cannot be used to
+/// find out who is registered. The current address is told a change was asked for (without the
+/// link). Limited per account and per recipient address; a new request replaces the pending one.
+async fn request_email_change(
+    state: &AppState,
+    user: &UserDoc,
+    email: &Email,
+) -> Result<(), AccountError> {
+    limits::enforce(state, Limit::EmailChangeUser, &user.id).await?;
+    limits::enforce(state, Limit::EmailAddress, email.as_str()).await?;
+    let message = if state.users.find_by_email(email.as_str()).await?.is_some() {
+        EmailMessage::new(
+            to_unproven(email.as_str()),
+            EmailKind::AccountExists,
+            &user.locale,
+        )
+    } else {
+        verification_email(state, user, email.as_str(), Some(user.email.clone()))
+            .await?
+            .0
+    };
+    let heads_up =
+        notice(user, EmailKind::EmailChangeRequested).with_data("new_email", email.as_str());
+    state.mailer.enqueue(email_entry(&message)).await?;
+    state.mailer.enqueue(email_entry(&heads_up)).await?;
+    state
+        .metrics
+        .account_events
+        .with_label_values(&["email_change", "requested"])
+        .inc();
+    tracing::info!(user_id = %user.id, "email change requested");
+    Ok(())
+}

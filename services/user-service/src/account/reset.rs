@@ -1,0 +1,83 @@
+//! A forgotten password, replaced through a link sent by email.
+
+use common::email::EmailKind;
+
+use super::messages::{email_entry, notice};
+use super::{AccountError, passwords};
+use crate::crypto::{new_token, token_digest};
+use crate::domain::Email;
+use crate::state::AppState;
+use crate::store::redis_store::ResetRecord;
+
+/// Sends a reset link if the address has an account (nothing otherwise). The link is bound to
+/// the address and the account's stamp, and a newer one replaces it.
+#[tracing::instrument(name = "reset.request", skip_all)]
+pub async fn send_link(state: &AppState, email: &Email) -> Result<(), AccountError> {
+    let Some(user) = state.users.find_by_email(email.as_str()).await? else {
+        return Ok(());
+    };
+    let token = new_token();
+    let record = ResetRecord {
+        user_id: user.id.clone(),
+        email: user.email.clone(),
+        stamp: user.security_stamp.clone(),
+    };
+    let ttl = state.config.password_reset_ttl;
+    state
+        .redis
+        .put_reset(&token_digest(&token), &record, ttl)
+        .await?;
+    let message = notice(&user, EmailKind::PasswordReset)
+        .with_data("token", token.as_str())
+        .with_data(
+            "action_url",
+            format!("{}?token={token}", state.config.password_reset_url),
+        )
+        .with_data("expires_in_minutes", ttl.as_secs().div_ceil(60));
+    state.mailer.enqueue(email_entry(&message)).await?;
+    state
+        .metrics
+        .account_events
+        .with_label_values(&["password_reset", "requested"])
+        .inc();
+    tracing::info!(user_id = %user.id, "password reset requested");
+    Ok(())
+}
+
+/// Uses a reset token: works once, only if it is the account's newest and the account still
+/// has the address and stamp it was made for. Ends every session; the caller is not logged in.
+#[tracing::instrument(name = "reset.confirm", skip_all)]
+pub async fn confirm(
+    state: &AppState,
+    token: &str,
+    new_password: &str,
+) -> Result<(), AccountError> {
+    let digest = token_digest(token);
+    let record = state
+        .redis
+        .peek_reset(&digest)
+        .await?
+        .ok_or(AccountError::InvalidToken)?;
+    let user = state
+        .users
+        .find_by_id(&record.user_id)
+        .await?
+        .filter(|u| u.email == record.email && u.security_stamp == record.stamp)
+        .ok_or(AccountError::InvalidToken)?;
+    let email = Email::parse(&user.email).map_err(|_| AccountError::InvalidToken)?;
+    // Checked before the token is used up: a refused new password must not cost the link.
+    let password = passwords::accept_new(state, new_password, &email, "new_password").await?;
+    // Burning is the atomic step: of two concurrent confirmations only one gets here.
+    if state.redis.take_reset(&digest).await?.as_ref() != Some(&record) {
+        return Err(AccountError::InvalidToken);
+    }
+    // The write is guarded by the address and stamp too: a change between the check above and
+    // here makes it a no-match, which is an invalid link.
+    passwords::set(state, &user, &password, None).await?;
+    state
+        .metrics
+        .account_events
+        .with_label_values(&["password_reset", "done"])
+        .inc();
+    Ok(())
+}

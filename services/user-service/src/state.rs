@@ -1,0 +1,26 @@
+//! What every workflow and handler needs, built once at start-up and cheap to clone.
+
+use std::sync::Arc;
+
+use crate::config::Config;
+use crate::crypto::Hasher;
+use crate::mailer::Mailer;
+use crate::metrics::Metrics;
+use crate::pwned::PwnedPasswords;
+use crate::store::rate_limits::RateLimiter;
+use crate::store::redis_store::RedisStore;
+use crate::store::sessions::SessionStore;
+use crate::store::users::UserStore;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub users: UserStore,
+    pub redis: RedisStore,
+    pub sessions: SessionStore,
+    pub limiter: RateLimiter,
+    pub hasher: Hasher,
+    pub mailer: Mailer,
+    pub metrics: Metrics,
+    pub pwned: PwnedPasswords,
+}

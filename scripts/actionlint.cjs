@@ -7,7 +7,7 @@
 const fs = require("fs");
 const path = require("path");
 
-const KNOWN_NEWER_LABELS = ["ubuntu-24.04"];
+const KNOWN_NEWER_LABELS = ["ubuntu-24.04", "ubuntu-24.04-arm"];
 
 (async () => {
   const [modules, ...files] = process.argv.slice(2);

@@ -230,6 +230,42 @@ if "$TOOLS/venv/bin/check-jsonschema" --builtin-schema vendor.github-workflows "
 else
   record FAIL "workflows: .github/workflows"
 fi
+# ---- Workflows and the kind setup (scripts/check_ports_and_pins.py, scripts/check_e2e_flows.py):
+# no host port both mapped by kind and port-forwarded (skaffold, workflows, docs); every `uses:`
+# pinned to a commit SHA with its version; the kind node image pinned, KEDA the same in e2e.yml
+# and k8s/README.md; the Renovate config valid; the e2e helper scripts parse; the NetworkPolicies
+# of the e2e setup (chart as e2e.yml installs it, k8s/ manifests) admit every flow the run needs.
+# Each check also has a negative case.
+e2e_render="$OUT/e2e-flows.yaml" neg_dir="$OUT/neg-workflows"
+if "$PY" scripts/check_ports_and_pins.py >"$OUT/workflows-kind.log" 2>&1 \
+   && "$TOOLS/venv/bin/check-jsonschema" --builtin-schema vendor.renovate .github/renovate.json >>"$OUT/workflows-kind.log" 2>&1 \
+   && for f in .github/scripts/*.sh; do bash -n "$f" || exit 1; done >>"$OUT/workflows-kind.log" 2>&1 \
+   && "$HELM" template up "$CHART" --namespace user-platform -f "$CHART/ci/kind-values.yaml" \
+        --set mailService.templates.source=kubernetes >"$e2e_render" 2>>"$OUT/workflows-kind.log" \
+   && "$PY" scripts/check_e2e_flows.py "$e2e_render" k8s/mongodb-dev.yaml k8s/mailpit.yaml >>"$OUT/workflows-kind.log" 2>&1; then
+  record ok "$(grep -h '^  ports and pins:' "$OUT/workflows-kind.log" | sed 's/^  //'); renovate.json valid; $(grep -h '^  e2e flows:' "$OUT/workflows-kind.log" | sed 's/^  //')"
+else
+  cat "$OUT/workflows-kind.log"; record FAIL "workflows and kind: ports, pins, versions, renovate.json, e2e flows"
+fi
+rm -rf "$neg_dir" && mkdir -p "$neg_dir"
+printf 'kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes:\n  - role: control-plane\n    extraPortMappings:\n      - {containerPort: 30080, hostPort: 8080}\n' >"$neg_dir/kind.yaml"
+printf 'on: push\njobs:\n  a:\n    runs-on: ubuntu-24.04\n    steps:\n      - uses: actions/checkout@v4\n      - run: kubectl port-forward svc/x 8080:80 &\n' >"$neg_dir/wf.yml"
+if "$PY" scripts/check_ports_and_pins.py --kind "$neg_dir/kind.yaml" --skaffold "" --workflows "$neg_dir/wf.yml" --docs >"$OUT/neg.log" 2>&1; then
+  record FAIL "rejects a kind-mapped port that is port-forwarded and an unpinned action: accepted"
+elif grep -q "host port 8080 is mapped by kind" "$OUT/neg.log" && grep -q "not pinned to a full commit SHA" "$OUT/neg.log"; then
+  record ok "rejects a kind-mapped port that is port-forwarded, and an action not pinned by SHA"
+else
+  cat "$OUT/neg.log"; record FAIL "rejects port clash and unpinned action: unexpected error"
+fi
+if "$HELM" template up "$CHART" --namespace user-platform -f "$CHART/ci/kind-values.yaml" --set mailService.templates.source=kubernetes \
+     --set-json 'networkPolicy.kedaFrom=[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"not-keda"}}}]' \
+     >"$neg_dir/render.yaml" 2>"$OUT/neg.log" \
+   && ! "$PY" scripts/check_e2e_flows.py "$neg_dir/render.yaml" k8s/mongodb-dev.yaml k8s/mailpit.yaml >"$OUT/neg.log" 2>&1 \
+   && grep -q "KEDA operator -> RabbitMQ.*ingress of the destination denies it" "$OUT/neg.log"; then
+  record ok "rejects NetworkPolicies that deny an e2e flow (KEDA to RabbitMQ)"
+else
+  cat "$OUT/neg.log"; record FAIL "rejects NetworkPolicies that deny an e2e flow"
+fi
 # Development manifests in k8s/ (the kind config is not a Kubernetes object).
 if "$TOOLS/venv/bin/yamllint" -d "$YAMLLINT_CONF" $k8s_files skaffold.yaml \
    && "$TOOLS/venv/bin/kubernetes-validate" --strict --quiet -k "$K8S_VERSION" $k8s_files; then

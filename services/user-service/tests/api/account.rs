@@ -254,6 +254,12 @@ async fn changing_the_email_needs_the_password_and_the_new_address_confirmed() {
         (verify.kind, verify.to.email.as_str()),
         (EmailKind::VerifyEmail, new.as_str())
     );
+    // The current address is told of the request at once, without the link.
+    let heads_up = app.next_email().await;
+    assert_eq!(
+        (heads_up.kind, heads_up.to.email.as_str()),
+        (EmailKind::EmailChangeRequested, old.as_str())
+    );
     let confirmed = app
         .post(
             "/v1/email-verifications/confirm",
@@ -261,6 +267,9 @@ async fn changing_the_email_needs_the_password_and_the_new_address_confirmed() {
         )
         .await;
     assert_eq!(confirmed.status(), 200);
+    // The change moved the account's security stamp: every session ended.
+    assert_eq!(app.me(&token).await.status(), 401);
+    let token = app.session(&new, PASSWORD).await;
     let profile: Value = app.me(&token).await.json().await.unwrap();
     assert_eq!(profile["email"], new.as_str());
     assert_eq!(profile["email_verified"], true);
@@ -294,6 +303,11 @@ async fn changing_the_email_needs_the_password_and_the_new_address_confirmed() {
         (EmailKind::AccountExists, taken.as_str())
     );
     assert_eq!(told.to.name, None);
+    let heads_up = app.next_email().await;
+    assert_eq!(
+        (heads_up.kind, heads_up.to.email.as_str()),
+        (EmailKind::EmailChangeRequested, new.as_str())
+    );
 
     let types = events.drain(Duration::from_millis(500)).await;
     assert!(

@@ -228,9 +228,8 @@ async fn the_password_write_is_guarded_by_address_and_stamp() {
     let client = mongodb::Client::with_uri_str(&app.config.mongodb_uri)
         .await
         .unwrap();
-    let store = UserStore::init(client, &app.database().await)
-        .await
-        .unwrap();
+    let db = client.database(&app.config.mongodb_database);
+    let store = UserStore::init(client, &db).await.unwrap();
     let user = store.find_by_email(&email).await.unwrap().unwrap();
     let hash =
         "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaA";

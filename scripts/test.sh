@@ -90,8 +90,8 @@ ensure_kmock_tools() {
 echo "==> EmailTemplate controller against an emulated Kubernetes API (kmock)"
 ensure_kmock_tools
 cargo build --locked -p mail-service --bin mail-service
-AMQP_URL=${AMQP_URL:-amqp://guest:guest@127.0.0.1:5672/%2f} REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379} \
-    "$RUN_DIR/venv-kmock/bin/python" tests/kmock/controller_e2e.py \
+AMQP_URL="amqp://guest:guest@127.0.0.1:${AMQP_PORT:-5672}/%2f" REDIS_URL="redis://127.0.0.1:${REDIS_PORT:-6379}" \
+    SMTP_SINK_PORT=${SMTP_PORT:-2525} "$RUN_DIR/venv-kmock/bin/python" tests/kmock/controller_e2e.py \
     "${CARGO_TARGET_DIR:-$REPO_ROOT/target}/debug/mail-service"
 
 echo "==> failure drills (drills/run.sh; report in drills/reports/latest.md)"

@@ -43,8 +43,11 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+STARTED = time.monotonic()
+
+
 def step(msg: str) -> None:
-    print(f"kmock e2e: {msg}", flush=True)
+    print(f"kmock e2e [{time.monotonic() - STARTED:5.1f}s]: {msg}", flush=True)
 
 
 async def eventually(what: str, probe, timeout: float = TIMEOUT):
@@ -186,6 +189,8 @@ async def scenario(binary: str, workdir: pathlib.Path) -> None:
                     assert await mail.roundtrip() == f"Custom {RUN}", "the previous version must still send"
                     step("invalid edit: status TemplateInvalid, the previous version still sends")
 
+                    watches = emulator.watches
+                    emulator.cut_watches()
                     await server.__aexit__(None, None, None)
                     step("API server stopped (watch streams cut)")
                     await asyncio.sleep(2)
@@ -196,6 +201,7 @@ async def scenario(binary: str, workdir: pathlib.Path) -> None:
                                          headers={"Content-Type": "application/merge-patch+json"}) as r:
                         assert r.status == 200, await r.text()
                     await eventually("Ready=Applied after the restart", lambda: _is(api, "verify-en", "Applied", 3))
+                    assert emulator.watches > watches, "no new watch after the restart"
                     await eventually("the subject set after the restart", lambda: _subject_is(mail, f"Resumed {RUN}"))
                     step("API server restarted: the watch resumed and applied the change")
 
@@ -203,6 +209,9 @@ async def scenario(binary: str, workdir: pathlib.Path) -> None:
                         assert r.status == 200, await r.text()
                     await eventually("the built-in subject", lambda: _subject_is(mail, builtin))
                     step("deleted: the built-in template is back")
+                stop_service(service)
+                service = None
+            emulator.cut_watches()
             await server.__aexit__(None, None, None)
     except BaseException:
         if log_path.exists():
@@ -210,12 +219,17 @@ async def scenario(binary: str, workdir: pathlib.Path) -> None:
         raise
     finally:
         if service is not None:
-            service.terminate()
-            try:
-                service.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                service.kill()
+            stop_service(service)
         mail.close()
+
+
+def stop_service(service: subprocess.Popen) -> None:
+    service.terminate()
+    try:
+        service.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        service.kill()
+        service.wait()
 
 
 async def _is(api, name, reason, generation):

@@ -9,6 +9,7 @@ subresource's separation (a status patch could also change the spec), resourceVe
 preconditions and 410 Gone for stale watches, watch bookmarks and timeouts, RBAC and
 authentication, finalizer-less deletion grace periods, field and label selectors.
 """
+import asyncio
 import datetime
 import itertools
 import uuid
@@ -25,6 +26,8 @@ class StampingEmulator(kmock.KubernetesEmulator):
     def __attrs_post_init__(self) -> None:
         super().__attrs_post_init__()
         self._versions = itertools.count(1)
+        self.watches = 0  # watch requests received, to see a watch resume
+        self._watch_tasks: set[asyncio.Task] = set()
         self.resources[RESOURCE] = {"kind": "EmailTemplate", "namespaced": True}
 
     def _current(self, request):
@@ -34,6 +37,8 @@ class StampingEmulator(kmock.KubernetesEmulator):
         return None
 
     async def _handle(self, request):
+        if request.action == kmock.action.WATCH:
+            self.watches += 1
         data = request.data if isinstance(request.data, dict) else None
         if request.resource is not None and data is not None:
             rv = str(next(self._versions))
@@ -54,6 +59,20 @@ class StampingEmulator(kmock.KubernetesEmulator):
                     for key in [k for k in data if k not in ("status", "metadata")]:
                         del data[key]
         return await super()._handle(request)
+
+    async def _serve_watch(self, request):
+        task = asyncio.current_task()
+        self._watch_tasks.add(task)
+        try:
+            async for event in super()._serve_watch(request):
+                yield event
+        finally:
+            self._watch_tasks.discard(task)
+
+    def cut_watches(self) -> None:
+        """Ends every open watch stream, as an API server going away does."""
+        for task in list(self._watch_tasks):
+            task.cancel()
 
     async def _serve_list(self, request):
         payload = await super()._serve_list(request)

@@ -152,67 +152,88 @@ async def readyz(admin: int) -> bool:
     return await asyncio.to_thread(get)
 
 
+class ApiServer:
+    """The emulator on a fixed port, so it can go away and come back at the same address."""
+
+    def __init__(self, emulator: StampingEmulator, port: int) -> None:
+        self.emulator, self.port, self.server = emulator, port, None
+
+    async def start(self) -> None:
+        self.server = kmock.Server(self.emulator, port=self.port)
+        await self.server.__aenter__()
+
+    async def stop(self) -> None:
+        # Open watch streams would keep the server's shutdown waiting: end them as a dying API
+        # server does.
+        self.emulator.cut_watches()
+        await self.server.__aexit__(None, None, None)
+
+    def kubeconfig(self, path: pathlib.Path) -> pathlib.Path:
+        path.write_text(json.dumps({
+            "apiVersion": "v1", "kind": "Config", "current-context": "emulator",
+            "clusters": [{"name": "emulator", "cluster": {"server": f"http://127.0.0.1:{self.port}"}}],
+            "users": [{"name": "none", "user": {}}],
+            "contexts": [{"name": "emulator", "context": {"cluster": "emulator", "user": "none", "namespace": NS}}],
+        }))
+        return path
+
+
+async def merge_patch(api: aiohttp.ClientSession, name: str, patch: dict) -> None:
+    async with api.patch(f"{BASE}/{name}", json=patch,
+                         headers={"Content-Type": "application/merge-patch+json"}) as r:
+        assert r.status == 200, await r.text()
+
+
+async def lifecycle(api: aiohttp.ClientSession, mail: "Mail", server: ApiServer) -> None:
+    """The four steps of the module docstring."""
+    builtin = await mail.roundtrip()
+    step(f"built-in subject: {builtin!r}")
+
+    async with api.post(BASE, json=template("verify-en", f"Custom {RUN}")) as r:
+        assert r.status in (200, 201), await r.text()
+    await eventually("Ready=Applied", lambda: _is(api, "verify-en", "Applied", 1))
+    await eventually("the custom subject", lambda: _subject_is(mail, f"Custom {RUN}"))
+    step("created: status Applied, the next email uses the new subject")
+
+    await merge_patch(api, "verify-en", {"spec": {"subject": "{{ broken"}})
+    await eventually("TemplateInvalid", lambda: _is(api, "verify-en", "TemplateInvalid", 2))
+    assert await mail.roundtrip() == f"Custom {RUN}", "the previous version must still send"
+    step("invalid edit: status TemplateInvalid, the previous version still sends")
+
+    watches = server.emulator.watches
+    await server.stop()
+    step("API server stopped (watch streams cut)")
+    await asyncio.sleep(2)
+    await server.start()
+    await merge_patch(api, "verify-en", {"spec": {"subject": f"Resumed {RUN}"}})
+    await eventually("Ready=Applied after the restart", lambda: _is(api, "verify-en", "Applied", 3))
+    assert server.emulator.watches > watches, "no new watch after the restart"
+    await eventually("the subject set after the restart", lambda: _subject_is(mail, f"Resumed {RUN}"))
+    step("API server restarted: the watch resumed and applied the change")
+
+    async with api.delete(f"{BASE}/verify-en") as r:
+        assert r.status == 200, await r.text()
+    await eventually("the built-in subject", lambda: _subject_is(mail, builtin))
+    step("deleted: the built-in template is back")
+
+
 async def scenario(binary: str, workdir: pathlib.Path) -> None:
-    port, admin = free_port(), free_port()
-    kubeconfig = workdir / "kubeconfig"
-    kubeconfig.write_text(json.dumps({
-        "apiVersion": "v1", "kind": "Config", "current-context": "emulator",
-        "clusters": [{"name": "emulator", "cluster": {"server": f"http://127.0.0.1:{port}"}}],
-        "users": [{"name": "none", "user": {}}],
-        "contexts": [{"name": "emulator", "context": {"cluster": "emulator", "user": "none", "namespace": NS}}],
-    }))
+    admin = free_port()
     mail = Mail()
     log_path = workdir / "mail-service.log"
     service = None
     try:
         async with StampingEmulator() as emulator:
-            server = kmock.Server(emulator, port=port)
-            await server.__aenter__()
+            server = ApiServer(emulator, free_port())
+            await server.start()
             with open(log_path, "wb") as log:
-                service = start_service(binary, kubeconfig, admin, log)
+                service = start_service(binary, server.kubeconfig(workdir / "kubeconfig"), admin, log)
                 await eventually("mail-service /readyz (the first list of EmailTemplates)", lambda: readyz(admin))
-                async with aiohttp.ClientSession(f"http://127.0.0.1:{port}") as api:
-                    builtin = await mail.roundtrip()
-                    step(f"built-in subject: {builtin!r}")
-
-                    async with api.post(BASE, json=template("verify-en", f"Custom {RUN}")) as r:
-                        assert r.status in (200, 201), await r.text()
-                    await eventually("Ready=Applied", lambda: _is(api, "verify-en", "Applied", 1))
-                    await eventually("the custom subject", lambda: _subject_is(mail, f"Custom {RUN}"))
-                    step("created: status Applied, the next email uses the new subject")
-
-                    patch = {"spec": {"subject": "{{ broken"}}
-                    async with api.patch(f"{BASE}/verify-en", json=patch,
-                                         headers={"Content-Type": "application/merge-patch+json"}) as r:
-                        assert r.status == 200, await r.text()
-                    await eventually("TemplateInvalid", lambda: _is(api, "verify-en", "TemplateInvalid", 2))
-                    assert await mail.roundtrip() == f"Custom {RUN}", "the previous version must still send"
-                    step("invalid edit: status TemplateInvalid, the previous version still sends")
-
-                    watches = emulator.watches
-                    emulator.cut_watches()
-                    await server.__aexit__(None, None, None)
-                    step("API server stopped (watch streams cut)")
-                    await asyncio.sleep(2)
-                    server = kmock.Server(emulator, port=port)
-                    await server.__aenter__()
-                    patch = {"spec": {"subject": f"Resumed {RUN}"}}
-                    async with api.patch(f"{BASE}/verify-en", json=patch,
-                                         headers={"Content-Type": "application/merge-patch+json"}) as r:
-                        assert r.status == 200, await r.text()
-                    await eventually("Ready=Applied after the restart", lambda: _is(api, "verify-en", "Applied", 3))
-                    assert emulator.watches > watches, "no new watch after the restart"
-                    await eventually("the subject set after the restart", lambda: _subject_is(mail, f"Resumed {RUN}"))
-                    step("API server restarted: the watch resumed and applied the change")
-
-                    async with api.delete(f"{BASE}/verify-en") as r:
-                        assert r.status == 200, await r.text()
-                    await eventually("the built-in subject", lambda: _subject_is(mail, builtin))
-                    step("deleted: the built-in template is back")
+                async with aiohttp.ClientSession(f"http://127.0.0.1:{server.port}") as api:
+                    await lifecycle(api, mail, server)
                 stop_service(service)
                 service = None
-            emulator.cut_watches()
-            await server.__aexit__(None, None, None)
+            await server.stop()
     except BaseException:
         if log_path.exists():
             sys.stderr.write(log_path.read_text(errors="replace")[-6000:])

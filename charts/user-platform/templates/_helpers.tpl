@@ -56,13 +56,11 @@ app.kubernetes.io/part-of: {{ include "up.name" .ctx }}
 {{- end }}
 
 {{/* metadata.annotations of every object: commonAnnotations plus the ones given in .extra. Call
-with (dict "ctx" $ "extra" (dict ...)); renders nothing when both are empty. */}}
+with (dict "ctx" $ "extra" (dict ...)) right after the labels, without nindent: it brings its own
+newline and indentation, and renders nothing when both are empty. */}}
 {{- define "up.annotations" -}}
 {{- $a := merge (dict) (default (dict) .extra) (default (dict) .ctx.Values.commonAnnotations) }}
-{{- with $a }}
-annotations:
-  {{- toYaml . | nindent 2 }}
-{{- end }}
+{{- with $a }}{{ printf "\n  annotations:" }}{{ toYaml . | nindent 4 }}{{ end }}
 {{- end }}
 
 {{/* ---------------------------------------------------------------------------------------- */}}
@@ -252,7 +250,7 @@ key: {{ default $v.external.existingSecretKey (get $v.external.keys .client) }}
 - name: AMQP_URL
   valueFrom:
     secretKeyRef:
-      {{- include "up.amqp.urlRef" . | nindent 6 }}
+      {{- include "up.amqp.urlRef" . | trim | nindent 6 }}
 {{- end }}
 
 {{/* The AMQP user name of the user-service (the user_id of the messages it publishes), or ""

@@ -132,14 +132,21 @@ validate_crs() {
   done
 }
 
+# The optional CRD-backed objects (KEDA, prometheus-operator) render only where the cluster
+# serves their APIs (values `auto`); the ci/ variants are rendered as for a cluster that has them.
+CLUSTER_APIS=(--api-versions keda.sh/v1alpha1/ScaledObject
+              --api-versions monitoring.coreos.com/v1/ServiceMonitor
+              --api-versions monitoring.coreos.com/v1/PrometheusRule)
+
 check_values() {
-  local name="$1"; shift        # remaining args: extra helm flags (-f file)
-  local rendered="$OUT/$name.yaml" kinds
+  local name="$1" apis="$2"; shift 2   # apis: cluster|none; remaining args: helm flags (-f file)
+  local rendered="$OUT/$name.yaml" kinds api_args=()
+  [[ "$apis" == cluster ]] && api_args=("${CLUSTER_APIS[@]}")
   if ! "$HELM" lint --strict "$CHART" "$@" >"$OUT/$name.lint.log" 2>&1; then
     cat "$OUT/$name.lint.log"; record FAIL "$name: helm lint --strict"; return
   fi
   if ! "$HELM" template check "$CHART" --namespace user-platform --kube-version "$K8S_VERSION" \
-        "$@" >"$rendered" 2>"$OUT/$name.template.log"; then
+        "${api_args[@]}" "$@" >"$rendered" 2>"$OUT/$name.template.log"; then
     cat "$OUT/$name.template.log"; record FAIL "$name: helm template"; return
   fi
   if ! "$TOOLS/venv/bin/yamllint" -d "$YAMLLINT_CONF" "$rendered"; then
@@ -186,9 +193,10 @@ if "$TOOLS/venv/bin/kubernetes-validate" --strict --quiet -k "$K8S_VERSION" "$CH
 else
   cat "$OUT/crds.log"; record FAIL "crds/"
 fi
-check_values defaults
+check_values defaults none
+check_values defaults-cluster-apis cluster
 for f in "$CHART"/ci/*.yaml; do
-  check_values "ci-$(basename "$f" .yaml)" -f "$f"
+  check_values "ci-$(basename "$f" .yaml)" cluster -f "$f"
 done
 # Metric names in the PrometheusRules of every variant and in the dashboards: exported by the
 # services (scripts/metrics-exported.txt, checked current) or known RabbitMQ/kube-state-metrics.
@@ -283,8 +291,19 @@ expect_failure "PDB with both budgets" "not both" --set userService.podDisruptio
 expect_failure "template files with the kubernetes source" "cannot be used with mailService.templates.source=kubernetes" \
   --set mailService.templates.source=kubernetes --set-string 'mailService.templates.files.verify_email/en/subject\.txt=x'
 
+# ------------------------------------------------------------------ chart rules (issue 12)
+# Render assertions and negative cases, one per production concern (docs/deployment.md,
+# "Production checklist"): CRD objects follow the cluster, stable kept credentials, Redis ACL and
+# RabbitMQ users per client, memory caps, broker restarts, grace periods, budgets, DNS, extras,
+# the admin Service, RabbitMQ HA.
+if "$PY" scripts/check_chart_rules.py "$HELM" "$CHART" >"$OUT/chart-rules.log" 2>&1; then
+  record ok "chart rules: $(tail -1 "$OUT/chart-rules.log" | sed 's/^chart rules: //')"
+else
+  cat "$OUT/chart-rules.log"; record FAIL "chart rules (scripts/check_chart_rules.py)"
+fi
+
 # The CRD schemas are strict: an unknown field in a custom resource is an error.
-so_json=$(find "$OUT/crs/defaults" -name 'scaledobject--*.json' 2>/dev/null | head -1)
+so_json=$(find "$OUT/crs/defaults-cluster-apis" -name 'scaledobject--*.json' 2>/dev/null | head -1)
 [[ -n "$so_json" ]] || die "no rendered ScaledObject for the negative CRD case"
 "$PY" -c 'import json,sys; d=json.load(open(sys.argv[1])); t=d["spec"]["triggers"][0]; t["authRef"]=t.pop("authenticationRef"); json.dump(d,open(sys.argv[2],"w"))' \
   "$so_json" "$OUT/neg-scaledobject.json"

@@ -23,8 +23,8 @@ SECRET_VARS = {"MONGODB_URI", "AMQP_URL", "SMTP_USERNAME", "SMTP_PASSWORD"}
 OPTIONAL = {"mail-service": {"SMTP_PORT", "SMTP_USERNAME", "SMTP_PASSWORD"}, "user-service": set()}
 EXTRA_OK = {"RUST_LOG", "LOG_FORMAT"}
 # Set ahead of the code that reads it: mail-service gets the user-service's Redis for delivery
-# de-duplication; both must point at the same Redis (checked below).
-EXTRA_PER_SERVICE = {"mail-service": {"REDIS_URL"}, "user-service": set()}
+# de-duplication (its own ACL user on the same Redis), and the user-service's AMQP user name.
+EXTRA_PER_SERVICE = {"mail-service": {"REDIS_URL", "AMQP_PUBLISHER_USER"}, "user-service": set()}
 STD_LABELS = ["app.kubernetes.io/name", "app.kubernetes.io/instance", "app.kubernetes.io/component",
               "app.kubernetes.io/managed-by", "app.kubernetes.io/version", "helm.sh/chart"]
 
@@ -236,7 +236,9 @@ def main(readme, rendered):
             envs[c["name"]] = {e["name"]: e for e in c.get("env", [])}
     if "user-service" in envs and "mail-service" in envs:
         us, ms = envs["user-service"].get("REDIS_URL"), envs["mail-service"].get("REDIS_URL")
-        if us != ms:
+        # Each service has its own credentials (a Secret each); a plain URL carries none and
+        # must then be the same Redis.
+        if not us or not ms or ("value" in us and "value" in ms and us != ms):
             err(f"REDIS_URL differs between user-service ({us}) and mail-service ({ms})")
 
     for w in warnings:

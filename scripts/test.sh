@@ -72,6 +72,28 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "==> cargo test"
 cargo test --workspace --locked --no-fail-fast
 
+# ------------------------------------------------------------------ EmailTemplate controller e2e
+# The real mail-service binary (built by cargo test above) against kmock's KubernetesEmulator over
+# HTTP, with RabbitMQ, Redis and the SMTP capture server (tests/kmock/controller_e2e.py).
+ensure_kmock_tools() {
+    local venv=$RUN_DIR/venv-kmock req=$SCRIPT_DIR/requirements-kmock.txt want
+    want=$(sha256sum <"$req" | cut -d' ' -f1)
+    if [ -x "$venv/bin/python" ] && [ "$(cat "$venv/.requirements.sha256" 2>/dev/null)" = "$want" ]; then
+        return 0
+    fi
+    echo "==> installing pinned kmock test tools into $venv"
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install --disable-pip-version-check --no-input -q -r "$req" </dev/null
+    echo "$want" >"$venv/.requirements.sha256"
+}
+echo "==> EmailTemplate controller against an emulated Kubernetes API (kmock)"
+ensure_kmock_tools
+cargo build --locked -p mail-service --bin mail-service
+AMQP_URL="amqp://guest:guest@127.0.0.1:${AMQP_PORT:-5672}/%2f" REDIS_URL="redis://127.0.0.1:${REDIS_PORT:-6379}" \
+    SMTP_SINK_PORT=${SMTP_PORT:-2525} "$RUN_DIR/venv-kmock/bin/python" tests/kmock/controller_e2e.py \
+    "${CARGO_TARGET_DIR:-$REPO_ROOT/target}/debug/mail-service"
+
 echo "==> failure drills (drills/run.sh; report in drills/reports/latest.md)"
 RUN_DIR=$RUN_DIR "$REPO_ROOT/drills/run.sh"
 

@@ -45,6 +45,114 @@ app.kubernetes.io/part-of: {{ include "up.name" .ctx }}
 {{- end }}
 {{- end }}
 
+{{/* Labels of the pod templates of the bundled Redis and RabbitMQ StatefulSets: no chart or app
+version, so a chart bump alone does not restart the brokers. */}}
+{{- define "up.podLabels" -}}
+{{ include "up.selectorLabels" . }}
+app.kubernetes.io/part-of: {{ include "up.name" .ctx }}
+{{- with .ctx.Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/* metadata.annotations of every object: commonAnnotations plus the ones given in .extra. Call
+with (dict "ctx" $ "extra" (dict ...)) right after the labels, without nindent: it brings its own
+newline and indentation, and renders nothing when both are empty. */}}
+{{- define "up.annotations" -}}
+{{- $a := merge (dict) (default (dict) .extra) (default (dict) .ctx.Values.commonAnnotations) }}
+{{- with $a }}{{ printf "\n  annotations:" }}{{ toYaml . | nindent 4 }}{{ end }}
+{{- end }}
+
+{{/* ---------------------------------------------------------------------------------------- */}}
+{{/* Optional CRD-backed objects                                                              */}}
+{{/* ---------------------------------------------------------------------------------------- */}}
+
+{{/* "true" when an optional custom resource is to be rendered, else "". Call with (dict "ctx" $
+"switch" <auto|true|false> "api" "group/version/Kind" "key" "values.path"). auto: rendered when the
+cluster (or helm template --api-versions) serves the API; true: required, fails naming the missing
+API; false: never. */}}
+{{- define "up.capability" -}}
+{{- $switch := toString .switch }}
+{{- $gv := .api | splitList "/" | initial | join "/" }}
+{{- $has := or (.ctx.Capabilities.APIVersions.Has .api) (.ctx.Capabilities.APIVersions.Has $gv) }}
+{{- if eq $switch "true" }}
+{{- if not $has }}
+{{- fail (printf "%s=true but the cluster does not serve %s: install its CRDs (or pass --api-versions %s to helm template), or set %s=auto" .key .api .api .key) }}
+{{- end }}
+{{- "true" }}
+{{- else if and (eq $switch "auto") $has }}
+{{- "true" }}
+{{- end }}
+{{- end }}
+
+{{- define "up.keda.enabled" -}}
+{{- include "up.capability" (dict "ctx" . "switch" .Values.mailService.keda.enabled "api" "keda.sh/v1alpha1/ScaledObject" "key" "mailService.keda.enabled") }}
+{{- end }}
+
+{{- define "up.serviceMonitor.enabled" -}}
+{{- include "up.capability" (dict "ctx" . "switch" .Values.serviceMonitor.enabled "api" "monitoring.coreos.com/v1/ServiceMonitor" "key" "serviceMonitor.enabled") }}
+{{- end }}
+
+{{- define "up.prometheusRule.enabled" -}}
+{{- include "up.capability" (dict "ctx" . "switch" .Values.prometheusRule.enabled "api" "monitoring.coreos.com/v1/PrometheusRule" "key" "prometheusRule.enabled") }}
+{{- end }}
+
+{{/* ---------------------------------------------------------------------------------------- */}}
+{{/* Quantities and durations                                                                 */}}
+{{/* ---------------------------------------------------------------------------------------- */}}
+
+{{/* Seconds of a duration such as 25s, 1m30s, 2h (ms parts are dropped). */}}
+{{- define "up.seconds" -}}
+{{- $total := 0 }}
+{{- range regexFindAll "[0-9]+(ms|s|m|h|d)" (toString .) -1 }}
+{{- $n := int (regexFind "^[0-9]+" .) }}
+{{- $unit := regexFind "(ms|s|m|h|d)$" . }}
+{{- $total = add $total (mul $n (get (dict "ms" 0 "s" 1 "m" 60 "h" 3600 "d" 86400) $unit)) }}
+{{- end }}
+{{- $total }}
+{{- end }}
+
+{{/* Bytes of a memory quantity (Ki/Mi/Gi/Ti, k/M/G/T or plain bytes). */}}
+{{- define "up.bytes" -}}
+{{- $q := toString . }}
+{{- $units := dict "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "Ti" 1099511627776 "k" 1000 "M" 1000000 "G" 1000000000 "T" 1000000000000 }}
+{{- $unit := regexFind "[A-Za-z]+$" $q }}
+{{- $n := regexFind "^[0-9]+" $q | int64 }}
+{{- if $unit }}
+{{- if not (hasKey $units $unit) }}{{ fail (printf "memory quantity %q: unit %s not supported" $q $unit) }}{{ end }}
+{{- mul $n (get $units $unit) }}
+{{- else }}
+{{- $n }}
+{{- end }}
+{{- end }}
+
+{{/* terminationGracePeriodSeconds of a service: the value when set (and long enough), else
+SHUTDOWN_TIMEOUT + the preStop sleep + 10 s for the process to exit. Call with the service's
+values. */}}
+{{- define "up.gracePeriod" -}}
+{{- $need := add (include "up.seconds" .config.shutdownTimeout | int) (int (default 0 .preStopSleepSeconds)) }}
+{{- if ne (toString .terminationGracePeriodSeconds) "" }}
+{{- if le (int .terminationGracePeriodSeconds) $need }}
+{{- fail (printf "terminationGracePeriodSeconds %v must exceed config.shutdownTimeout plus preStopSleepSeconds (%d s), or the pod is killed mid-drain; leave it empty to derive it" .terminationGracePeriodSeconds $need) }}
+{{- end }}
+{{- .terminationGracePeriodSeconds }}
+{{- else }}
+{{- add $need 10 }}
+{{- end }}
+{{- end }}
+
+{{/* The smallest replica count a service can run with: the HPA's or KEDA's minimum, else
+replicaCount. Call with (dict "v" <service values> "keda" "true"|""). */}}
+{{- define "up.minReplicas" -}}
+{{- if .keda }}
+{{- .v.keda.minReplicaCount }}
+{{- else if .v.autoscaling.enabled }}
+{{- .v.autoscaling.minReplicas }}
+{{- else }}
+{{- .v.replicaCount }}
+{{- end }}
+{{- end }}
+
 {{/* Image reference: repository[:tag][@digest]. Call with (dict "ctx" $ "image" .Values.x.image). */}}
 {{- define "up.image" -}}
 {{- $tag := default .ctx.Chart.AppVersion .image.tag }}
@@ -80,45 +188,125 @@ app.kubernetes.io/part-of: {{ include "up.name" .ctx }}
 {{- include "up.componentName" (dict "ctx" . "component" "rabbitmq") }}
 {{- end }}
 
-{{/* The Secret and key holding the full AMQP URL (services' AMQP_URL and KEDA's host). */}}
-{{- define "up.amqp.secretName" -}}
-{{- if .Values.rabbitmq.enabled }}
-{{- default (include "up.rabbitmq.fullname" .) .Values.rabbitmq.auth.existingSecret }}
+{{/* Whether the chart generates the bundled broker's credentials (no existingSecret). */}}
+{{- define "up.rabbitmq.generated" -}}
+{{- if and .Values.rabbitmq.enabled (not .Values.rabbitmq.auth.existingSecret) }}true{{ end }}
+{{- end }}
+
+{{- define "up.redis.generated" -}}
+{{- if and .Values.redis.enabled (not .Values.redis.auth.existingSecret) }}true{{ end }}
+{{- end }}
+
+{{/* Name of the Secret with one client's own connection URLs, generated by the chart. Call with
+(dict "ctx" $ "client" "user-service"|"mail-service"|"keda"). */}}
+{{- define "up.connectionSecret" -}}
+{{- include "up.componentName" (dict "ctx" .ctx "component" (printf "%s-connection" .client)) }}
+{{- end }}
+
+{{/* A generated credential that stays the same across renders and upgrades: the value already
+in the cluster's Secret (lookup), else one derived from credentials.seed (GitOps and helm
+template, which cannot look up), else a random one, kept afterwards by lookup and
+helm.sh/resource-policy: keep. Call with (dict "ctx" $ "secret" name "key" key "length" n). */}}
+{{- define "up.credential" -}}
+{{- /* Computed once per render (cached in .Values.credentials), so every object that embeds a
+new credential (its Secret, the clients' URL Secrets, the restart checksum) gets the same one. */}}
+{{- $cache := .ctx.Values.credentials }}
+{{- if not (hasKey $cache "generated") }}{{ $_ := set $cache "generated" (dict) }}{{ end }}
+{{- $id := printf "%s/%s" .secret .key }}
+{{- if not (hasKey $cache.generated $id) }}
+{{- $value := "" }}
+{{- $existing := lookup "v1" "Secret" .ctx.Release.Namespace .secret }}
+{{- if .explicit }}
+{{- $value = .explicit }}
+{{- else if and $existing $existing.data (hasKey $existing.data .key) }}
+{{- $value = index $existing.data .key | b64dec }}
+{{- else if .ctx.Values.credentials.seed }}
+{{- $value = printf "%s/%s/%s/%s" .ctx.Values.credentials.seed .ctx.Release.Namespace .secret .key | sha256sum | trunc (int .length) }}
 {{- else }}
-{{- required "rabbitmq.external.existingSecret is required when rabbitmq.enabled=false" .Values.rabbitmq.external.existingSecret }}
+{{- $value = randAlphaNum (int .length) }}
+{{- end }}
+{{- $_ := set $cache.generated $id $value }}
+{{- end }}
+{{- get $cache.generated $id }}
+{{- end }}
+
+{{/* secretKeyRef of one client's AMQP URL. Call with (dict "ctx" $ "client" ...). */}}
+{{- define "up.amqp.urlRef" -}}
+{{- $v := .ctx.Values.rabbitmq }}
+{{- if include "up.rabbitmq.generated" .ctx }}
+name: {{ include "up.connectionSecret" . }}
+key: amqp-url
+{{- else if $v.enabled }}
+name: {{ $v.auth.existingSecret }}
+key: {{ printf "%s-url" .client }}
+{{- else }}
+name: {{ required "rabbitmq.external.existingSecret is required when rabbitmq.enabled=false" $v.external.existingSecret }}
+key: {{ default $v.external.existingSecretKey (get $v.external.keys .client) }}
 {{- end }}
 {{- end }}
 
-{{- define "up.amqp.secretKey" -}}
-{{- if .Values.rabbitmq.enabled }}
-{{- .Values.rabbitmq.auth.urlKey }}
-{{- else }}
-{{- .Values.rabbitmq.external.existingSecretKey }}
-{{- end }}
-{{- end }}
-
-{{/* AMQP_URL env entry. */}}
+{{/* AMQP_URL env entry of one client. */}}
 {{- define "up.env.amqpUrl" -}}
 - name: AMQP_URL
   valueFrom:
     secretKeyRef:
-      name: {{ include "up.amqp.secretName" . }}
-      key: {{ include "up.amqp.secretKey" . }}
+      {{- include "up.amqp.urlRef" . | trim | nindent 6 }}
 {{- end }}
 
-{{/* REDIS_URL env entry: in-cluster Redis, an external Secret, or an external plain URL. */}}
+{{/* The AMQP user name of the user-service (the user_id of the messages it publishes), or ""
+when unknown (an external broker without rabbitmq.external.userServiceUsername). */}}
+{{- define "up.amqp.publisherUser" -}}
+{{- if .Values.rabbitmq.enabled }}
+{{- .Values.rabbitmq.auth.users.userService.username }}
+{{- else }}
+{{- .Values.rabbitmq.external.userServiceUsername }}
+{{- end }}
+{{- end }}
+
+{{/* REDIS_URL env entry of one client: its own ACL user on the bundled Redis, or the external
+Redis (Secret, or a plain URL without credentials). Call with (dict "ctx" $ "client" ...). */}}
 {{- define "up.env.redisUrl" -}}
+{{- $v := .ctx.Values.redis }}
 - name: REDIS_URL
-{{- if .Values.redis.enabled }}
-  value: {{ printf "redis://%s:%d" (include "up.redis.fullname" .) (int .Values.redis.port) | quote }}
-{{- else if .Values.redis.external.existingSecret }}
+{{- if include "up.redis.generated" .ctx }}
   valueFrom:
     secretKeyRef:
-      name: {{ .Values.redis.external.existingSecret }}
-      key: {{ .Values.redis.external.existingSecretKey }}
+      name: {{ include "up.connectionSecret" . }}
+      key: redis-url
+{{- else if $v.enabled }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $v.auth.existingSecret }}
+      key: {{ printf "%s-url" .client }}
+{{- else if $v.external.existingSecret }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $v.external.existingSecret }}
+      key: {{ default $v.external.existingSecretKey (get $v.external.keys .client) }}
 {{- else }}
-  value: {{ required "redis.external.url or redis.external.existingSecret is required when redis.enabled=false" .Values.redis.external.url | quote }}
+  value: {{ required "redis.external.url or redis.external.existingSecret is required when redis.enabled=false" $v.external.url | quote }}
 {{- end }}
+{{- end }}
+
+{{/* The RabbitMQ permission regexes of each client (docs/deployment.md explains each one). A
+queue declared with a dead-letter exchange needs configure and read on the queue and write on
+the exchange (here the default one, `amq.default`); basic.publish needs write on the exchange,
+basic.consume read on the queue, a passive queue.declare nothing. */}}
+{{- define "up.rabbitmq.permissions" -}}
+{{- $q := regexQuoteMeta .Values.emailQueue }}
+{{- $ev := regexQuoteMeta .Values.userService.config.eventsExchange }}
+userService:
+  configure: {{ printf "^(%s|%s\\.dead|%s)$" $q $q $ev | quote }}
+  write: {{ printf "^(amq\\.default|%s)$" $ev | quote }}
+  read: {{ printf "^%s$" $q | quote }}
+mailService:
+  configure: {{ printf "^%s(\\.dead|\\.retry\\.[0-9]+)?$" $q | quote }}
+  write: "^amq\\.default$"
+  read: {{ printf "^%s(\\.retry\\.[0-9]+)?$" $q | quote }}
+keda:
+  configure: "^$"
+  write: "^$"
+  read: {{ printf "^%s$" $q | quote }}
 {{- end }}
 
 {{/* Admin-port probes. Call with (dict "probes" .Values.x.probes "port" "admin"). */}}
@@ -164,14 +352,19 @@ maxUnavailable: {{ .maxUnavailable }}
 {{/* ---------------------------------------------------------------------------------------- */}}
 
 {{- define "up.np.dnsEgress" -}}
-# DNS (53 UDP and TCP) to the cluster resolver.
-- to:
-    {{- toYaml .Values.networkPolicy.dns.to | nindent 4 }}
+# DNS (UDP and TCP) to the cluster resolver: networkPolicy.dns (any destination when `to` is
+# empty, which covers kube-dns, NodeLocal DNSCache and OpenShift's resolver on 5353).
+- {{- with .Values.networkPolicy.dns.to }}
+  to:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
   ports:
-    - port: 53
+    {{- range .Values.networkPolicy.dns.ports }}
+    - port: {{ . }}
       protocol: UDP
-    - port: 53
+    - port: {{ . }}
       protocol: TCP
+    {{- end }}
 {{- end }}
 
 {{- define "up.np.redisEgress" -}}

@@ -63,3 +63,28 @@ install_python() {
 install_prometheus
 install_python
 [ -x "$HELM" ] || HELM=$(command -v helm) || die "no helm: run scripts/check-deploy.sh first (it installs the pinned one) or set HELM"
+PY="$VENV/bin/python"
+OUT="$RUN_DIR/monitoring"
+mode=${1:-all}
+started=$(date +%s)
+status=0
+
+if [ "$mode" = all ] || [ "$mode" = rules ]; then
+  log "alert and recording rules: promtool $(promtool --version 2>&1 | awk 'NR==1 {print $3}') check + unit tests (rendered from the chart)"
+  "$PY" scripts/monitoring/rule_tests.py "$HELM" "$OUT/rules-test" || status=1
+fi
+
+if [ "$mode" = all ] || [ "$mode" = live ]; then
+  log "dashboards and rules against a live Prometheus, both services and RabbitMQ"
+  # The services' debug binaries: a no-op after `cargo test` in scripts/test.sh.
+  cargo build --locked -q -p user-service -p mail-service --bins
+  target_dir=${CARGO_TARGET_DIR:-$ROOT/target}
+  "$ROOT/scripts/services.sh" start >/dev/null
+  # The broker ships the plugin; enabling is idempotent and applies to the running node.
+  as_root rabbitmq-plugins enable --quiet rabbitmq_prometheus >/dev/null
+  "$PY" scripts/monitoring/live_check.py --helm "$HELM" --bin-dir "$target_dir/debug" \
+    --run-dir "$OUT/live" --maildir "$("$ROOT/scripts/services.sh" maildir)" || status=1
+fi
+
+log "check-monitoring: $([ $status = 0 ] && echo passed || echo FAILED) in $(( $(date +%s) - started ))s"
+exit $status

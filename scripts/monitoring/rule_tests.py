@@ -129,7 +129,10 @@ def main(helm, out_dir):
             if r.get("alert", "").endswith("FastBurn"):
                 r["expr"] = r["expr"].replace("> 14.4 *", "> 60 *")
     (out_dir / "rules.yaml").write_text(yaml.safe_dump({"groups": broken}, sort_keys=False, allow_unicode=True))
-    rc, _ = promtool("test", "rules", str(out_dir / "slo-generated.yaml"))
+    fast = yaml.safe_load((out_dir / "slo-generated.yaml").read_text())
+    fast["tests"] = [dict(fast["tests"][0], promql_expr_test=[])]   # the fast scenario's alerts
+    (out_dir / "self-test.yaml").write_text(yaml.safe_dump(fast, sort_keys=False, width=1000))
+    rc, _ = promtool("test", "rules", str(out_dir / "self-test.yaml"))
     (out_dir / "rules.yaml").write_text(yaml.safe_dump({"groups": groups}, sort_keys=False, allow_unicode=True))
     print(f"  self-test: a fast-burn factor changed to 60 {'is caught' if rc != 0 else 'PASSES (tests too weak)'}")
     ok &= rc != 0

@@ -101,6 +101,29 @@ def coverage(groups, test_files):
     return errors, n_alerts, n_records
 
 
+def value_checks(helm, out_dir):
+    """Errors: the SLO and per-alert values must be refused when wrong and obeyed when right."""
+    errors = []
+    for flags, want in ((["--set-json", "slo.objectives.loginLatency.thresholdSeconds=0.3"], "must be a bucket bound"),
+                        (["--set", "prometheusRule.alerts.NoSuchAlert.enabled=false"], "NoSuchAlert"),
+                        (["--set", "slo.objectives.signupAvailability.objective=100"], "objective")):
+        try:
+            render_rules(helm, out_dir / "neg.yaml", flags)
+            errors.append(f"{' '.join(flags)}: rendered although it should be refused")
+        except subprocess.CalledProcessError as e:
+            if want not in e.stderr:
+                errors.append(f"{' '.join(flags)}: refused, but not for {want!r}: {e.stderr.strip()}")
+    groups = render_rules(helm, out_dir / "neg.yaml", [
+        "--set", "prometheusRule.alerts.EmailQueueBacklog.enabled=false",
+        "--set", "prometheusRule.alerts.LoginLatencySlowBurn.severity=critical",
+        "--set", "slo.objectives.emailDeadLetters.enabled=false"])
+    rules = {r.get("alert") or f"{r['record']} {r.get('labels', {}).get('slo')}": r for g in groups for r in g["rules"]}
+    if "EmailQueueBacklog" in rules or rules["LoginLatencySlowBurn"]["labels"]["severity"] != "critical" \
+            or any("email-dead-letters" in k or k.startswith("EmailDeadLetters") and "Growing" not in k for k in rules):
+        errors.append("prometheusRule.alerts / slo.objectives.*.enabled overrides not applied")
+    return errors
+
+
 def main(helm, out_dir):
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -121,6 +144,11 @@ def main(helm, out_dir):
         print(f"  ERROR: {e}")
     print(f"  coverage: {n_alerts} alerts each with a firing and a quiet case, {n_records} recording "
           f"rules asserted, runbook sections present: {'yes' if not errors else 'NO'}")
+    ok &= not errors
+    errors = value_checks(helm, out_dir)
+    for e in errors:
+        print(f"  ERROR: {e}")
+    print(f"  values: wrong SLO thresholds, objectives and alert names refused, overrides applied: {'yes' if not errors else 'NO'}")
     ok &= not errors
     # Self-test: the fast-burn factor changed in the expressions only (annotations unchanged).
     broken = copy.deepcopy(groups)

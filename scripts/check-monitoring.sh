@@ -21,7 +21,7 @@ cd "$ROOT"
 RUN_DIR=${RUN_DIR:-$ROOT/.run}
 PROMETHEUS_DEB_VERSION="2.42.0+ds-5+deb12u1"
 VENV="$RUN_DIR/venv-monitoring"
-HELM=${HELM:-$RUN_DIR/deploy-tools/bin/helm}
+HELM=${HELM:-$ROOT/.run/deploy-tools/bin/helm}   # where check-deploy.sh installs it
 
 log() { printf '==> %s\n' "$*"; }
 die() { printf 'check-monitoring: %s\n' "$*" >&2; exit 1; }

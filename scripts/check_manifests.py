@@ -191,9 +191,15 @@ def main(readme, rendered):
         names = set()
         for g in pr["spec"].get("groups", []):
             for rule in g.get("rules", []):
+                if rule.get("record"):
+                    if not rule.get("expr") or rule.get("alert"):
+                        err(f"PrometheusRule/{n}: recording rule without expr, or with alert: {rule}")
+                    continue
                 a = rule.get("alert")
                 if not a or not rule.get("expr"):
                     err(f"PrometheusRule/{n}: rule without alert name or expr: {rule}")
+                if not (rule.get("annotations") or {}).get("runbook_url", "").startswith("http"):
+                    err(f"PrometheusRule/{n}/{a}: runbook_url annotation missing")
                 if a in names:
                     err(f"PrometheusRule/{n}: duplicate alert {a}")
                 names.add(a)

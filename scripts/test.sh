@@ -100,4 +100,11 @@ RUN_DIR=$RUN_DIR "$REPO_ROOT/drills/run.sh"
 echo "==> Dockerfile, Helm chart and manifests (offline validation)"
 "$SCRIPT_DIR/check-deploy.sh"
 
+# ---- alerts and dashboards against a real Prometheus (scripts/check-monitoring.sh) ----------
+# promtool check/test of the rules rendered from the chart, then every dashboard panel evaluated
+# live (Prometheus scraping both services and RabbitMQ). Needs helm from check-deploy.sh above.
+echo "==> alerts and dashboards against a real Prometheus (docs/operations.md)"
+RUN_DIR=$RUN_DIR "$SCRIPT_DIR/check-monitoring.sh"
+# ---------------------------------------------------------------------------------------------
+
 echo "==> all checks passed in $(( $(date +%s) - started ))s"

@@ -23,6 +23,15 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    pub const ALL: [Outcome; 6] = [
+        Outcome::Sent,
+        Outcome::Duplicate,
+        Outcome::Deferred,
+        Outcome::Retried,
+        Outcome::DeadLettered,
+        Outcome::Requeued,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Outcome::Sent => "sent",
@@ -128,6 +137,15 @@ impl Metrics {
         registry.register(Box::new(template_reconciles.clone()))?;
         registry.register(Box::new(template_reconcile_errors.clone()))?;
         registry.register(Box::new(template_reconcile_duration.clone()))?;
+        // Every kind × outcome exists from the start at zero: a series born with its first
+        // event is invisible to rate() until its second, so the first dead letter after a
+        // restart would not count in the alerts and SLOs.
+        let kinds = common::email::EmailKind::ALL.map(|k| k.as_str());
+        for kind in kinds.into_iter().chain(["unknown"]) {
+            for outcome in Outcome::ALL {
+                consumed.with_label_values(&[kind, outcome.as_str()]);
+            }
+        }
         registry.register(Box::new(consumed.clone()))?;
         registry.register(Box::new(smtp_failures.clone()))?;
         registry.register(Box::new(smtp_send_duration.clone()))?;

@@ -27,8 +27,28 @@ use error::ApiError;
 /// script while refusing junk early.
 const BODY_LIMIT: usize = 64 * 1024;
 
+/// Every (method, route template) of the public API, for metrics that start at zero.
+const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/openapi.json"),
+    ("POST", "/v1/users"),
+    ("GET", "/v1/users/me"),
+    ("PATCH", "/v1/users/me"),
+    ("DELETE", "/v1/users/me"),
+    ("PUT", "/v1/users/me/password"),
+    ("POST", "/v1/email-verifications"),
+    ("POST", "/v1/email-verifications/confirm"),
+    ("POST", "/v1/password-resets"),
+    ("POST", "/v1/password-resets/confirm"),
+    ("POST", "/v1/sessions"),
+    ("GET", "/v1/sessions"),
+    ("DELETE", "/v1/sessions"),
+    ("DELETE", "/v1/sessions/current"),
+    ("DELETE", "/v1/sessions/{id}"),
+];
+
 pub fn router(state: AppState) -> Router {
     let request_timeout = state.config.request_timeout;
+    state.metrics.start_routes_at_zero(ROUTES);
     Router::new()
         .route("/openapi.json", get(openapi::document))
         .route("/v1/users", post(users::register))

@@ -9,6 +9,7 @@ use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
+use secrecy::ExposeSecret;
 use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, SemaphorePermit};
 use uuid::Uuid;
@@ -110,7 +111,7 @@ impl Mailer {
                 credentials: config
                     .credentials
                     .as_ref()
-                    .map(|c| Credentials::new(c.username.clone(), c.password.clone())),
+                    .map(|c| Credentials::new(c.username.clone(), c.password.expose_secret().to_owned())),
                 hello: ClientId::default(),
                 timeout: config.timeout,
                 nodelay: config.nodelay,

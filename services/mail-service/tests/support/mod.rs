@@ -454,3 +454,68 @@ fn find_mail(dir: &std::path::Path, needle: &str) -> Option<Vec<u8>> {
 pub fn has_mail(recipient: &str) -> bool {
     find_mail(&maildir().join("new"), &format!("X-RcptTo: {recipient}\n")).is_some()
 }
+
+/// A RabbitMQ user of its own, created with `rabbitmqctl` on the shared broker (which the
+/// tests reach on loopback, as root in CI) and deleted when dropped. Its name is unique, so
+/// nothing else on the broker is touched.
+pub struct BrokerUser {
+    pub name: String,
+    password: String,
+}
+
+impl BrokerUser {
+    /// A user allowed to configure, write and read only the resources matching
+    /// `resources` (a regular expression), plus publishing through the default exchange.
+    pub fn create(role: &str, resources: &str) -> BrokerUser {
+        let name = format!("up-test-{role}-{}", Uuid::new_v4().simple());
+        let password = Uuid::new_v4().simple().to_string();
+        rabbitmqctl(&["add_user", &name, &password]);
+        let write = format!("^(amq\\.default|{resources})$");
+        let own = format!("^({resources})$");
+        rabbitmqctl(&["set_permissions", "-p", "/", &name, &own, &write, &own]);
+        BrokerUser { name, password }
+    }
+
+    /// [`amqp_url`] with this user's credentials.
+    pub fn url(&self) -> String {
+        let mut url = url::Url::parse(&amqp_url()).unwrap();
+        url.set_username(&self.name).unwrap();
+        url.set_password(Some(&self.password)).unwrap();
+        url.to_string()
+    }
+}
+
+impl Drop for BrokerUser {
+    fn drop(&mut self) {
+        rabbitmqctl(&["delete_user", &self.name]);
+    }
+}
+
+fn rabbitmqctl(args: &[&str]) {
+    let out = std::process::Command::new("rabbitmqctl")
+        .args(args)
+        .output()
+        .expect("rabbitmqctl (installed with RabbitMQ by scripts/services.sh)");
+    assert!(
+        out.status.success(),
+        "rabbitmqctl {}: {}",
+        args[0],
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Messages ready in `queue` right now.
+pub async fn queue_depth(channel: &Channel, queue: &str) -> u32 {
+    channel
+        .queue_declare(
+            queue.into(),
+            lapin::options::QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            Default::default(),
+        )
+        .await
+        .unwrap()
+        .message_count()
+}

@@ -106,6 +106,20 @@ app.kubernetes.io/part-of: {{ include "up.name" .ctx }}
       key: {{ include "up.amqp.secretKey" . }}
 {{- end }}
 
+{{/* ALLOWED_LINK_ORIGINS: as set, or the origins of the user-service's verify and reset pages. */}}
+{{- define "up.linkOrigins" -}}
+{{- if .Values.mailService.config.allowedLinkOrigins -}}
+{{- .Values.mailService.config.allowedLinkOrigins -}}
+{{- else -}}
+{{- $origins := list -}}
+{{- range (list .Values.userService.config.verifyEmailUrl .Values.userService.config.passwordResetUrl) -}}
+{{- $u := urlParse . -}}
+{{- $origins = append $origins (printf "%s://%s" $u.scheme $u.host) -}}
+{{- end -}}
+{{- $origins | uniq | join "," -}}
+{{- end -}}
+{{- end }}
+
 {{/* REDIS_URL env entry: in-cluster Redis, an external Secret, or an external plain URL. */}}
 {{- define "up.env.redisUrl" -}}
 - name: REDIS_URL

@@ -242,7 +242,10 @@ mod tests {
         let v: Value = serde_json::from_slice(&m.encode()).unwrap();
         assert!(v["expires_at"].is_string());
         let back = EmailMessage::decode(&m.encode()).unwrap();
-        assert_eq!(back.expires_at, Some(m.created_at + chrono::Duration::hours(1)));
+        assert_eq!(
+            back.expires_at,
+            Some(m.created_at + chrono::Duration::hours(1))
+        );
         assert!(!back.is_expired(m.created_at));
         assert!(back.is_expired(m.created_at + chrono::Duration::hours(1)));
         assert!(!sample().is_expired(Utc::now() + chrono::Duration::days(3650)));

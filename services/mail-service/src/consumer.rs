@@ -106,7 +106,8 @@ async fn session(
     connected: &AtomicBool,
     shutdown: &Shutdown,
 ) -> anyhow::Result<()> {
-    let connection = common::amqp::connect(settings.amqp_url.expose_secret(), "mail-service").await?;
+    let connection =
+        common::amqp::connect(settings.amqp_url.expose_secret(), "mail-service").await?;
     let consume = connection.create_channel().await?;
     // Dead-lettering publishes on its own channel in confirm mode: a confirm is the only proof
     // the copy is stored before the original is acked.

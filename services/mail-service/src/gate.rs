@@ -47,7 +47,9 @@ impl Refusal {
             Refusal::UntrustedPublisher(Some(user)) => {
                 format!("{}: user_id {user:?} is not a publisher", self.code())
             }
-            Refusal::LinkOrigin => format!("{}: {ACTION_URL} outside the allowed origins", self.code()),
+            Refusal::LinkOrigin => {
+                format!("{}: {ACTION_URL} outside the allowed origins", self.code())
+            }
             Refusal::Expired(at) => format!("{}: link expired at {}", self.code(), at.to_rfc3339()),
         }
     }
@@ -90,18 +92,16 @@ impl QueueTrust {
             publishers.push(own_user.clone());
         }
         let origins: Option<String> = env.optional_opt("ALLOWED_LINK_ORIGINS");
-        let link_origins =
-            match parse_origins(origins.as_deref().unwrap_or(DEFAULT_LINK_ORIGINS)) {
-                Ok(origins) => origins,
-                Err(e) => {
-                    env.invalid("ALLOWED_LINK_ORIGINS", e);
-                    Vec::new()
-                }
-            };
+        let link_origins = match parse_origins(origins.as_deref().unwrap_or(DEFAULT_LINK_ORIGINS)) {
+            Ok(origins) => origins,
+            Err(e) => {
+                env.invalid("ALLOWED_LINK_ORIGINS", e);
+                Vec::new()
+            }
+        };
         let dead_letter_ttl = env.duration("DEAD_LETTER_TTL", Duration::from_secs(7 * 24 * 3600));
         // RabbitMQ's `expiration` is whole milliseconds; 0 would drop the copy at once.
-        if dead_letter_ttl.as_millis() == 0 || dead_letter_ttl.as_millis() > u128::from(u32::MAX)
-        {
+        if dead_letter_ttl.as_millis() == 0 || dead_letter_ttl.as_millis() > u128::from(u32::MAX) {
             env.invalid("DEAD_LETTER_TTL", "must be between 1ms and 49 days");
         }
         QueueTrust {
@@ -167,29 +167,31 @@ pub fn origin_of(s: &str) -> Option<String> {
     Some(url.origin().ascii_serialization())
 }
 
-/// Parses `ALLOWED_LINK_ORIGINS`: comma-separated bare origins.
+/// Parses `ALLOWED_LINK_ORIGINS`: comma-separated origins (`https://app.example.com`,
+/// normalised like the links: lower case, default port left out).
 pub fn parse_origins(s: &str) -> Result<Vec<String>, String> {
-    s.split(',')
-        .map(str::trim)
-        .filter(|o| !o.is_empty())
-        .map(|o| {
-            let origin = origin_of(o).ok_or_else(|| format!("{o:?} is not an http(s) origin"))?;
-            // A path, query or user info would suggest it is checked too; it is not.
-            if origin != o.trim_end_matches('/').to_ascii_lowercase() {
+    let mut origins = Vec::new();
+    for o in s.split(',').map(str::trim).filter(|o| !o.is_empty()) {
+        let bare = Url::parse(o).is_ok_and(|u| {
+            // A path, query or user info would suggest they are checked too; they are not.
+            u.path() == "/"
+                && u.query().is_none()
+                && u.fragment().is_none()
+                && u.username().is_empty()
+        });
+        match origin_of(o) {
+            Some(origin) if bare => origins.push(origin),
+            _ => {
                 return Err(format!(
-                    "{o:?} must be a bare origin such as https://app.example.com"
+                    "{o:?} is not an origin such as https://app.example.com"
                 ));
             }
-            Ok(origin)
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .and_then(|v| {
-            if v.is_empty() {
-                Err("at least one origin is required".into())
-            } else {
-                Ok(v)
-            }
-        })
+        }
+    }
+    if origins.is_empty() {
+        return Err("at least one origin is required".into());
+    }
+    Ok(origins)
 }
 
 #[cfg(test)]
@@ -260,7 +262,10 @@ mod tests {
         m.data.insert(ACTION_URL.into(), Value::from(3));
         assert_eq!(g.check_message(&m, now), Err(Refusal::LinkOrigin));
         m.data.remove(ACTION_URL);
-        assert!(g.check_message(&m, now).is_ok(), "mails without a link pass");
+        assert!(
+            g.check_message(&m, now).is_ok(),
+            "mails without a link pass"
+        );
     }
 
     #[test]
@@ -277,9 +282,10 @@ mod tests {
     #[test]
     fn origins_must_be_bare() {
         assert_eq!(
-            parse_origins("https://App.Example.com/").unwrap(),
-            ["https://app.example.com"]
+            parse_origins("https://App.Example.com/, https://b.example.com:443").unwrap(),
+            ["https://app.example.com", "https://b.example.com"]
         );
+        assert!(parse_origins("https://user@app.example.com").is_err());
         assert!(parse_origins("https://app.example.com/verify").is_err());
         assert!(parse_origins("ftp://files.example.com").is_err());
         assert!(parse_origins(" , ").is_err());

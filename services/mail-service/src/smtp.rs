@@ -108,10 +108,9 @@ impl Mailer {
                 port: config.port,
                 tls: config.tls,
                 tls_parameters,
-                credentials: config
-                    .credentials
-                    .as_ref()
-                    .map(|c| Credentials::new(c.username.clone(), c.password.expose_secret().to_owned())),
+                credentials: config.credentials.as_ref().map(|c| {
+                    Credentials::new(c.username.clone(), c.password.expose_secret().to_owned())
+                }),
                 hello: ClientId::default(),
                 timeout: config.timeout,
                 nodelay: config.nodelay,

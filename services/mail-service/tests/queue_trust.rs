@@ -13,8 +13,7 @@ use lapin::options::ConfirmSelectOptions;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use support::smtp::TestSmtp;
 use support::{
-    BrokerUser, Scope, TIMEOUT, TestApp, metric, publish_with, queue_depth, recipient,
-    verify_email,
+    BrokerUser, Scope, TIMEOUT, TestApp, metric, publish_with, queue_depth, recipient, verify_email,
 };
 
 fn on(smtp: &TestSmtp) -> impl FnOnce(&mut mail_service::Config) {
@@ -111,7 +110,10 @@ async fn messages_not_published_by_a_publisher_user_are_dead_lettered_unsent() {
     assert_eq!(smtp.count_for(&forged) + smtp.count_for(&anonymous), 0);
     let metrics = app.metrics().await;
     assert_eq!(
-        metric(&metrics, &format!(r#"{REFUSED}{{reason="untrusted_publisher"}}"#)),
+        metric(
+            &metrics,
+            &format!(r#"{REFUSED}{{reason="untrusted_publisher"}}"#)
+        ),
         2.0,
         "{metrics}"
     );
@@ -128,7 +130,8 @@ async fn links_to_other_origins_and_expired_links_are_dead_lettered_unsent() {
         "action_url",
         "https://app.example.com.attacker.test/verify?token=p",
     );
-    let expired = verify_email(&late, "l").expires_at(chrono::Utc::now() - chrono::Duration::seconds(1));
+    let expired =
+        verify_email(&late, "l").expires_at(chrono::Utc::now() - chrono::Duration::seconds(1));
     let valid = verify_email(&fresh, "v").expires_in(Duration::from_secs(3600));
     for message in [&phishing, &expired, &valid] {
         app.publish(message).await;
@@ -140,7 +143,10 @@ async fn links_to_other_origins_and_expired_links_are_dead_lettered_unsent() {
         dead.push((reason(&m), m.delivery.data.clone()));
     }
     dead.sort();
-    assert!(dead[0].0.starts_with("expired: link expired at"), "{dead:?}");
+    assert!(
+        dead[0].0.starts_with("expired: link expired at"),
+        "{dead:?}"
+    );
     assert_eq!(EmailMessage::decode(&dead[0].1).unwrap(), expired);
     assert_eq!(
         dead[1].0,

@@ -114,7 +114,10 @@ fn reset_email(expires_at: chrono::DateTime<chrono::Utc>) -> EmailMessage {
         "en",
     )
     .with_data("token", "t")
-    .with_data("action_url", "https://app.example.com/reset-password?token=t")
+    .with_data(
+        "action_url",
+        "https://app.example.com/reset-password?token=t",
+    )
     .expires_at(expires_at)
 }
 
@@ -134,15 +137,33 @@ async fn the_relay_drops_outbox_emails_whose_link_expired() {
     let (props, relayed) = next_delivery_on(&app.config.email_queue).await;
     assert_eq!(relayed.message_id, live.message_id);
     assert_eq!(relayed.expires_at, live.expires_at);
-    assert_eq!(user_id(&props).as_deref(), common::amqp::url_user(&amqp_url()).as_deref());
+    assert_eq!(
+        user_id(&props).as_deref(),
+        common::amqp::url_user(&amqp_url()).as_deref()
+    );
     for _ in 0..50 {
-        if outbox.count_documents(mongodb::bson::doc! {}).await.unwrap() == 0 {
+        if outbox
+            .count_documents(mongodb::bson::doc! {})
+            .await
+            .unwrap()
+            == 0
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert_eq!(outbox.count_documents(mongodb::bson::doc! {}).await.unwrap(), 0);
-    assert_eq!(queue_depth(&app.config.email_queue).await, 0, "the stale one was published");
+    assert_eq!(
+        outbox
+            .count_documents(mongodb::bson::doc! {})
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        queue_depth(&app.config.email_queue).await,
+        0,
+        "the stale one was published"
+    );
     let metrics = app.metrics().await;
     assert!(
         metrics.lines().any(|l| l == "user_outbox_expired_total 1"),

@@ -77,7 +77,7 @@ up() {
     PASSWORD_RESET_URL="http://$USER_HTTP/reset-password"
   start_one mail-service "${common[@]}" \
     ADMIN_ADDR="$MAIL_ADMIN" SMTP_HOST=127.0.0.1 SMTP_PORT=2525 SMTP_TLS=none \
-    MAIL_FROM="User Platform <no-reply@localhost>"
+    MAIL_FROM="User Platform <no-reply@localhost>" ALLOWED_LINK_ORIGINS="http://$USER_HTTP"
   wait_ready user-service "http://$USER_ADMIN/readyz"
   wait_ready mail-service "http://$MAIL_ADMIN/readyz"
   cat <<EOT

@@ -263,6 +263,20 @@ when unknown (an external broker without rabbitmq.external.userServiceUsername).
 {{- end }}
 {{- end }}
 
+{{/* ALLOWED_LINK_ORIGINS: as set, or the origins of the user-service's verify and reset pages. */}}
+{{- define "up.linkOrigins" -}}
+{{- if .Values.mailService.config.allowedLinkOrigins -}}
+{{- .Values.mailService.config.allowedLinkOrigins -}}
+{{- else -}}
+{{- $origins := list -}}
+{{- range (list .Values.userService.config.verifyEmailUrl .Values.userService.config.passwordResetUrl) -}}
+{{- $u := urlParse . -}}
+{{- $origins = append $origins (printf "%s://%s" $u.scheme $u.host) -}}
+{{- end -}}
+{{- $origins | uniq | join "," -}}
+{{- end -}}
+{{- end }}
+
 {{/* REDIS_URL env entry of one client: its own ACL user on the bundled Redis, or the external
 Redis (Secret, or a plain URL without credentials). Call with (dict "ctx" $ "client" ...). */}}
 {{- define "up.env.redisUrl" -}}

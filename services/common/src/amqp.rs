@@ -128,6 +128,15 @@ pub async fn connect(url: &str, service: &str) -> lapin::Result<Connection> {
     Connection::connect(url, props).await
 }
 
+/// The user name a connection to `url` authenticates as (lapin's default `guest` when the URL
+/// names none): the only value RabbitMQ accepts in the `user_id` property of what that
+/// connection publishes. `None` if the URL does not parse (connecting would fail too).
+pub fn url_user(url: &str) -> Option<String> {
+    url.parse::<lapin::uri::AMQPUri>()
+        .ok()
+        .map(|uri| uri.authority.userinfo.username)
+}
+
 /// A header value as text, if it is one.
 pub fn header_str<'a>(headers: &'a FieldTable, name: &str) -> Option<&'a str> {
     let key: ShortString = name.into();
@@ -135,5 +144,20 @@ pub fn header_str<'a>(headers: &'a FieldTable, name: &str) -> Option<&'a str> {
         AMQPValue::LongString(s) => std::str::from_utf8(s.as_bytes()).ok(),
         AMQPValue::ShortString(s) => Some(s.as_str()),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_user_is_the_decoded_user_name_or_guest() {
+        assert_eq!(
+            url_user("amqp://mail%2Dsvc:pw@h:5672/%2f").as_deref(),
+            Some("mail-svc")
+        );
+        assert_eq!(url_user("amqps://h/vhost").as_deref(), Some("guest"));
+        assert_eq!(url_user("not a url"), None);
     }
 }

@@ -9,6 +9,8 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use secrecy::SecretString;
+
 /// One variable that is missing or malformed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VarError {
@@ -110,9 +112,22 @@ impl Env {
         }
     }
 
-    /// A secret kept verbatim (no trimming): passwords may legitimately end in spaces.
-    pub fn secret(&mut self, name: &str) -> Option<String> {
-        self.vars.get(name).filter(|v| !v.is_empty()).cloned()
+    /// A secret kept verbatim (no trimming): passwords may legitimately end in spaces. Held as
+    /// a `SecretString`, whose `Debug` prints `[REDACTED]`, so it cannot reach a log by a `{:?}`.
+    pub fn secret(&mut self, name: &str) -> Option<SecretString> {
+        self.vars
+            .get(name)
+            .filter(|v| !v.is_empty())
+            .map(|v| SecretString::from(v.as_str()))
+    }
+
+    /// A secret that must be set (a connection string with a password, say).
+    pub fn required_secret(&mut self, name: &str) -> Option<SecretString> {
+        let value = self.secret(name);
+        if value.is_none() {
+            self.fail(name, "is required but not set");
+        }
+        value
     }
 
     /// A duration such as `30s`, `15m`, `24h` or `1h 30m`.
@@ -202,5 +217,16 @@ mod tests {
         assert_eq!(e.duration("B", Duration::ZERO), Duration::from_secs(120));
         assert!(e.flag("C", false));
         assert!(e.finish().is_ok());
+    }
+
+    #[test]
+    fn secrets_are_verbatim_and_redacted_in_debug() {
+        use secrecy::ExposeSecret;
+        let mut e = env(&[("URL", "amqp://u:s3cr3t @h")]);
+        let url = e.required_secret("URL").unwrap();
+        assert_eq!(url.expose_secret(), "amqp://u:s3cr3t @h");
+        assert!(!format!("{url:?}").contains("s3cr3t"));
+        assert!(e.required_secret("MISSING").is_none());
+        assert_eq!(e.finish().unwrap_err().0[0].name, "MISSING");
     }
 }

@@ -90,6 +90,12 @@ pub struct EmailMessage {
     /// Template variables. May hold single-use secrets (tokens): never log it.
     #[serde(default)]
     pub data: Map<String, Value>,
+    /// When the link (`data.action_url` and its token) stops working. Optional (added within
+    /// v1): the mail service dead-letters a message past it as `expired` instead of mailing a
+    /// dead link, and the user service drops such an outbox entry instead of publishing it.
+    /// Absent: the message does not expire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<DateTime<Utc>>,
 }
 
 /// Why a message body could not be accepted. Always permanent: redelivering the same bytes
@@ -114,7 +120,29 @@ impl EmailMessage {
             kind,
             locale: locale.into(),
             data: Map::new(),
+            expires_at: None,
         }
+    }
+
+    /// Sets when the message's link expires (the token's lifetime end).
+    pub fn expires_at(mut self, at: DateTime<Utc>) -> Self {
+        self.expires_at = Some(at);
+        self
+    }
+
+    /// Sets the link's expiry to `ttl` after `created_at`: call it with the token's TTL.
+    pub fn expires_in(self, ttl: std::time::Duration) -> Self {
+        let ttl = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::MAX);
+        let at = self.created_at.checked_add_signed(ttl);
+        match at {
+            Some(at) => self.expires_at(at),
+            None => self,
+        }
+    }
+
+    /// Whether the link has expired at `now`. A message without `expires_at` never does.
+    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
     }
 
     pub fn with_data(mut self, key: &str, value: impl Into<Value>) -> Self {
@@ -210,6 +238,22 @@ mod tests {
         assert_eq!(v["to"]["email"], "ada@example.com");
         assert_eq!(v["data"]["token"], "secret-token");
         assert!(v["message_id"].is_string() && v["created_at"].is_string());
+        assert!(v.get("expires_at").is_none(), "absent unless set");
+    }
+
+    #[test]
+    fn expiry_is_optional_and_round_trips() {
+        let m = sample().expires_in(std::time::Duration::from_secs(3600));
+        let v: Value = serde_json::from_slice(&m.encode()).unwrap();
+        assert!(v["expires_at"].is_string());
+        let back = EmailMessage::decode(&m.encode()).unwrap();
+        assert_eq!(
+            back.expires_at,
+            Some(m.created_at + chrono::Duration::hours(1))
+        );
+        assert!(!back.is_expired(m.created_at));
+        assert!(back.is_expired(m.created_at + chrono::Duration::hours(1)));
+        assert!(!sample().is_expired(Utc::now() + chrono::Duration::days(3650)));
     }
 
     #[test]

@@ -107,6 +107,13 @@ fn parse_args() -> anyhow::Result<Args> {
     Ok(args)
 }
 
+const DEFAULT_AMQP_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+
+/// The broker user of `AMQP_URL`: the bench publishes and consumes as it.
+fn amqp_user() -> String {
+    common::amqp::url_user(&env_or("AMQP_URL", DEFAULT_AMQP_URL)).expect("AMQP_URL parses")
+}
+
 fn env_or(name: &str, default: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| default.into())
 }
@@ -153,7 +160,7 @@ async fn run(args: &Args, nodelay: bool, consumers: usize) -> anyhow::Result<Run
     let topology = Topology::new(format!("email_queue_bench_{tag}"));
     let prefix = format!("bench:{tag}:");
     let connection = Connection::connect(
-        &env_or("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
+        &env_or("AMQP_URL", DEFAULT_AMQP_URL),
         ConnectionProperties::default(),
     )
     .await?;
@@ -212,7 +219,7 @@ async fn run(args: &Args, nodelay: bool, consumers: usize) -> anyhow::Result<Run
 fn config(args: &Args, queue: &str, prefix: &str, nodelay: bool) -> Config {
     Config {
         admin_addr: "127.0.0.1:0".parse().expect("address"),
-        amqp_url: env_or("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
+        amqp_url: env_or("AMQP_URL", DEFAULT_AMQP_URL).into(),
         email_queue: queue.into(),
         prefetch: args.prefetch,
         smtp: SmtpConfig {
@@ -225,7 +232,7 @@ fn config(args: &Args, queue: &str, prefix: &str, nodelay: bool) -> Config {
             nodelay,
         },
         redis: RedisConfig {
-            url: env_or("REDIS_URL", "redis://127.0.0.1:6379"),
+            url: env_or("REDIS_URL", "redis://127.0.0.1:6379").into(),
             key_prefix: prefix.into(),
             sent_ttl: Duration::from_secs(3600),
             claim_ttl: Duration::from_secs(60),
@@ -233,6 +240,12 @@ fn config(args: &Args, queue: &str, prefix: &str, nodelay: bool) -> Config {
         retry_delays: vec![Duration::from_secs(1)],
         mail_from: "Bench <bench@example.com>".parse().expect("mailbox"),
         template_source: mail_service::config::TemplateSource::Builtin,
+        trust: mail_service::config::QueueTrust {
+            own_user: amqp_user(),
+            publishers: vec![amqp_user()],
+            link_origins: vec!["https://example.com".into()],
+            dead_letter_ttl: Duration::from_secs(3600),
+        },
         template_poll_interval: Duration::from_secs(5),
         shutdown_timeout: Duration::from_secs(10),
     }
@@ -277,7 +290,8 @@ async fn publish_all(
                 &message.encode(),
                 BasicProperties::default()
                     .with_content_type(common::email::CONTENT_TYPE.into())
-                    .with_delivery_mode(2),
+                    .with_delivery_mode(2)
+                    .with_user_id(amqp_user().into()),
             )
             .await?;
         confirms.push(confirm);

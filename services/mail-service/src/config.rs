@@ -1,6 +1,5 @@
 //! Configuration from environment variables (see `common::config`).
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::str::FromStr;
@@ -8,6 +7,9 @@ use std::time::Duration;
 
 use common::config::{ConfigError, Env};
 use lettre::message::Mailbox;
+use secrecy::SecretString;
+
+pub use crate::gate::QueueTrust;
 
 /// How the SMTP connection is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,23 +59,14 @@ pub enum TemplateSource {
 /// The longest a send can take, in multiples of `SMTP_TIMEOUT` (see `smtp::Slot::send`).
 pub const SEND_TIMEOUTS: u32 = 5;
 
-/// SMTP login. `Debug` hides the password.
-#[derive(Clone, PartialEq, Eq)]
+/// SMTP login. The password is a `SecretString`: `Debug` shows `[REDACTED]`.
+#[derive(Debug, Clone)]
 pub struct SmtpCredentials {
     pub username: String,
-    pub password: String,
+    pub password: SecretString,
 }
 
-impl fmt::Debug for SmtpCredentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SmtpCredentials")
-            .field("username", &self.username)
-            .field("password", &"<redacted>")
-            .finish()
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct SmtpConfig {
     pub host: String,
     pub port: u16,
@@ -89,10 +82,10 @@ pub struct SmtpConfig {
 }
 
 /// Where the record of sent messages lives (the idempotency store).
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct RedisConfig {
-    /// May carry a password: never log it.
-    pub url: String,
+    /// May carry a password: a `SecretString`, redacted in `Debug`.
+    pub url: SecretString,
     /// Prepended to every key, shared with the user service's namespace.
     pub key_prefix: String,
     /// How long a message id is remembered as sent. Redeliveries and re-publishes older than
@@ -102,17 +95,6 @@ pub struct RedisConfig {
     /// send (see `SmtpConfig::timeout`); a claim outliving a crashed replica only delays the
     /// redelivered copy.
     pub claim_ttl: Duration,
-}
-
-impl fmt::Debug for RedisConfig {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("RedisConfig")
-            .field("url", &"<redacted>")
-            .field("key_prefix", &self.key_prefix)
-            .field("sent_ttl", &self.sent_ttl)
-            .field("claim_ttl", &self.claim_ttl)
-            .finish()
-    }
 }
 
 /// Delays of the retry queues, in order; their number is the number of retries.
@@ -140,11 +122,11 @@ impl FromStr for RetryDelays {
     }
 }
 
-#[derive(Clone)]
+#[derive(Debug, Clone)]
 pub struct Config {
     pub admin_addr: SocketAddr,
-    /// May carry a password: never log it.
-    pub amqp_url: String,
+    /// May carry a password: a `SecretString`, redacted in `Debug`.
+    pub amqp_url: SecretString,
     pub email_queue: String,
     /// Unacknowledged deliveries per consumer, which is also how many are sent concurrently.
     pub prefetch: u16,
@@ -159,24 +141,8 @@ pub struct Config {
     pub template_poll_interval: Duration,
     /// How long in-flight messages may take to finish after a shutdown signal.
     pub shutdown_timeout: Duration,
-}
-
-impl fmt::Debug for Config {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Config")
-            .field("admin_addr", &self.admin_addr)
-            .field("amqp_url", &"<redacted>")
-            .field("email_queue", &self.email_queue)
-            .field("prefetch", &self.prefetch)
-            .field("smtp", &self.smtp)
-            .field("redis", &self.redis)
-            .field("retry_delays", &self.retry_delays)
-            .field("mail_from", &self.mail_from.to_string())
-            .field("template_source", &self.template_source)
-            .field("template_poll_interval", &self.template_poll_interval)
-            .field("shutdown_timeout", &self.shutdown_timeout)
-            .finish()
-    }
+    /// Who may publish to the queue (see [`QueueTrust`]).
+    pub trust: QueueTrust,
 }
 
 impl Config {
@@ -184,7 +150,7 @@ impl Config {
     /// is missing or malformed; call `env.finish()` for the full list.
     pub fn from_env(env: &mut Env) -> Option<Config> {
         let admin_addr = env.optional("ADMIN_ADDR", SocketAddr::from(([0, 0, 0, 0], 9091)));
-        let amqp_url: Option<String> = env.required("AMQP_URL");
+        let amqp_url = env.required_secret("AMQP_URL");
         let email_queue = env.optional("EMAIL_QUEUE", common::amqp::DEFAULT_QUEUE.to_owned());
         let prefetch: u16 = env.optional("PREFETCH", 16);
         if prefetch == 0 {
@@ -195,7 +161,7 @@ impl Config {
         let host: Option<String> = env.required("SMTP_HOST");
         let tls = env.optional("SMTP_TLS", SmtpTls::StartTls);
         let port = env.optional("SMTP_PORT", tls.default_port());
-        let username = env.secret("SMTP_USERNAME");
+        let username: Option<String> = env.optional_opt("SMTP_USERNAME");
         let password = env.secret("SMTP_PASSWORD");
         let credentials = match (username, password) {
             (Some(username), Some(password)) => Some(SmtpCredentials { username, password }),
@@ -217,7 +183,7 @@ impl Config {
         let mail_from: Option<Mailbox> = env.required("MAIL_FROM");
         let shutdown_timeout = env.duration("SHUTDOWN_TIMEOUT", Duration::from_secs(25));
 
-        let redis_url: Option<String> = env.required("REDIS_URL");
+        let redis_url = env.required_secret("REDIS_URL");
         let key_prefix = env.optional("REDIS_KEY_PREFIX", "up:".to_owned());
         let sent_ttl = env.duration("SENT_TTL", Duration::from_secs(7 * 24 * 3600));
         let claim_ttl = env.duration("SEND_CLAIM_TTL", Duration::from_secs(120));
@@ -274,6 +240,7 @@ impl Config {
             }
         };
         let template_poll_interval = env.duration("TEMPLATE_POLL_INTERVAL", Duration::from_secs(5));
+        let trust = QueueTrust::from_env(env, amqp_url.as_ref());
 
         Some(Config {
             admin_addr,
@@ -300,6 +267,7 @@ impl Config {
             template_source,
             template_poll_interval,
             shutdown_timeout,
+            trust,
         })
     }
 
@@ -342,7 +310,7 @@ mod tests {
         assert_eq!(c.smtp.port, 587);
         assert_eq!(c.smtp.timeout, Duration::from_secs(10));
         assert_eq!(c.smtp.pool_size, 4);
-        assert_eq!(c.smtp.credentials, None);
+        assert!(c.smtp.credentials.is_none());
         assert_eq!(c.shutdown_timeout, Duration::from_secs(25));
         assert_eq!(c.mail_from.name.as_deref(), Some("User Platform"));
         assert_eq!(c.mail_from.email.to_string(), "no-reply@example.com");
@@ -354,6 +322,32 @@ mod tests {
             [10, 60, 600].map(Duration::from_secs).to_vec()
         );
         assert_eq!(c.template_source, TemplateSource::Builtin);
+        assert_eq!(c.trust.own_user, "guest");
+        assert_eq!(c.trust.publishers, ["guest"]);
+        assert_eq!(c.trust.link_origins, ["http://localhost:8080"]);
+        assert_eq!(c.trust.dead_letter_ttl, Duration::from_secs(7 * 24 * 3600));
+    }
+
+    #[test]
+    fn publishers_always_include_the_own_user_and_origins_are_checked() {
+        let mut vars = MINIMAL.to_vec();
+        vars[0] = ("AMQP_URL", "amqp://mail:pw@localhost:5672/%2f");
+        vars.push(("AMQP_PUBLISHER_USER", "user-service, other"));
+        vars.push(("ALLOWED_LINK_ORIGINS", "https://app.example.com"));
+        vars.push(("DEAD_LETTER_TTL", "2d"));
+        let c = load(&vars).unwrap();
+        assert_eq!(c.trust.own_user, "mail");
+        assert_eq!(c.trust.publishers, ["user-service", "other", "mail"]);
+        assert_eq!(c.trust.link_origins, ["https://app.example.com"]);
+        assert_eq!(c.trust.dead_letter_ttl, Duration::from_secs(2 * 24 * 3600));
+        vars.push(("ALLOWED_LINK_ORIGINS", "https://app.example.com/verify"));
+        vars.push(("DEAD_LETTER_TTL", "0s"));
+        let vars: std::collections::HashMap<_, _> = vars.into_iter().collect();
+        let err = load(&vars.into_iter().collect::<Vec<_>>())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("ALLOWED_LINK_ORIGINS"), "{err}");
+        assert!(err.contains("DEAD_LETTER_TTL"), "{err}");
     }
 
     #[test]
@@ -420,6 +414,7 @@ mod tests {
 
     #[test]
     fn credentials_need_both_halves_and_stay_out_of_debug() {
+        use secrecy::ExposeSecret;
         let mut vars = MINIMAL.to_vec();
         vars.push(("SMTP_USERNAME", "mailer"));
         let err = load(&vars).unwrap_err().to_string();
@@ -431,7 +426,11 @@ mod tests {
         vars.push(("SMTP_PASSWORD", "hunter2 "));
         let c = load(&vars).unwrap();
         let creds = c.smtp.credentials.as_ref().unwrap();
-        assert_eq!(creds.password, "hunter2 ", "secrets are kept verbatim");
+        assert_eq!(
+            creds.password.expose_secret(),
+            "hunter2 ",
+            "secrets are kept verbatim"
+        );
         let debug = format!("{c:?}");
         assert!(
             !debug.contains("hunter2")

@@ -18,10 +18,12 @@ use lapin::options::{
 };
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Connection};
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use tracing::{error, info, warn};
 use uuid::Uuid;
 
+use crate::gate::{Gate, Refusal};
 use crate::idempotency::{Claim, ClaimOutcome, SentLog};
 use crate::metrics::{Metrics, Outcome};
 use crate::smtp::{Mailer, SendError};
@@ -43,7 +45,8 @@ const UNKNOWN_KIND: &str = "unknown";
 
 #[derive(Debug, Clone)]
 pub struct ConsumerSettings {
-    pub amqp_url: String,
+    /// May carry a password: redacted in `Debug`.
+    pub amqp_url: SecretString,
     pub topology: Topology,
     pub prefetch: u16,
     pub retry_delays: Vec<Duration>,
@@ -58,6 +61,13 @@ pub struct Handler {
     pub metrics: Metrics,
     pub topology: Topology,
     pub retry_delays: Vec<Duration>,
+    /// Publisher, link and expiry checks before anything is sent.
+    pub gate: Gate,
+    /// This service's broker user: the `user_id` of every copy it publishes (RabbitMQ refuses
+    /// any other), so its retries come back as trusted.
+    pub own_user: String,
+    /// Per-message TTL of the copies it dead-letters.
+    pub dead_letter_ttl: Duration,
 }
 
 /// Consumes until shutdown, reconnecting whenever the session fails. `connected` tells
@@ -96,7 +106,8 @@ async fn session(
     connected: &AtomicBool,
     shutdown: &Shutdown,
 ) -> anyhow::Result<()> {
-    let connection = common::amqp::connect(&settings.amqp_url, "mail-service").await?;
+    let connection =
+        common::amqp::connect(settings.amqp_url.expose_secret(), "mail-service").await?;
     let consume = connection.create_channel().await?;
     // Dead-lettering publishes on its own channel in confirm mode: a confirm is the only proof
     // the copy is stored before the original is acked.
@@ -202,21 +213,7 @@ impl Handler {
         let _in_flight = scopeguard(|| self.metrics.in_flight.dec());
 
         let attempts = attempts(&delivery.properties);
-        let (kind, message_id, disposition) = match EmailMessage::decode(&delivery.data) {
-            Ok(message) => {
-                if let Ok(age) = (Utc::now() - message.created_at).to_std() {
-                    self.metrics.message_age.observe(age.as_secs_f64());
-                }
-                let disposition = self.deliver(&message).await;
-                (message.kind.as_str(), Some(message.message_id), disposition)
-            }
-            Err(e) => {
-                if let Some(age) = amqp_age(&delivery.properties) {
-                    self.metrics.message_age.observe(age.as_secs_f64());
-                }
-                (UNKNOWN_KIND, None, Disposition::DeadLetter(e.to_string()))
-            }
-        };
+        let (kind, message_id, disposition) = self.triage(&delivery).await;
 
         // A transient failure after the last retry becomes permanent.
         let disposition = match disposition {
@@ -246,7 +243,7 @@ impl Handler {
             Disposition::Retry(reason) => (
                 self.topology.retry_queue(attempts as usize),
                 with_header(
-                    copy_properties(&delivery.properties),
+                    self.copy_properties(&delivery.properties),
                     HEADER_ATTEMPTS,
                     AMQPValue::LongUInt(attempts + 1),
                 ),
@@ -255,17 +252,20 @@ impl Handler {
             ),
             Disposition::Defer => (
                 self.topology.retry_queue(0),
-                copy_properties(&delivery.properties),
+                self.copy_properties(&delivery.properties),
                 Outcome::Deferred,
                 "another replica is sending it".to_owned(),
             ),
             Disposition::DeadLetter(reason) => (
                 self.topology.dead_letter_queue(),
                 with_header(
-                    copy_properties(&delivery.properties),
+                    self.copy_properties(&delivery.properties),
                     HEADER_DEATH_REASON,
                     AMQPValue::LongString(truncate(&reason, MAX_REASON_LEN).into()),
-                ),
+                )
+                // The copy may hold a live token: it leaves the dead-letter queue after the TTL
+                // (a per-message TTL, since the queue's arguments cannot change in place).
+                .with_expiration(self.dead_letter_ttl.as_millis().to_string().into()),
                 Outcome::DeadLettered,
                 reason,
             ),
@@ -295,6 +295,46 @@ impl Handler {
         if let Err(e) = result {
             unsettled(message_id, kind, &e);
         }
+    }
+
+    /// Decodes and checks a delivery, and sends it if it passes. Returns its kind label and
+    /// message id for the metrics and logs.
+    async fn triage(&self, delivery: &Delivery) -> (&'static str, Option<Uuid>, Disposition) {
+        let publisher = self.gate.check_publisher(&delivery.properties);
+        match EmailMessage::decode(&delivery.data) {
+            Ok(message) => {
+                if let Ok(age) = (Utc::now() - message.created_at).to_std() {
+                    self.metrics.message_age.observe(age.as_secs_f64());
+                }
+                let checked =
+                    publisher.and_then(|()| self.gate.check_message(&message, Utc::now()));
+                let disposition = match checked {
+                    Ok(()) => self.deliver(&message).await,
+                    Err(refusal) => self.refuse(&refusal),
+                };
+                (message.kind.as_str(), Some(message.message_id), disposition)
+            }
+            Err(e) => {
+                if let Some(age) = amqp_age(&delivery.properties) {
+                    self.metrics.message_age.observe(age.as_secs_f64());
+                }
+                let disposition = match publisher {
+                    Ok(()) => Disposition::DeadLetter(e.to_string()),
+                    Err(refusal) => self.refuse(&refusal),
+                };
+                (UNKNOWN_KIND, None, disposition)
+            }
+        }
+    }
+
+    fn refuse(&self, refusal: &Refusal) -> Disposition {
+        self.metrics.refused(refusal.code());
+        Disposition::DeadLetter(refusal.reason())
+    }
+
+    /// The copy's properties, published as this service's broker user.
+    fn copy_properties(&self, original: &BasicProperties) -> BasicProperties {
+        copy_properties(original).with_user_id(self.own_user.as_str().into())
     }
 
     async fn deliver(&self, message: &EmailMessage) -> Disposition {
@@ -450,9 +490,9 @@ async fn requeue(delivery: &Delivery) -> lapin::Result<bool> {
         .await
 }
 
-/// The original's identifying properties, persistent. Expiration and priority are left out:
-/// a parked message must not expire before someone looks at it, and a retry's delay is the
-/// retry queue's.
+/// The original's identifying properties, persistent. Expiration, priority and `user_id` are
+/// left out: a parked message gets the dead-letter TTL, a retry's delay is the retry queue's,
+/// and RabbitMQ only accepts our own user as `user_id` (set by `Handler::copy_properties`).
 fn copy_properties(original: &BasicProperties) -> BasicProperties {
     let mut props = BasicProperties::default()
         .with_delivery_mode(2)

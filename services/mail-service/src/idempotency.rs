@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisError, Script};
+use secrecy::ExposeSecret;
 use uuid::Uuid;
 
 use crate::config::RedisConfig;
@@ -65,7 +66,7 @@ pub struct SentLog {
 impl SentLog {
     /// Connects lazily, so a Redis outage at start-up only makes the service unready.
     pub fn new(config: &RedisConfig) -> Result<Self, RedisError> {
-        let client = redis::Client::open(config.url.as_str())?;
+        let client = redis::Client::open(config.url.expose_secret())?;
         let manager = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(Duration::from_secs(2)))

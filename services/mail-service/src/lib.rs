@@ -4,6 +4,7 @@ pub mod config;
 pub mod consumer;
 pub mod controller;
 pub mod crd;
+pub mod gate;
 pub mod idempotency;
 pub mod metrics;
 pub mod smtp;

@@ -60,6 +60,8 @@ pub struct Metrics {
     /// (`watch`, `status`, `publish`).
     pub template_reconcile_errors: IntCounterVec,
     pub template_reconcile_duration: Histogram,
+    /// Messages refused before sending, by `reason` (`crate::gate::Refusal::code`).
+    refused: IntCounterVec,
 }
 
 impl Metrics {
@@ -134,6 +136,18 @@ impl Metrics {
                 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
             ]),
         )?;
+        let refused = IntCounterVec::new(
+            Opts::new(
+                "mail_messages_refused_total",
+                "Messages dead-lettered unsent by the queue checks, by reason (untrusted_publisher, \
+                 link_origin, expired).",
+            ),
+            &["reason"],
+        )?;
+        for reason in crate::gate::Refusal::CODES {
+            refused.with_label_values(&[reason]);
+        }
+        registry.register(Box::new(refused.clone()))?;
         registry.register(Box::new(template_reconciles.clone()))?;
         registry.register(Box::new(template_reconcile_errors.clone()))?;
         registry.register(Box::new(template_reconcile_duration.clone()))?;
@@ -162,6 +176,7 @@ impl Metrics {
             template_reconciles,
             template_reconcile_errors,
             template_reconcile_duration,
+            refused,
         })
     }
 
@@ -170,6 +185,10 @@ impl Metrics {
         self.consumed
             .with_label_values(&[kind, outcome.as_str()])
             .inc();
+    }
+
+    pub fn refused(&self, reason: &str) {
+        self.refused.with_label_values(&[reason]).inc();
     }
 
     pub fn smtp_failed(&self, kind: &str, class: &str) {

@@ -9,6 +9,7 @@ use lettre::message::{Mailbox, MultiPart, SinglePart};
 use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
+use secrecy::ExposeSecret;
 use tokio::net::TcpStream;
 use tokio::sync::{Semaphore, SemaphorePermit};
 use uuid::Uuid;
@@ -107,10 +108,9 @@ impl Mailer {
                 port: config.port,
                 tls: config.tls,
                 tls_parameters,
-                credentials: config
-                    .credentials
-                    .as_ref()
-                    .map(|c| Credentials::new(c.username.clone(), c.password.clone())),
+                credentials: config.credentials.as_ref().map(|c| {
+                    Credentials::new(c.username.clone(), c.password.expose_secret().to_owned())
+                }),
                 hello: ClientId::default(),
                 timeout: config.timeout,
                 nodelay: config.nodelay,

@@ -15,6 +15,7 @@ use tracing::info;
 use crate::config::{Config, TemplateSource};
 use crate::consumer::{self, ConsumerSettings, Handler};
 use crate::controller;
+use crate::gate::Gate;
 use crate::idempotency::SentLog;
 use crate::metrics::Metrics;
 use crate::smtp::Mailer;
@@ -144,6 +145,9 @@ impl Application {
                 metrics,
                 topology,
                 retry_delays: config.retry_delays,
+                gate: Gate::new(&config.trust),
+                own_user: config.trust.own_user.clone(),
+                dead_letter_ttl: config.trust.dead_letter_ttl,
             }),
             connected,
             template_watch: match config.template_source {

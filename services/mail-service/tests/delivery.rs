@@ -236,7 +236,7 @@ async fn consumer_reconnects_after_losing_the_broker_and_readiness_follows() {
     let proxied = format!("amqp://guest:guest@127.0.0.1:{}/%2f", proxy.port);
     let app = TestApp::spawn_with(Scope::new(), |c| {
         on(&smtp)(c);
-        c.amqp_url = proxied;
+        c.amqp_url = proxied.into();
     })
     .await;
     let ready = || async {
@@ -320,6 +320,7 @@ fn spawn_binary(scope: &Scope, smtp_port: u16) -> std::process::Child {
         .env("SMTP_TLS", "none")
         .env("MAIL_FROM", "no-reply@example.com")
         .env("ADMIN_ADDR", "127.0.0.1:0")
+        .env("ALLOWED_LINK_ORIGINS", support::LINK_ORIGIN)
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::null())
         .spawn()

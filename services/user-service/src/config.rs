@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use common::config::{ConfigError, Env};
+use secrecy::{ExposeSecret, SecretString};
 
 use crate::net::TrustedProxies;
 use crate::store::rate_limits::LimitSetting;
@@ -62,12 +63,13 @@ pub struct Config {
     pub http_addr: SocketAddr,
     /// `/healthz`, `/readyz`, `/metrics`.
     pub admin_addr: SocketAddr,
-    pub mongodb_uri: String,
+    /// Connection strings may carry passwords: `SecretString`s, redacted in `Debug`.
+    pub mongodb_uri: SecretString,
     pub mongodb_database: String,
-    pub redis_url: String,
+    pub redis_url: SecretString,
     /// Prefix of every Redis key, so several deployments (or tests) can share one Redis.
     pub redis_key_prefix: String,
-    pub amqp_url: String,
+    pub amqp_url: SecretString,
     pub email_queue: String,
     /// Absolute session lifetime, however active the session is.
     pub session_ttl: Duration,
@@ -164,6 +166,7 @@ impl Config {
             ),
             ("AMQP_URL", &config.amqp_url, &["amqp://", "amqps://"][..]),
         ] {
+            let value = value.expose_secret();
             if value.is_empty() {
                 env.invalid(name, "is required but not set");
             } else if !schemes.iter().any(|s| value.starts_with(s)) {
@@ -260,5 +263,28 @@ mod tests {
         assert_eq!(c.email_queue, "email_queue");
         assert_eq!(c.http_addr.port(), 8080);
         assert!(!c.allow_unverified_login);
+    }
+
+    #[test]
+    fn debug_output_holds_no_password() {
+        let mut env = Env::from_map(
+            [
+                ("MONGODB_URI", "mongodb://app:mongo-pw@127.0.0.1:27017"),
+                ("REDIS_URL", "redis://app:redis-pw@127.0.0.1"),
+                ("AMQP_URL", "amqp://app:amqp-pw@127.0.0.1:5672/%2f"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect(),
+        );
+        let c = Config::from_env(&mut env).unwrap();
+        let debug = format!("{c:?}");
+        for secret in ["mongo-pw", "redis-pw", "amqp-pw"] {
+            assert!(!debug.contains(secret), "{secret} in {debug}");
+        }
+        assert_eq!(
+            c.amqp_url.expose_secret(),
+            "amqp://app:amqp-pw@127.0.0.1:5672/%2f"
+        );
     }
 }

@@ -15,6 +15,7 @@ use common::shutdown::Shutdown;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ExchangeKind};
+use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
 
 use crate::metrics::Metrics;
@@ -40,7 +41,10 @@ pub enum PublishError {
 
 /// A lazily (re)connected AMQP channel in confirm mode.
 pub struct Publisher {
-    url: String,
+    url: SecretString,
+    /// The broker user of `url`, set as every message's `user_id`: RabbitMQ checks it against
+    /// the connection's user, so the mail service can trust it.
+    user: Option<String>,
     topology: Topology,
     events_exchange: String,
     link: Mutex<Option<(Connection, Channel)>>,
@@ -48,8 +52,9 @@ pub struct Publisher {
 }
 
 impl Publisher {
-    pub fn new(url: String, topology: Topology, events_exchange: String) -> Self {
+    pub fn new(url: SecretString, topology: Topology, events_exchange: String) -> Self {
         Self {
+            user: common::amqp::url_user(url.expose_secret()),
             url,
             topology,
             events_exchange,
@@ -74,7 +79,7 @@ impl Publisher {
         self.connected.store(false, Ordering::Relaxed);
         *link = None;
         let open = async {
-            let conn = common::amqp::connect(&self.url, "user-service").await?;
+            let conn = common::amqp::connect(self.url.expose_secret(), "user-service").await?;
             let channel = conn.create_channel().await?;
             channel
                 .confirm_select(ConfirmSelectOptions::default())
@@ -146,7 +151,7 @@ impl Publisher {
             "x-schema-version".into(),
             AMQPValue::LongInt(schema_version as i32),
         );
-        let props = BasicProperties::default()
+        let mut props = BasicProperties::default()
             .with_content_type(common::email::CONTENT_TYPE.into())
             .with_delivery_mode(2)
             .with_message_id(entry.id.as_str().into())
@@ -154,6 +159,9 @@ impl Publisher {
             .with_app_id("user-service".into())
             .with_timestamp(entry.created_at().timestamp().max(0) as u64)
             .with_headers(headers);
+        if let Some(user) = &self.user {
+            props = props.with_user_id(user.as_str().into());
+        }
         let confirm = channel
             .basic_publish(
                 exchange.into(),
@@ -235,6 +243,15 @@ impl Mailer {
     }
 
     async fn publish_and_remove(&self, entry: &OutboxEntry, path: &'static str) -> bool {
+        if entry.is_expired(chrono::Utc::now()) {
+            // Its link no longer works: mailing it would only put a dead token on the way.
+            self.metrics.outbox_expired.inc();
+            tracing::info!(message_id = %entry.id, kind = %entry.kind, "outbox entry expired; dropped");
+            if let Err(e) = self.outbox.remove(&entry.id).await {
+                tracing::warn!(message_id = %entry.id, error = %e, "could not drop expired outbox entry");
+            }
+            return true;
+        }
         match self.publisher.publish(entry).await {
             Ok(()) => {
                 self.metrics

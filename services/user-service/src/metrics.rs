@@ -1,6 +1,8 @@
 //! Prometheus metrics of the user service.
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{
+    HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+};
 
 #[derive(Clone)]
 pub struct Metrics {
@@ -12,6 +14,7 @@ pub struct Metrics {
     pub account_events: IntCounterVec,
     pub outbox_published: IntCounterVec,
     pub outbox_pending: IntGauge,
+    pub outbox_expired: IntCounter,
     pub pwned_checks: IntCounterVec,
 }
 
@@ -75,6 +78,10 @@ impl Metrics {
                 "user_outbox_pending",
                 "Emails and events written but not yet confirmed by the broker",
             )?,
+            outbox_expired: IntCounter::new(
+                "user_outbox_expired_total",
+                "Outbox emails dropped unpublished because their link had expired",
+            )?,
             pwned_checks: IntCounterVec::new(
                 Opts::new(
                     "user_breached_password_checks_total",
@@ -93,6 +100,7 @@ impl Metrics {
         registry.register(Box::new(m.account_events.clone()))?;
         registry.register(Box::new(m.outbox_published.clone()))?;
         registry.register(Box::new(m.outbox_pending.clone()))?;
+        registry.register(Box::new(m.outbox_expired.clone()))?;
         Ok(m)
     }
 

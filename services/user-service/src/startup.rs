@@ -9,6 +9,7 @@ use common::amqp::Topology;
 use common::shutdown::Shutdown;
 use mongodb::Client;
 use mongodb::options::ClientOptions;
+use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
@@ -37,7 +38,7 @@ impl Application {
     /// Connects to every dependency, prepares the database, and binds both listeners.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let config = Arc::new(config);
-        let mut options = ClientOptions::parse(&config.mongodb_uri)
+        let mut options = ClientOptions::parse(config.mongodb_uri.expose_secret())
             .await
             .context("MONGODB_URI could not be parsed")?;
         options.app_name = Some("user-service".into());
@@ -50,7 +51,7 @@ impl Application {
         let users = UserStore::init(client, &db)
             .await
             .context("preparing the MongoDB collections")?;
-        let redis = RedisStore::connect(&config.redis_url, &config.redis_key_prefix)
+        let redis = RedisStore::connect(config.redis_url.expose_secret(), &config.redis_key_prefix)
             .await
             .context("connecting to Redis")?;
 

@@ -16,7 +16,7 @@ use lapin::options::{
     BasicGetOptions, BasicPublishOptions, ConfirmSelectOptions, QueueDeleteOptions,
 };
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
-use mail_service::config::{RedisConfig, SmtpConfig, SmtpTls};
+use mail_service::config::{QueueTrust, RedisConfig, SmtpConfig, SmtpTls};
 use mail_service::{Application, Config};
 use tokio::task::JoinHandle;
 use uuid::Uuid;
@@ -49,7 +49,7 @@ pub fn sink_port() -> u16 {
 pub fn config(queue: &str, prefix: &str) -> Config {
     Config {
         admin_addr: "127.0.0.1:0".parse().unwrap(),
-        amqp_url: amqp_url(),
+        amqp_url: amqp_url().into(),
         email_queue: queue.to_owned(),
         prefetch: 4,
         smtp: SmtpConfig {
@@ -62,7 +62,7 @@ pub fn config(queue: &str, prefix: &str) -> Config {
             nodelay: true,
         },
         redis: RedisConfig {
-            url: redis_url(),
+            url: redis_url().into(),
             key_prefix: prefix.to_owned(),
             // Long enough for any test, short enough that nothing lingers.
             sent_ttl: Duration::from_secs(600),
@@ -73,7 +73,22 @@ pub fn config(queue: &str, prefix: &str) -> Config {
         template_source: mail_service::config::TemplateSource::Builtin,
         template_poll_interval: Duration::from_secs(5),
         shutdown_timeout: Duration::from_secs(5),
+        trust: QueueTrust {
+            own_user: amqp_user(),
+            publishers: vec![amqp_user()],
+            link_origins: vec![LINK_ORIGIN.to_owned()],
+            dead_letter_ttl: Duration::from_secs(600),
+        },
     }
+}
+
+/// The origin of the links in [`verify_email`] messages, allowed by [`config`].
+pub const LINK_ORIGIN: &str = "https://app.example.com";
+
+/// The broker user of [`amqp_url`]: the `user_id` the test publishers set, as the user service
+/// does.
+pub fn amqp_user() -> String {
+    common::amqp::url_user(&amqp_url()).expect("AMQP_URL parses")
 }
 
 /// One test's queues and Redis keys, unique to it.
@@ -155,14 +170,26 @@ impl Broker {
     }
 }
 
+/// Publishes as the user service does: persistent JSON, `user_id` = the connection's user.
 async fn publish_to(channel: &Channel, queue: &str, body: &[u8]) {
+    publish_with(
+        channel,
+        queue,
+        body,
+        BasicProperties::default().with_user_id(amqp_user().into()),
+    )
+    .await;
+}
+
+/// Publishes with `props` (plus content type and persistence) and waits for the confirm.
+pub async fn publish_with(channel: &Channel, queue: &str, body: &[u8], props: BasicProperties) {
     let confirm = channel
         .basic_publish(
             "".into(),
             queue.into(),
             BasicPublishOptions::default(),
             body,
-            BasicProperties::default()
+            props
                 .with_content_type(common::email::CONTENT_TYPE.into())
                 .with_delivery_mode(2),
         )
@@ -387,10 +414,7 @@ pub fn verify_email(to: &str, token: &str) -> EmailMessage {
         "en",
     )
     .with_data("token", token)
-    .with_data(
-        "action_url",
-        format!("https://app.example.com/verify?token={token}"),
-    )
+    .with_data("action_url", format!("{LINK_ORIGIN}/verify?token={token}"))
 }
 
 /// The raw message the sink stored for `recipient`, waiting for it to arrive.
@@ -429,4 +453,69 @@ fn find_mail(dir: &std::path::Path, needle: &str) -> Option<Vec<u8>> {
 /// Whether any mail reached the sink for `recipient`, right now.
 pub fn has_mail(recipient: &str) -> bool {
     find_mail(&maildir().join("new"), &format!("X-RcptTo: {recipient}\n")).is_some()
+}
+
+/// A RabbitMQ user of its own, created with `rabbitmqctl` on the shared broker (which the
+/// tests reach on loopback, as root in CI) and deleted when dropped. Its name is unique, so
+/// nothing else on the broker is touched.
+pub struct BrokerUser {
+    pub name: String,
+    password: String,
+}
+
+impl BrokerUser {
+    /// A user allowed to configure, write and read only the resources matching
+    /// `resources` (a regular expression), plus publishing through the default exchange.
+    pub fn create(role: &str, resources: &str) -> BrokerUser {
+        let name = format!("up-test-{role}-{}", Uuid::new_v4().simple());
+        let password = Uuid::new_v4().simple().to_string();
+        rabbitmqctl(&["add_user", &name, &password]);
+        let write = format!("^(amq\\.default|{resources})$");
+        let own = format!("^({resources})$");
+        rabbitmqctl(&["set_permissions", "-p", "/", &name, &own, &write, &own]);
+        BrokerUser { name, password }
+    }
+
+    /// [`amqp_url`] with this user's credentials.
+    pub fn url(&self) -> String {
+        let mut url = url::Url::parse(&amqp_url()).unwrap();
+        url.set_username(&self.name).unwrap();
+        url.set_password(Some(&self.password)).unwrap();
+        url.to_string()
+    }
+}
+
+impl Drop for BrokerUser {
+    fn drop(&mut self) {
+        rabbitmqctl(&["delete_user", &self.name]);
+    }
+}
+
+fn rabbitmqctl(args: &[&str]) {
+    let out = std::process::Command::new("rabbitmqctl")
+        .args(args)
+        .output()
+        .expect("rabbitmqctl (installed with RabbitMQ by scripts/services.sh)");
+    assert!(
+        out.status.success(),
+        "rabbitmqctl {}: {}",
+        args[0],
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Messages ready in `queue` right now.
+pub async fn queue_depth(channel: &Channel, queue: &str) -> u32 {
+    channel
+        .queue_declare(
+            queue.into(),
+            lapin::options::QueueDeclareOptions {
+                passive: true,
+                ..Default::default()
+            },
+            Default::default(),
+        )
+        .await
+        .unwrap()
+        .message_count()
 }

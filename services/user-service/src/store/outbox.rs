@@ -31,6 +31,10 @@ pub struct OutboxEntry {
     /// back-off after a failed attempt.
     pub available_at: bson::DateTime,
     pub attempts: i32,
+    /// When the email's link expires (`EmailMessage::expires_at`): past it, the relay drops
+    /// the entry instead of publishing it. Absent for events and link-less emails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<bson::DateTime>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,13 +58,15 @@ impl OutboxEntry {
     /// An entry leased for `lease` to the request that creates it, which publishes it at once;
     /// the relay only takes it over if that fails.
     pub fn new(message: &EmailMessage, lease: chrono::Duration) -> Self {
-        Self::leased(
+        let mut entry = Self::leased(
             message.message_id.to_string(),
             message.kind.as_str(),
             Destination::Email,
             String::from_utf8(message.encode()).expect("JSON is UTF-8"),
             lease,
-        )
+        );
+        entry.expires_at = message.expires_at.map(to_bson_time);
+        entry
     }
 
     pub fn event(event: &DomainEvent, lease: chrono::Duration) -> Self {
@@ -89,11 +95,17 @@ impl OutboxEntry {
             created_at: to_bson_time(now),
             available_at: to_bson_time(now + lease),
             attempts: 0,
+            expires_at: None,
         }
     }
 
     pub fn created_at(&self) -> DateTime<Utc> {
         from_bson_time(self.created_at)
+    }
+
+    /// Whether the email's link has expired at `now`.
+    pub fn is_expired(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at.is_some_and(|at| from_bson_time(at) <= now)
     }
 }
 

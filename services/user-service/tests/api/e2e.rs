@@ -36,6 +36,8 @@ fn mail_config(queue: &str, prefix: &str) -> mail_service::Config {
         ("REDIS_URL", redis_url()),
         ("REDIS_KEY_PREFIX", prefix.to_owned()),
         ("RETRY_DELAYS", "1s".to_owned()),
+        // The user service's test pages (`test_config`).
+        ("ALLOWED_LINK_ORIGINS", "https://app.example.com".to_owned()),
         ("SHUTDOWN_TIMEOUT", "5s".to_owned()),
     ];
     let env =

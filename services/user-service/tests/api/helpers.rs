@@ -5,6 +5,7 @@ use common::email::EmailMessage;
 use common::shutdown::{Shutdown, ShutdownTrigger};
 use lapin::options::{BasicGetOptions, QueueDeleteOptions};
 use mongodb::bson::doc;
+use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 use user_service::config::{Config, RateLimits};
 use user_service::startup::Application;
@@ -189,7 +190,7 @@ impl TestApp {
     }
 
     pub async fn database(&self) -> mongodb::Database {
-        mongodb::Client::with_uri_str(&self.config.mongodb_uri)
+        mongodb::Client::with_uri_str(self.config.mongodb_uri.expose_secret())
             .await
             .unwrap()
             .database(&self.config.mongodb_database)

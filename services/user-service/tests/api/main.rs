@@ -10,6 +10,7 @@ mod helpers;
 mod openapi;
 mod outbox;
 mod password_resets;
+mod queue_trust;
 mod rate_limits;
 mod readiness;
 mod registration;

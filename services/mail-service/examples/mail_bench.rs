@@ -265,6 +265,7 @@ async fn publish_all(
 ) -> anyhow::Result<Vec<(String, SystemTime)>> {
     let mut published = Vec::with_capacity(recipients.len());
     let mut confirms = Vec::with_capacity(recipients.len());
+    let user_id = amqp_user();
     let start = Instant::now();
     for (i, to) in recipients.iter().enumerate() {
         if let Some(rate) = rate {
@@ -291,7 +292,7 @@ async fn publish_all(
                 BasicProperties::default()
                     .with_content_type(common::email::CONTENT_TYPE.into())
                     .with_delivery_mode(2)
-                    .with_user_id(amqp_user().into()),
+                    .with_user_id(user_id.as_str().into()),
             )
             .await?;
         confirms.push(confirm);

@@ -579,6 +579,19 @@ mod tests {
     }
 
     #[test]
+    fn settings_debug_holds_no_password() {
+        let settings = ConsumerSettings {
+            amqp_url: "amqp://mail:s3cr3t@broker:5672/%2f".into(),
+            topology: Topology::new("q"),
+            prefetch: 1,
+            retry_delays: vec![],
+            shutdown_timeout: Duration::from_secs(1),
+        };
+        let debug = format!("{settings:?}");
+        assert!(!debug.contains("s3cr3t"), "{debug}");
+    }
+
+    #[test]
     fn truncates_on_char_boundaries() {
         assert_eq!(truncate("äbc", 1), "");
         assert_eq!(truncate("äbc", 2), "ä");

@@ -33,7 +33,8 @@ pub async fn send_link(state: &AppState, email: &Email) -> Result<(), AccountErr
             "action_url",
             format!("{}?token={token}", state.config.password_reset_url),
         )
-        .with_data("expires_in_minutes", ttl.as_secs().div_ceil(60));
+        .with_data("expires_in_minutes", ttl.as_secs().div_ceil(60))
+        .expires_in(ttl);
     state.mailer.enqueue(email_entry(&message)).await?;
     state
         .metrics

@@ -43,7 +43,8 @@ pub async fn verification_email(
             "action_url",
             format!("{}?token={token}", state.config.verify_email_url),
         )
-        .with_data("expires_in_hours", ttl.as_secs().div_ceil(3600));
+        .with_data("expires_in_hours", ttl.as_secs().div_ceil(3600))
+        .expires_in(ttl);
     Ok((message, digest))
 }
 

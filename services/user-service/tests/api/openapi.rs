@@ -6,7 +6,8 @@
 use std::path::PathBuf;
 use std::process::Stdio;
 
-use serde_json::Value;
+use reqwest::Method;
+use serde_json::{Value, json};
 
 use crate::helpers::*;
 
@@ -62,6 +63,37 @@ async fn serves_an_openapi_3_1_document_of_every_route() {
     assert_eq!(
         schemas["LoginBody"]["properties"]["password"]["minLength"],
         1
+    );
+    app.finish().await;
+}
+
+/// The edges where the server was looser than the document before it stated them: each is
+/// refused now, as the schema says.
+#[tokio::test]
+async fn the_server_refuses_what_the_document_refuses() {
+    let app = spawn_app().await;
+    let email = app.verified_user().await;
+    let token = app.session(&email, PASSWORD).await;
+    let patch = |body: Value| app.call(Method::PATCH, "/v1/users/me", &token, body);
+    // `email` and `current_password` are strings when present (dependentRequired holds).
+    for body in [
+        json!({ "email": null }),
+        json!({ "email": unique_email(), "current_password": null }),
+    ] {
+        assert_eq!(problem(patch(body).await).await.0, 400);
+    }
+    // maxLength counts the name as sent, surrounding whitespace included.
+    let padded = format!(" {} ", "x".repeat(99));
+    let (status, body) = problem(patch(json!({ "display_name": padded })).await).await;
+    assert_eq!(
+        (status, &body["errors"][0]["code"]),
+        (422, &json!("invalid_display_name"))
+    );
+    let long = "x".repeat(4097);
+    let (status, body) = problem(app.login(&email, &long).await).await;
+    assert_eq!(
+        (status, &body["errors"][0]["code"]),
+        (422, &json!("password_too_long"))
     );
     app.finish().await;
 }

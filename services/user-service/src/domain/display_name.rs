@@ -1,6 +1,7 @@
 use super::Invalid;
 
-/// A name shown to people (and put into emails): 1 to 100 characters, trimmed, with no
+/// A name shown to people (and put into emails): at most 100 characters as sent, trimmed, not
+/// blank, with no
 /// control characters and nothing invisible: no Unicode format characters (bidi overrides and
 /// isolates, zero-width characters, tags), no line or paragraph separators, no filler
 /// characters that render as blanks. Those let a name hide or reorder text in an email.
@@ -9,13 +10,15 @@ pub struct DisplayName(String);
 
 impl DisplayName {
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        let name = raw.trim();
         let invalid = |why: &str| Invalid::new("invalid_display_name", why.to_owned());
+        // Counted as sent, surrounding whitespace included, so that the schema's `maxLength`
+        // states the rule exactly.
+        if raw.chars().count() > 100 {
+            return Err(invalid("display_name must be at most 100 characters"));
+        }
+        let name = raw.trim();
         if name.is_empty() {
             return Err(invalid("display_name must not be blank"));
-        }
-        if name.chars().count() > 100 {
-            return Err(invalid("display_name must be at most 100 characters"));
         }
         if name.chars().any(char::is_control) {
             return Err(invalid("display_name must not contain control characters"));
@@ -60,6 +63,7 @@ mod tests {
         assert!(DisplayName::parse("   ").is_err());
         assert!(DisplayName::parse("a\u{0007}b").is_err());
         assert!(DisplayName::parse(&"x".repeat(101)).is_err());
+        assert!(DisplayName::parse(&format!(" {} ", "x".repeat(99))).is_err());
     }
 
     #[test]

@@ -20,8 +20,13 @@ const MAX_LOCAL_LEN: usize = 64;
 
 impl Email {
     pub fn parse(raw: &str) -> Result<Self, Invalid> {
-        let raw = raw.trim();
         let invalid = |why: &str| Invalid::new("invalid_email", why.to_owned());
+        // As sent, in characters (the schema's `maxLength`); the normalised form is then held
+        // to 254 octets.
+        if raw.chars().count() > MAX_LEN {
+            return Err(invalid("email must be at most 254 characters"));
+        }
+        let raw = raw.trim();
         if raw.is_empty() {
             return Err(invalid("email must not be empty"));
         }

@@ -8,6 +8,10 @@ use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
 
 use super::{password_resets, sessions, users, verifications};
 
+mod rules;
+
+use rules::Rules;
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -33,7 +37,7 @@ use super::{password_resets, sessions, users, verifications};
         sessions::logout,
         sessions::revoke,
     ),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &Rules),
     tags(
         (name = "users", description = "Accounts and profiles"),
         (name = "email-verifications", description = "Confirming email addresses"),
@@ -85,7 +89,8 @@ pub struct ProblemDoc {
 #[schema(as = FieldError)]
 pub struct FieldErrorDoc {
     field: String,
-    /// E.g. `password_too_short`, `password_too_common`, `invalid_email`.
+    /// E.g. `password_too_short`, `password_too_common`, `invalid_email`; every code is listed
+    /// in the `422` description of the operations that give it.
     code: String,
     detail: String,
 }
@@ -110,9 +115,43 @@ pub enum BodyErrors {
     /// Body not sent as `application/json`.
     #[response(status = 415, content_type = "application/problem+json")]
     UnsupportedMediaType(ProblemDoc),
-    /// A field breaks a rule; `errors` lists every one.
+    /// A field breaks a rule; `errors` lists every one, each with a stable field code:
+    /// `invalid_email`, `invalid_display_name`, `display_name_invisible_character`,
+    /// `invalid_locale`, `password_too_short`, `password_too_long`, `password_required`,
+    /// `current_password_required`. The schema states each of these rules.
     #[response(status = 422, content_type = "application/problem+json")]
     Invalid(ProblemDoc),
+}
+
+/// The 422 of operations that take a new password: besides the rules the schema states, the
+/// password policy refuses some passwords the schema cannot describe, so a body that is valid
+/// by the schema can get this answer by design.
+#[derive(IntoResponses)]
+#[allow(dead_code)] // Documents a response `ApiError` produces; never built.
+pub enum NewPasswordRefused {
+    /// A field breaks a rule; `errors` lists every one. Field codes the schema states:
+    /// `invalid_email`, `invalid_display_name`, `display_name_invisible_character`,
+    /// `invalid_locale`, `password_too_short`, `password_too_long`. Field codes of the password
+    /// policy, which no schema can state (so a schema-valid body can get them): the password is
+    /// in the list of common passwords (`password_too_common`), is one short unit repeated or
+    /// one run of consecutive characters (`password_too_predictable`), contains the address's
+    /// local part (`password_contains_email`), or is known from breaches when that check is on
+    /// (`password_breached`).
+    #[response(status = 422, content_type = "application/problem+json")]
+    Invalid(ProblemDoc),
+}
+
+/// The 400 of operations that take an emailed token: whether a token is live only the server
+/// knows, so a body that is valid by the schema gets this answer unless it carries one.
+#[derive(IntoResponses)]
+#[allow(dead_code)] // Documents a response `ApiError` produces; never built.
+pub enum TokenRefused {
+    /// `invalid_token`: the token is unknown, expired, already used or superseded (a newer
+    /// link, or the account's password or address changed since); by design, for any
+    /// well-formed token that is not live. Also malformed JSON (`malformed_json`), an unknown
+    /// or missing field or a wrong type (`invalid_body`).
+    #[response(status = 400, content_type = "application/problem+json")]
+    BadRequest(ProblemDoc),
 }
 
 /// A dependency (MongoDB, Redis) did not answer in time; retry after `Retry-After` seconds.

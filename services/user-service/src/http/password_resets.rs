@@ -11,14 +11,16 @@ use super::client::Client;
 use super::email_requests;
 use super::error::ApiError;
 use super::json::ApiJson;
-use super::openapi::{Accepted, BodyErrors, Limited, Unavailable};
+use super::openapi::{
+    Accepted, BodyErrors, Limited, NewPasswordRefused, TokenRefused, Unavailable,
+};
 use crate::account::reset;
 use crate::crypto::looks_like_token;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RequestBody {
-    #[schema(format = "email")]
+    #[schema(format = "email", max_length = 254)]
     email: String,
 }
 
@@ -56,9 +58,14 @@ pub async fn request(
 #[serde(deny_unknown_fields)]
 #[schema(as = ResetConfirmBody)]
 pub struct ConfirmBody {
-    /// The token from the email's link.
-    #[schema(pattern = "^[A-Za-z0-9_-]{43}$")]
+    /// The token from the email's link. A well-formed token that is unknown, expired, used
+    /// or superseded is a 400 `invalid_token`.
+    #[schema(pattern = "^[A-Za-z0-9_-]{43}$", min_length = 43, max_length = 43)]
     token: String,
+    /// 15 to 1024 code points after NFKC normalisation. Refused by policy with 422 even
+    /// within the schema: `password_too_common`, `password_too_predictable`,
+    /// `password_contains_email`, `password_breached` (see `POST /v1/users`); a refused
+    /// password does not use the link up.
     #[schema(min_length = 15, max_length = 1024, format = "password")]
     new_password: String,
 }
@@ -74,6 +81,8 @@ pub struct ConfirmBody {
     responses(
         (status = 204, description = "Password replaced; every session has ended (log in again)."),
         BodyErrors,
+        TokenRefused,
+        NewPasswordRefused,
         Unavailable,
     )
 )]

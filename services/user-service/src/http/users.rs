@@ -13,7 +13,9 @@ use super::auth::CurrentSession;
 use super::client::Client;
 use super::error::{ApiError, FieldError};
 use super::json::ApiJson;
-use super::openapi::{Accepted, BodyErrors, Limited, NeedsSession, Unavailable, WrongPassword};
+use super::openapi::{
+    Accepted, BodyErrors, Limited, NeedsSession, NewPasswordRefused, Unavailable, WrongPassword,
+};
 use crate::account::owner::{self, SessionRef};
 use crate::account::profile::{self, ProfileEdit};
 use crate::account::registration::{self, Registration};
@@ -24,16 +26,22 @@ use crate::store::users::{ProfileChanges, UserDoc};
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterBody {
-    #[schema(format = "email", example = "ada@example.com")]
+    #[schema(format = "email", max_length = 254, example = "ada@example.com")]
     email: String,
-    /// 15 to 1024 characters; not a common or predictable password, not containing the
-    /// address.
+    /// 15 to 1024 code points after NFKC normalisation. Refused by policy with 422 even
+    /// within the schema: a common password (`password_too_common`), one unit repeated or
+    /// one run of consecutive characters (`password_too_predictable`), containing the
+    /// address's local part (`password_contains_email`), known from breaches
+    /// (`password_breached`, when that check is on).
     #[schema(min_length = 15, max_length = 1024, format = "password")]
     password: String,
+    /// Shown to people; trimmed; see `pattern` (no control, invisible or text-direction
+    /// characters, not blank). `null` is the same as absent.
     #[serde(default)]
-    #[schema(max_length = 100)]
+    #[schema(min_length = 1, max_length = 100)]
     display_name: Option<String>,
-    /// BCP 47 language tag of the emails, e.g. `en` or `de-CH`; default `en`.
+    /// BCP 47 language tag of the emails, e.g. `en` or `de-CH` (`_` is taken for `-`);
+    /// default `en`. `null` is the same as absent.
     #[serde(default)]
     #[schema(example = "en")]
     locale: Option<String>,
@@ -93,6 +101,7 @@ impl RegisterBody {
         (status = 202, description = "A verification email is on its way (or, for an address \
             that already has an account, a notice to its owner).", body = Accepted),
         BodyErrors,
+        NewPasswordRefused,
         Limited,
         Unavailable,
     )
@@ -165,22 +174,31 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     Option::<T>::deserialize(d).map(Some)
 }
 
+/// A field that may be absent but, when present, is a value: `null` is refused (400).
+fn not_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchBody {
-    /// `null` removes the display name; absent leaves it alone.
+    /// `null` removes the display name; absent leaves it alone. Trimmed; see `pattern` (no
+    /// control, invisible or text-direction characters, not blank).
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>, max_length = 100)]
+    #[schema(value_type = Option<String>, min_length = 1, max_length = 100)]
     display_name: Option<Option<String>>,
+    /// BCP 47 language tag of the emails, e.g. `en` or `de-CH`; `null` is the same as absent.
     #[serde(default)]
+    #[schema(example = "de-CH")]
     locale: Option<String>,
-    /// A new address: needs `current_password`, and takes effect once confirmed through the
-    /// link sent to it.
-    #[serde(default)]
-    #[schema(format = "email")]
+    /// A new address: needs `current_password` (`dependentRequired`), and takes effect once
+    /// confirmed through the link sent to it.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(value_type = String, format = "email", max_length = 254)]
     email: Option<String>,
-    #[serde(default)]
-    #[schema(format = "password")]
+    /// The account's password, required with `email`; a wrong one is a 403 `wrong_password`.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(value_type = String, format = "password")]
     current_password: Option<String>,
 }
 
@@ -282,8 +300,12 @@ impl PatchBody {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ChangePasswordBody {
+    /// A wrong one is a 403 `wrong_password`.
     #[schema(format = "password")]
     current_password: String,
+    /// 15 to 1024 code points after NFKC normalisation. Refused by policy with 422 even
+    /// within the schema: `password_too_common`, `password_too_predictable`,
+    /// `password_contains_email`, `password_breached` (see `POST /v1/users`).
     #[schema(min_length = 15, max_length = 1024, format = "password")]
     new_password: String,
 }
@@ -298,6 +320,7 @@ pub struct ChangePasswordBody {
     responses(
         (status = 204, description = "Changed; every other session has ended."),
         BodyErrors,
+        NewPasswordRefused,
         NeedsSession,
         WrongPassword,
         Limited,
@@ -321,6 +344,7 @@ pub async fn change_password(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct DeleteBody {
+    /// The account's password; a wrong one is a 403 `wrong_password`.
     #[schema(format = "password")]
     password: String,
 }

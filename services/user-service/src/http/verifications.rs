@@ -11,14 +11,14 @@ use super::client::Client;
 use super::email_requests;
 use super::error::ApiError;
 use super::json::ApiJson;
-use super::openapi::{Accepted, BodyErrors, Limited, ProblemDoc, Unavailable};
+use super::openapi::{Accepted, BodyErrors, Limited, ProblemDoc, TokenRefused, Unavailable};
 use crate::account::verification;
 use crate::crypto::looks_like_token;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResendBody {
-    #[schema(format = "email")]
+    #[schema(format = "email", max_length = 254)]
     email: String,
 }
 
@@ -56,8 +56,9 @@ pub async fn resend(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConfirmBody {
-    /// The token from the email's link.
-    #[schema(pattern = "^[A-Za-z0-9_-]{43}$")]
+    /// The token from the email's link. A well-formed token that is unknown, expired, used
+    /// or superseded is a 400 `invalid_token`.
+    #[schema(pattern = "^[A-Za-z0-9_-]{43}$", min_length = 43, max_length = 43)]
     token: String,
 }
 
@@ -80,6 +81,7 @@ pub struct Verified {
         (status = 409, description = "The new address was taken by another account meanwhile \
             (`email_taken`).", body = ProblemDoc, content_type = "application/problem+json"),
         BodyErrors,
+        TokenRefused,
         Unavailable,
     )
 )]

@@ -72,6 +72,15 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "==> cargo test"
 cargo test --workspace --locked --no-fail-fast
 
+# ---- fuzz smoke: the cargo fuzz targets in fuzz/ (own workspace), each for a short bounded run;
+# a crash fails the suite and is printed. Longer campaigns: docs/fuzzing.md.
+run_fuzz_smoke() {
+    echo "==> fuzz smoke (scripts/fuzz.sh smoke, ${FUZZ_SECONDS:-25}s per target)"
+    RUN_DIR=$RUN_DIR "$SCRIPT_DIR/fuzz.sh" smoke
+}
+run_fuzz_smoke
+# ---- end of fuzz smoke
+
 echo "==> failure drills (drills/run.sh; report in drills/reports/latest.md)"
 RUN_DIR=$RUN_DIR "$REPO_ROOT/drills/run.sh"
 

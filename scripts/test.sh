@@ -94,6 +94,15 @@ AMQP_URL="amqp://guest:guest@127.0.0.1:${AMQP_PORT:-5672}/%2f" REDIS_URL="redis:
     SMTP_SINK_PORT=${SMTP_PORT:-2525} "$RUN_DIR/venv-kmock/bin/python" tests/kmock/controller_e2e.py \
     "${CARGO_TARGET_DIR:-$REPO_ROOT/target}/debug/mail-service"
 
+# ---- fuzz smoke: the cargo fuzz targets in fuzz/ (own workspace), each for a short bounded run;
+# a crash fails the suite and is printed. Longer campaigns: docs/fuzzing.md.
+run_fuzz_smoke() {
+    echo "==> fuzz smoke (scripts/fuzz.sh smoke, ${FUZZ_SECONDS:-25}s per target)"
+    RUN_DIR=$RUN_DIR "$SCRIPT_DIR/fuzz.sh" smoke
+}
+run_fuzz_smoke
+# ---- end of fuzz smoke
+
 echo "==> failure drills (drills/run.sh; report in drills/reports/latest.md)"
 RUN_DIR=$RUN_DIR "$REPO_ROOT/drills/run.sh"
 

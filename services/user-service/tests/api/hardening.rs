@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use common::email::EmailKind;
 use reqwest::Method;
+use secrecy::ExposeSecret;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -225,7 +226,7 @@ async fn the_password_write_is_guarded_by_address_and_stamp() {
     use user_service::store::users::{StampGuard, Updated, UserStore};
     let app = spawn_app().await;
     let email = app.verified_user().await;
-    let client = mongodb::Client::with_uri_str(&app.config.mongodb_uri)
+    let client = mongodb::Client::with_uri_str(app.config.mongodb_uri.expose_secret())
         .await
         .unwrap();
     let db = client.database(&app.config.mongodb_database);

@@ -8,6 +8,7 @@ use std::time::Duration;
 use common::email::{EmailKind, EmailMessage};
 use redis::AsyncCommands;
 use reqwest::Method;
+use secrecy::ExposeSecret;
 use serde_json::json;
 use user_service::crypto::token_digest;
 
@@ -90,7 +91,7 @@ async fn a_session_left_behind_by_a_failed_revocation_is_refused() {
     let email = app.verified_user().await;
     let old = app.session(&email, PASSWORD).await;
     let current = app.session(&email, PASSWORD).await;
-    let mut redis = redis::Client::open(app.config.redis_url.as_str())
+    let mut redis = redis::Client::open(app.config.redis_url.expose_secret())
         .unwrap()
         .get_multiplexed_async_connection()
         .await

@@ -81,7 +81,7 @@ impl Password {
     }
 }
 
-static COMMON_PASSWORDS: &str = include_str!("../../data/common-passwords.txt");
+static COMMON_PASSWORDS: &str = include_str!("../data/common-passwords.txt");
 
 fn blocklist() -> &'static HashSet<&'static str> {
     static SET: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {

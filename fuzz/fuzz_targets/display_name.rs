@@ -20,9 +20,10 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let trimmed = raw.trim();
+    // At most 100 characters as sent (the OpenAPI schema's maxLength), blank-padded or not.
     let plain = !trimmed.is_empty()
-        && trimmed.chars().count() <= 100
-        && trimmed.bytes().all(|b| b == b' ' || b.is_ascii_graphic());
+        && raw.chars().count() <= 100
+        && raw.bytes().all(|b| b == b' ' || b.is_ascii_graphic());
     let name = match DisplayName::parse(raw) {
         Ok(name) => name,
         Err(invalid) => {

@@ -242,13 +242,15 @@ fi
 # no host port both mapped by kind and port-forwarded (skaffold, workflows, docs); every `uses:`
 # pinned to a commit SHA with its version; the kind node image pinned, KEDA the same in e2e.yml
 # and k8s/README.md; the Renovate config valid; the e2e helper scripts parse; the NetworkPolicies
-# of the e2e setup (chart as e2e.yml installs it, k8s/ manifests) admit every flow the run needs.
+# of the e2e setup (chart as e2e.yml installs it, on a cluster that serves KEDA's API, and the
+# k8s/ manifests) admit every flow the run needs.
 # Each check also has a negative case.
 e2e_render="$OUT/e2e-flows.yaml" neg_dir="$OUT/neg-workflows"
 if "$PY" scripts/check_ports_and_pins.py >"$OUT/workflows-kind.log" 2>&1 \
    && "$TOOLS/venv/bin/check-jsonschema" --builtin-schema vendor.renovate .github/renovate.json >>"$OUT/workflows-kind.log" 2>&1 \
    && for f in .github/scripts/*.sh; do bash -n "$f" || exit 1; done >>"$OUT/workflows-kind.log" 2>&1 \
    && "$HELM" template up "$CHART" --namespace user-platform -f "$CHART/ci/kind-values.yaml" \
+        --api-versions keda.sh/v1alpha1/ScaledObject \
         --set mailService.templates.source=kubernetes >"$e2e_render" 2>>"$OUT/workflows-kind.log" \
    && "$PY" scripts/check_e2e_flows.py "$e2e_render" k8s/mongodb-dev.yaml k8s/mailpit.yaml >>"$OUT/workflows-kind.log" 2>&1; then
   record ok "$(grep -h '^  ports and pins:' "$OUT/workflows-kind.log" | sed 's/^  //'); renovate.json valid; $(grep -h '^  e2e flows:' "$OUT/workflows-kind.log" | sed 's/^  //')"
@@ -266,6 +268,7 @@ else
   cat "$OUT/neg.log"; record FAIL "rejects port clash and unpinned action: unexpected error"
 fi
 if "$HELM" template up "$CHART" --namespace user-platform -f "$CHART/ci/kind-values.yaml" --set mailService.templates.source=kubernetes \
+     --api-versions keda.sh/v1alpha1/ScaledObject \
      --set-json 'networkPolicy.kedaFrom=[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"not-keda"}}}]' \
      >"$neg_dir/render.yaml" 2>"$OUT/neg.log" \
    && ! "$PY" scripts/check_e2e_flows.py "$neg_dir/render.yaml" k8s/mongodb-dev.yaml k8s/mailpit.yaml >"$OUT/neg.log" 2>&1 \

@@ -134,7 +134,8 @@ def main(rendered, *manifests):
     us, ms, redis, rabbit, test = (comp(c) for c in ("user-service", "mail-service", "redis", "rabbitmq", "test"))
     mongo, mailpit = find("app.kubernetes.io/name", "mongodb"), find("app.kubernetes.io/name", "mailpit")
     dns = Pod("coredns", "kube-system", {"k8s-app": "kube-dns"}, {"dns": (53, "UDP"), "dns-tcp": (53, "TCP")})
-    keda = Pod("keda-operator", "keda", {"app": "keda-operator"}, {})
+    # The KEDA chart labels its operator pods with both.
+    keda = Pod("keda-operator", "keda", {"app": "keda-operator", "app.kubernetes.io/name": "keda-operator"}, {})
 
     flows = []
     for src in (us, ms, rabbit, mongo, test):

@@ -135,7 +135,9 @@ def start_service(binary: str, kubeconfig: pathlib.Path, admin: int, log) -> sub
            "EMAIL_QUEUE": QUEUE, "REDIS_KEY_PREFIX": f"kmock-e2e-{RUN}:",
            "SMTP_HOST": "127.0.0.1", "SMTP_PORT": os.environ.get("SMTP_SINK_PORT", "2525"),
            "SMTP_TLS": "none", "MAIL_FROM": "Kmock <kmock@example.com>",
-           "TEMPLATE_SOURCE": "kubernetes", "POD_NAMESPACE": NS, "KUBECONFIG": str(kubeconfig),
+           "TEMPLATE_SOURCE": "kubernetes",
+           # The links of the test messages point there (the mail-service refuses other origins).
+           "ALLOWED_LINK_ORIGINS": "https://app.example.com", "POD_NAMESPACE": NS, "KUBECONFIG": str(kubeconfig),
            "ADMIN_ADDR": f"127.0.0.1:{admin}", "RETRY_DELAYS": "1s", "RUST_LOG": "info",
            "AMQP_PUBLISHER_USER": pika.URLParameters(os.environ["AMQP_URL"]).credentials.username}
     env.pop("TEMPLATE_DIR", None)

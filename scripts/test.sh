@@ -52,8 +52,25 @@ ensure_cargo_deny() {
     cargo deny --offline --locked check --hide-inclusion-graph "${checks[@]}"
 }
 
+# The suite builds the workspace (debug), the fuzz targets and the benchmark-free binaries: about
+# 6 GiB of build output. A disk without room fails late and obscurely ("Bus error" from the
+# linker, "No space left on device"), so say it up front.
+check_disk_space() {
+    local dir=${CARGO_TARGET_DIR:-$REPO_ROOT/target} need_kib=$((8 * 1024 * 1024)) free_kib
+    mkdir -p "$dir"
+    free_kib=$(df -Pk "$dir" | awk 'NR == 2 { print $4 }')
+    echo "==> free disk for the build: $((free_kib / 1024)) MiB in $(df -P "$dir" | awk 'NR == 2 { print $6 }')"
+    if [ "$free_kib" -lt "$need_kib" ]; then
+        echo "WARNING: less than 8 GiB free where the build goes ($dir); the suite may fail with" \
+            "'No space left on device'. Free space or set CARGO_TARGET_DIR elsewhere." >&2
+    fi
+}
+
 started=$(date +%s)
 ensure_toolchain
+# CI builds once from scratch: incremental compilation state would only cost disk and time.
+if [ "${CI:-}" = "true" ]; then export CARGO_INCREMENTAL=0; fi
+check_disk_space
 # services.sh also makes sure python3 with a working venv module is installed.
 "$SCRIPT_DIR/services.sh" start
 ensure_apitest_tools

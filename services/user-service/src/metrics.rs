@@ -16,7 +16,13 @@ pub struct Metrics {
     pub outbox_pending: IntGauge,
     pub outbox_expired: IntCounter,
     pub pwned_checks: IntCounterVec,
+    pub auth_checks: IntCounterVec,
+    pub auth_check_duration: HistogramVec,
 }
+
+/// The results of the forward-auth check (`user_auth_checks_total{result}`).
+pub const AUTH_CHECK_RESULTS: &[&str] =
+    &["ok", "missing", "invalid", "expired", "unverified", "error"];
 
 impl Metrics {
     /// Creates the server-error series of every route at zero: a series born with its first
@@ -89,8 +95,28 @@ impl Metrics {
                 ),
                 &["result"],
             )?,
+            auth_checks: IntCounterVec::new(
+                Opts::new(
+                    "user_auth_checks_total",
+                    "Forward-auth session checks by result (ok, missing, invalid, expired, \
+                     unverified, error)",
+                ),
+                &["result"],
+            )?,
+            auth_check_duration: HistogramVec::new(
+                HistogramOpts::new(
+                    "user_auth_check_duration_seconds",
+                    "Forward-auth session check latency (the Redis round trip included), by result",
+                )
+                .buckets(vec![
+                    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                ]),
+                &["result"],
+            )?,
         };
         m.start_at_zero();
+        registry.register(Box::new(m.auth_checks.clone()))?;
+        registry.register(Box::new(m.auth_check_duration.clone()))?;
         registry.register(Box::new(m.pwned_checks.clone()))?;
         registry.register(Box::new(m.http_requests.clone()))?;
         registry.register(Box::new(m.http_duration.clone()))?;
@@ -143,6 +169,10 @@ impl Metrics {
         }
         for result in ["breached", "clean", "error"] {
             self.pwned_checks.with_label_values(&[result]);
+        }
+        for result in AUTH_CHECK_RESULTS {
+            self.auth_checks.with_label_values(&[result]);
+            self.auth_check_duration.with_label_values(&[result]);
         }
     }
 }

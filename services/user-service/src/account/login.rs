@@ -90,6 +90,7 @@ async fn create_session(
         user_agent: caller.user_agent,
         ip: Some(caller.ip.to_string()),
         stamp: user.security_stamp.clone(),
+        email_verified: user.email_verified,
     };
     if state.sessions.create(&digest, &record).await? == StampCheck::Differs {
         let fresh = state.users.find_by_id(&user.id).await?;

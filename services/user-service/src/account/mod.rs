@@ -3,6 +3,7 @@
 //! the workflows apply the rules (rate limits, password policy, the security stamp, what is
 //! mailed to whom) and use the stores for every read and write.
 
+pub mod access;
 mod error;
 pub mod limits;
 pub mod login;

@@ -101,6 +101,7 @@ async fn confirm_address(
     match outcome {
         Updated::Done => {
             state.mailer.dispatch(entries);
+            mark_sessions_verified(state, &record.user_id).await;
             count_verified(state, &record.user_id);
             Ok(record.email)
         }
@@ -162,6 +163,15 @@ async fn complete_email_change(
                 _ => Err(AccountError::InvalidToken),
             }
         }
+    }
+}
+
+/// The sessions of a user who may log in unverified (ALLOW_UNVERIFIED_LOGIN) learn that the
+/// address is now confirmed, for the forward-auth check. If Redis fails here they keep saying
+/// "unverified", the safe side: the user logs in again.
+async fn mark_sessions_verified(state: &AppState, user_id: &str) {
+    if let Err(e) = state.sessions.mark_verified(user_id).await {
+        tracing::warn!(user_id, error = %crate::store::chain(&e), "sessions not marked verified");
     }
 }
 

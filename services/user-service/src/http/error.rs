@@ -17,6 +17,8 @@ pub enum ApiError {
     MalformedJson(String),
     #[error("invalid body")]
     InvalidBody(String),
+    #[error("invalid query")]
+    InvalidQuery(String),
     #[error("unsupported media type")]
     UnsupportedMediaType,
     #[error("payload too large")]
@@ -63,6 +65,11 @@ impl ApiError {
                 StatusCode::BAD_REQUEST,
                 "invalid_body",
                 "Invalid request body",
+            ),
+            InvalidQuery(_) => (
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                "Invalid query string",
             ),
             UnsupportedMediaType => (
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -120,7 +127,7 @@ impl ApiError {
         use ApiError::*;
         match self {
             Validation(_) => "One or more fields are invalid; see `errors`.".into(),
-            MalformedJson(d) | InvalidBody(d) => d.clone(),
+            MalformedJson(d) | InvalidBody(d) | InvalidQuery(d) => d.clone(),
             UnsupportedMediaType => "Send the body as application/json.".into(),
             PayloadTooLarge => "The request body is too large.".into(),
             Unauthorized => "Send a valid session token as `Authorization: Bearer <token>`.".into(),

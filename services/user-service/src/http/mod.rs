@@ -4,6 +4,7 @@ mod auth;
 mod client;
 mod email_requests;
 pub mod error;
+pub mod forward_auth;
 mod json;
 pub mod openapi;
 mod password_resets;
@@ -18,7 +19,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post, put};
+use axum::routing::{any, delete, get, post, put};
 
 pub use crate::state::AppState;
 use error::ApiError;
@@ -44,6 +45,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/v1/sessions"),
     ("DELETE", "/v1/sessions/current"),
     ("DELETE", "/v1/sessions/{id}"),
+    ("GET", "/v1/auth/check"),
 ];
 
 pub fn router(state: AppState) -> Router {
@@ -77,6 +79,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/sessions/current", delete(sessions::logout))
         .route("/v1/sessions/{id}", delete(sessions::revoke))
+        .route("/v1/auth/check", any(forward_auth::check))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(

@@ -6,7 +6,7 @@ use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
 
-use super::{password_resets, sessions, users, verifications};
+use super::{forward_auth, password_resets, sessions, users, verifications};
 
 mod rules;
 
@@ -36,6 +36,7 @@ use rules::Rules;
         sessions::revoke_others,
         sessions::logout,
         sessions::revoke,
+        forward_auth::check,
     ),
     modifiers(&BearerAuth, &Rules),
     tags(

@@ -37,6 +37,21 @@ pub struct SessionRecord {
     pub ip: Option<String>,
     /// The user's security stamp when the session was created.
     pub stamp: String,
+    /// Whether the account's address was confirmed; set at login and when the address is
+    /// confirmed later, so that the forward-auth check can answer it from Redis alone.
+    pub email_verified: bool,
+}
+
+/// What a token digest leads to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionLookup {
+    /// A valid session (touched when due).
+    Valid(SessionRecord),
+    /// A session that existed but is past its idle or absolute end, or whose account changed
+    /// since (its stamp moved).
+    Ended,
+    /// No session: never issued, logged out or revoked.
+    Unknown,
 }
 
 /// What the user's stamp in Redis said when a session was created.
@@ -109,7 +124,8 @@ return redis.call('GET', KEYS[3])
 /// Looks a session up, refuses it when its stamp is not the user's current one (and deletes
 /// it) or when it is past its idle or absolute end, and touches it when due: all at once, and
 /// only on a session key that exists. KEYS: session. ARGV: stamp key prefix, now (unix
-/// seconds), idle timeout (s), touch interval (s). Answers the session's fields, or nil.
+/// seconds), idle timeout (s), touch interval (s). Answers the session's fields, nil when
+/// there is no session, or the status `ended` for one that ended.
 const CHECK: &str = r"
 local flat = redis.call('HGETALL', KEYS[1])
 if #flat == 0 then return false end
@@ -121,10 +137,10 @@ if not user or not stamp or not last or not expires then return false end
 local current = redis.call('GET', ARGV[1] .. user)
 if current ~= stamp then
   redis.call('DEL', KEYS[1])
-  return false
+  return {ok = 'ended'}
 end
 local now, idle = tonumber(ARGV[2]), tonumber(ARGV[3])
-if now >= expires or now >= last + idle then return false end
+if now >= expires or now >= last + idle then return {ok = 'ended'} end
 if now - last >= tonumber(ARGV[4]) then
   redis.call('HSET', KEYS[1], 'last_seen_at', ARGV[2])
   redis.call('EXPIRE', KEYS[1], math.max(1, math.min(now + idle, expires) - now))
@@ -143,6 +159,19 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
   return 1
 end
 return 0
+";
+
+/// Marks every listed session of a user whose key still exists as verified. KEYS: the
+/// session keys.
+const MARK_VERIFIED: &str = r"
+local n = 0
+for _, key in ipairs(KEYS) do
+  if redis.call('EXISTS', key) == 1 then
+    redis.call('HSET', key, 'email_verified', '1')
+    n = n + 1
+  end
+end
+return n
 ";
 
 /// Re-stamps a session (the one a password change keeps) if it still exists.
@@ -218,13 +247,13 @@ impl SessionStore {
         })
     }
 
-    /// The valid session behind a token digest, if any, touched when due (which pushes its
-    /// idle timeout back). One round trip; never reads MongoDB.
+    /// What a token digest leads to: a valid session (touched when due, which pushes its idle
+    /// timeout back), one that ended, or none. One round trip; never reads MongoDB.
     #[tracing::instrument(name = "sessions.check", skip_all)]
-    pub async fn check(&self, digest: &str) -> Result<Option<SessionRecord>, StoreError> {
+    pub async fn check(&self, digest: &str) -> Result<SessionLookup, StoreError> {
         let mut conn = self.redis.connection();
         let now = Utc::now();
-        let flat: Option<Vec<String>> = Script::new(CHECK)
+        let answer: redis::Value = Script::new(CHECK)
             .key(self.session_key(digest))
             .arg(self.redis.key("stamp", ""))
             .arg(now.timestamp())
@@ -233,15 +262,46 @@ impl SessionStore {
             .invoke_async(&mut conn)
             .await
             .map_err(StoreError::redis)?;
-        let Some(flat) = flat else {
-            return Ok(None);
+        let flat: Vec<String> = match answer {
+            redis::Value::Nil => return Ok(SessionLookup::Unknown),
+            redis::Value::Okay | redis::Value::SimpleString(_) => {
+                return Ok(SessionLookup::Ended);
+            }
+            other => redis::from_redis_value(other)
+                .map_err(|e| StoreError::Corrupt(format!("session check answer: {e}")))?,
         };
         let fields: HashMap<String, String> = flat
             .chunks_exact(2)
             .map(|pair| (pair[0].clone(), pair[1].clone()))
             .collect();
         let record = parse(&fields)?;
-        Ok(self.policy.is_valid(&record, now).then_some(record))
+        Ok(if self.policy.is_valid(&record, now) {
+            SessionLookup::Valid(record)
+        } else {
+            SessionLookup::Ended
+        })
+    }
+
+    /// Records on every current session of a user that the address is confirmed.
+    #[tracing::instrument(name = "sessions.mark_verified", skip_all)]
+    pub async fn mark_verified(&self, user_id: &str) -> Result<usize, StoreError> {
+        let mut conn = self.redis.connection();
+        let index: HashMap<String, String> = conn
+            .hgetall(self.index_key(user_id))
+            .await
+            .map_err(StoreError::redis)?;
+        if index.is_empty() {
+            return Ok(0);
+        }
+        let script = Script::new(MARK_VERIFIED);
+        let mut invocation = script.prepare_invoke();
+        for digest in index.values() {
+            invocation.key(self.session_key(digest));
+        }
+        invocation
+            .invoke_async(&mut conn)
+            .await
+            .map_err(StoreError::redis)
     }
 
     /// Sets the user's stamp in Redis (before and after the change in MongoDB).
@@ -383,6 +443,10 @@ fn fields(record: &SessionRecord) -> Vec<(&'static str, String)> {
         ("last_seen_at", record.last_seen_at.timestamp().to_string()),
         ("expires_at", record.expires_at.timestamp().to_string()),
         ("stamp", record.stamp.clone()),
+        (
+            "email_verified",
+            u8::from(record.email_verified).to_string(),
+        ),
     ];
     if let Some(ua) = &record.user_agent {
         fields.push(("user_agent", truncate(ua)));
@@ -420,6 +484,8 @@ fn parse(fields: &HashMap<String, String>) -> Result<SessionRecord, StoreError> 
         user_agent: fields.get("user_agent").cloned(),
         ip: fields.get("ip").cloned(),
         stamp: fields.get("stamp").cloned().unwrap_or_default(),
+        // Sessions made before the field existed say nothing: not verified, the safe side.
+        email_verified: fields.get("email_verified").is_some_and(|v| v == "1"),
     })
 }
 
@@ -437,6 +503,7 @@ mod tests {
             user_agent: None,
             ip: None,
             stamp: "s".into(),
+            email_verified: false,
         }
     }
 

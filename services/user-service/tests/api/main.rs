@@ -5,11 +5,14 @@
 mod account;
 mod breached_passwords;
 mod e2e;
+mod forward_auth;
 mod hardening;
 mod helpers;
+mod nginx;
 mod openapi;
 mod outbox;
 mod password_resets;
+mod proxy;
 mod queue_trust;
 mod rate_limits;
 mod readiness;

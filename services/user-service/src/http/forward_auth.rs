@@ -1,0 +1,102 @@
+//! `/v1/auth/check`: the forward-auth endpoint an ingress asks before passing a request on to
+//! another service (docs/api.md, "Authenticating requests for other services").
+
+use axum::Json;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri};
+use axum::response::{IntoResponse, Response};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::AppState;
+use super::auth::bearer;
+use super::error::ApiError;
+use super::openapi::{NeedsSession, ProblemDoc, Unavailable};
+use crate::account::access::{self, Requirement};
+
+pub const USER_ID: HeaderName = HeaderName::from_static("x-user-id");
+pub const SESSION_ID: HeaderName = HeaderName::from_static("x-session-id");
+pub const EMAIL_VERIFIED: HeaderName = HeaderName::from_static("x-user-email-verified");
+
+/// Options, set in the proxy's auth URL. Unknown parameters are refused (400), so that a typo
+/// in a requirement fails closed instead of silently letting requests through.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct CheckOptions {
+    /// Refuse (403 `email_not_verified`) a session whose account has not confirmed its address.
+    #[serde(default)]
+    require_verified_email: bool,
+}
+
+/// Who is calling; the same facts as the `X-User-*` response headers.
+#[derive(Serialize, ToSchema)]
+pub struct CheckedIdentity {
+    user_id: String,
+    session_id: String,
+    email_verified: bool,
+    /// The session's absolute end.
+    expires_at: DateTime<Utc>,
+}
+
+/// Answers whether the request carries a valid session and whose it is: `200` with
+/// `X-User-Id`, `X-Session-Id` and `X-User-Email-Verified`, which the proxy copies onto the
+/// request it passes on (configure it to overwrite any the client sent), or `401` with
+/// `WWW-Authenticate: Bearer`. One Redis round trip, never MongoDB. Every method gets the same
+/// answer, as forward-auth proxies send the original request's method.
+#[utoipa::path(
+    method(get, head, post, put, patch, delete, options),
+    path = "/v1/auth/check",
+    tag = "sessions",
+    operation_id = "auth_check",
+    security(("session" = [])),
+    params(CheckOptions),
+    responses(
+        (status = 200, body = CheckedIdentity, headers(
+            ("X-User-Id" = String, description = "The caller's user id"),
+            ("X-Session-Id" = String, description = "The session's public id"),
+            ("X-User-Email-Verified" = String, description = "`true` or `false`"),
+        )),
+        (status = 400, description = "An unknown or malformed option (`invalid_query`).",
+            body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, description = "`require_verified_email` was set and the account's \
+            address is not confirmed (`email_not_verified`).", body = ProblemDoc,
+            content_type = "application/problem+json"),
+        NeedsSession,
+        Unavailable,
+    )
+)]
+pub async fn check(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Result<Response, ApiError> {
+    let Query(options) = Query::<CheckOptions>::try_from_uri(&uri)
+        .map_err(|rejection| ApiError::InvalidQuery(rejection.body_text()))?;
+    let requirement = Requirement {
+        verified_email: options.require_verified_email,
+    };
+    let identity = access::check(&state, bearer(&headers), requirement).await?;
+    // Ids are ours (UUIDs), always valid header values; refuse rather than panic if not.
+    let header = |text: &str| HeaderValue::from_str(text).map_err(|_| ApiError::Internal);
+    let identity_headers = [
+        (USER_ID, header(&identity.user_id)?),
+        (SESSION_ID, header(&identity.session_id)?),
+        (
+            EMAIL_VERIFIED,
+            HeaderValue::from_static(if identity.email_verified {
+                "true"
+            } else {
+                "false"
+            }),
+        ),
+    ];
+    let body = Json(CheckedIdentity {
+        user_id: identity.user_id,
+        session_id: identity.session_id,
+        email_verified: identity.email_verified,
+        expires_at: identity.expires_at,
+    });
+    Ok((identity_headers, body).into_response())
+}

@@ -66,8 +66,37 @@ check_disk_space() {
     fi
 }
 
+# Debian's nginx, with auth_request: the forward-auth tests put it in front of the user-service
+# (services/user-service/tests/api/forward_auth.rs). Its package would start a daemon on :80; a
+# policy-rc.d that denies every start is Debian's way to prevent that (kept if one exists).
+NGINX_DEB_VERSION=1.22.1-9+deb12u11
+ensure_nginx() {
+    if command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; then return 0; fi
+    local sudo="" policy=/usr/sbin/policy-rc.d added="" version=$NGINX_DEB_VERSION
+    [ "$(id -u)" -eq 0 ] || sudo=sudo
+    echo "==> installing nginx (apt) for the forward-auth tests"
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null
+        $sudo chmod 755 "$policy"
+        added=1
+    fi
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -q </dev/null >/dev/null
+    # The pinned version, or the archive's current one once a security update replaced it.
+    apt-cache madison nginx 2>/dev/null | grep -qF " $version " || version=""
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+        "nginx${version:+=$version}" </dev/null >/dev/null || {
+        [ -z "$added" ] || $sudo rm -f "$policy"
+        echo "error: apt-get install nginx failed" >&2
+        exit 1
+    }
+    [ -z "$added" ] || $sudo rm -f "$policy"
+    /usr/sbin/nginx -V 2>&1 | grep -q -- --with-http_auth_request_module ||
+        { echo "error: this nginx lacks the auth_request module" >&2; exit 1; }
+}
+
 started=$(date +%s)
 ensure_toolchain
+ensure_nginx
 # CI builds once from scratch: incremental compilation state would only cost disk and time.
 if [ "${CI:-}" = "true" ]; then export CARGO_INCREMENTAL=0; fi
 check_disk_space

@@ -19,7 +19,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, delete, get, post, put};
+use axum::routing::{delete, get, post, put};
 
 pub use crate::state::AppState;
 use error::ApiError;
@@ -79,7 +79,17 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/v1/sessions/current", delete(sessions::logout))
         .route("/v1/sessions/{id}", delete(sessions::revoke))
-        .route("/v1/auth/check", any(forward_auth::check))
+        // Forward-auth proxies send the original request's method (TRACE and CONNECT: 405).
+        .route(
+            "/v1/auth/check",
+            get(forward_auth::check)
+                .head(forward_auth::check)
+                .post(forward_auth::check)
+                .put(forward_auth::check)
+                .patch(forward_auth::check)
+                .delete(forward_auth::check)
+                .options(forward_auth::check),
+        )
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(

@@ -267,6 +267,10 @@ async fn the_check_answers_every_method_with_the_identity_and_a_bearer_challenge
         .call(Method::HEAD, "/v1/auth/check", &token, Value::Null)
         .await;
     assert_eq!(head.status(), 200);
+    let trace = app
+        .call(Method::TRACE, "/v1/auth/check", &token, Value::Null)
+        .await;
+    assert_eq!(trace.status(), 405, "TRACE echoes requests: never answered");
     app.finish().await;
 }
 

@@ -34,6 +34,7 @@ async fn serves_an_openapi_3_1_document_of_every_route() {
     assert_eq!(
         paths,
         [
+            "/v1/auth/check",
             "/v1/email-verifications",
             "/v1/email-verifications/confirm",
             "/v1/password-resets",

@@ -8,15 +8,10 @@ RUN_DIR=${RUN_DIR:-$PWD/.run}
 scripts/services.sh start
 cargo build --release --locked -p user-service -p mail-service --bins
 cargo build --release --locked -p user-service --example hash_bound
+# shellcheck source=bench/venv.sh
+. bench/venv.sh
+ensure_bench_venv
 venv=$RUN_DIR/venv-bench
-req=bench/requirements.txt
-want=$(sha256sum <"$req" | cut -d' ' -f1)
-if [ "$(cat "$venv/.requirements.sha256" 2>/dev/null)" != "$want" ]; then
-    rm -rf "$venv"
-    python3 -m venv "$venv"
-    "$venv/bin/python" -m pip install --disable-pip-version-check --no-input -q -r "$req"
-    echo "$want" >"$venv/.requirements.sha256"
-fi
 # The mail pipeline alone first: its newest report is summarised in platform.md.
 bench/mail/run.sh
 # pymongo (for cleanup) and aiosmtpd (the sink) come from the services' venv.

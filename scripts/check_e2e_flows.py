@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Evaluates the NetworkPolicies of the e2e setup (the chart rendered as .github/workflows/e2e.yml
 installs it, plus k8s/mongodb-dev.yaml and k8s/mailpit.yaml) against the connections the e2e run
-needs. kind (v0.24 and later) enforces NetworkPolicy, so a flow missing here breaks the run.
+needs (with k8s/forward-auth-demo.yaml, the app behind ingress-nginx). kind (v0.24 and later) enforces NetworkPolicy, so a flow missing here breaks the run.
 
 Semantics are those of networking.k8s.io/v1: a pod selected by a policy of a direction only
 accepts what one of those policies allows; podSelector peers are in the policy's namespace unless
@@ -9,7 +9,7 @@ a namespaceSelector is given; ports by number or by the destination container's 
 ipBlock matches the API server (host network) but, conservatively, no pod (CNIs differ there, so
 in-cluster peers must be named by selectors). Probes and `kubectl port-forward` are not filtered
 and need no flow. Outside pods: CoreDNS (kube-system, k8s-app=kube-dns), KEDA's operator
-(namespace keda) and the API server (the `kubernetes` Service 10.96.0.1:443, kind's node
+(namespace keda) ingress-nginx's controller (namespace ingress-nginx) and the API server (the `kubernetes` Service 10.96.0.1:443, kind's node
 172.18.0.2:6443).
 
 Usage: check_e2e_flows.py RENDERED.yaml K8S_MANIFEST.yaml...
@@ -136,6 +136,10 @@ def main(rendered, *manifests):
     dns = Pod("coredns", "kube-system", {"k8s-app": "kube-dns"}, {"dns": (53, "UDP"), "dns-tcp": (53, "TCP")})
     # The KEDA chart labels its operator pods with both.
     keda = Pod("keda-operator", "keda", {"app": "keda-operator", "app.kubernetes.io/name": "keda-operator"}, {})
+    # The ingress-nginx chart's controller pods.
+    ingress = Pod("ingress-nginx-controller", "ingress-nginx",
+                  {"app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/component": "controller"}, {})
+    whoami = find("app.kubernetes.io/name", "whoami")
 
     flows = []
     for src in (us, ms, rabbit, mongo, test):
@@ -150,6 +154,8 @@ def main(rendered, *manifests):
         ("mail-service -> Mailpit SMTP", ms, mailpit, 1025, "TCP"),
         ("KEDA operator -> RabbitMQ (AMQP queue length)", keda, rabbit, 5672, "TCP"),
         ("helm test -> user-service admin", test, us, 9090, "TCP"),
+        ("ingress-nginx -> user-service /v1/auth/check (forward-auth)", ingress, us, us.ports["http"][0], "TCP"),
+        ("ingress-nginx -> forward-auth demo app", ingress, whoami, whoami.ports["http"][0], "TCP"),
         ("helm test -> mail-service admin", test, ms, 9091, "TCP"),
     ]
     flows += [(f"mail-service -> API server {ip}:{port} (EmailTemplate watch)", ms, ip, port, "TCP")

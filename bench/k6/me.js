@@ -1,5 +1,6 @@
-// Authenticated reads of GET /v1/users/me: as fast as VUS connections go (RATE unset), or at a
-// fixed arrival rate of RATE requests/s.
+// Authenticated reads of GET /v1/users/me (or TARGET, a path: /v1/auth/check; `/` of the
+// hello-world ceiling): as fast as VUS connections go (RATE unset), or at a fixed arrival rate
+// of RATE requests/s.
 import http from 'k6/http';
 import { check } from 'k6';
 
@@ -16,6 +17,6 @@ export const options = {
 const params = { headers: { authorization: `Bearer ${__ENV.TOKEN}` } };
 
 export default function () {
-  const res = http.get(`${__ENV.BASE}/v1/users/me`, params);
+  const res = http.get(`${__ENV.BASE}${__ENV.TARGET || '/v1/users/me'}`, params);
   check(res, { 'status is 200': (r) => r.status === 200 });
 }

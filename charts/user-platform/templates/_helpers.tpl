@@ -421,3 +421,20 @@ maxUnavailable: {{ .maxUnavailable }}
     {{- end }}
 {{- end }}
 {{- end }}
+
+{{/* ---------------------------------------------------------------------------------------- */}}
+{{/* Forward-auth                                                                             */}}
+{{/* ---------------------------------------------------------------------------------------- */}}
+
+{{- define "up.forwardAuth.traefik" -}}
+{{- if .Values.forwardAuth.enabled }}
+{{- include "up.capability" (dict "ctx" . "switch" .Values.forwardAuth.traefik.middleware "api" "traefik.io/v1alpha1/Middleware" "key" "forwardAuth.traefik.middleware") }}
+{{- end }}
+{{- end }}
+
+{{/* The in-cluster URL of the session check, with the release's requirement. */}}
+{{- define "up.forwardAuth.url" -}}
+{{- $svc := include "up.componentName" (dict "ctx" . "component" "user-service") }}
+{{- printf "http://%s.%s.svc.cluster.local:%v/v1/auth/check" $svc .Release.Namespace .Values.userService.service.port }}
+{{- if .Values.forwardAuth.requireVerifiedEmail }}?require_verified_email=true{{ end }}
+{{- end }}

@@ -6,7 +6,13 @@ use mail_service::{Application, Config};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    common::telemetry::init("mail-service");
+    let telemetry = match common::telemetry::init("mail-service") {
+        Ok(telemetry) => telemetry,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
     let config = match Config::load(Env::from_process()) {
         Ok(config) => config,
         Err(e) => {
@@ -20,6 +26,8 @@ async fn main() -> ExitCode {
         Ok(app) => app.run_until_stopped(shutdown).await,
         Err(e) => Err(e),
     };
+    // The spans of the last messages, before the process ends.
+    telemetry.shutdown();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -12,11 +12,14 @@ use std::time::Duration;
 
 use common::amqp::Topology;
 use common::shutdown::Shutdown;
+use common::telemetry::propagation;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ExchangeKind};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
+use tracing::Instrument;
+use tracing::field::Empty;
 
 use crate::metrics::Metrics;
 use crate::store::StoreError;
@@ -151,6 +154,8 @@ impl Publisher {
             "x-schema-version".into(),
             AMQPValue::LongInt(schema_version as i32),
         );
+        // The publish span's context: the consumer's span becomes its child.
+        propagation::inject_amqp(&propagation::current_carrier(), &mut headers);
         let mut props = BasicProperties::default()
             .with_content_type(common::email::CONTENT_TYPE.into())
             .with_delivery_mode(2)
@@ -242,7 +247,29 @@ impl Mailer {
         });
     }
 
+    /// Publishes one entry in a span of the trace of the request that wrote it (whether that
+    /// is now, or the relay's turn minutes later on another replica).
     async fn publish_and_remove(&self, entry: &OutboxEntry, path: &'static str) -> bool {
+        let span = tracing::info_span!(
+            "outbox.publish",
+            otel.name = %format_args!("{} publish", entry.destination.as_str()),
+            otel.kind = "producer",
+            otel.status_code = Empty,
+            messaging.system = "rabbitmq",
+            messaging.message.id = %entry.id,
+            message_kind = %entry.kind,
+            path,
+            attempts = entry.attempts,
+        );
+        propagation::continue_from_carrier(&span, &entry.trace);
+        let published = self.publish_entry(entry, path).instrument(span.clone()).await;
+        if !published {
+            span.record("otel.status_code", "error");
+        }
+        published
+    }
+
+    async fn publish_entry(&self, entry: &OutboxEntry, path: &'static str) -> bool {
         if entry.is_expired(chrono::Utc::now()) {
             // Its link no longer works: mailing it would only put a dead token on the way.
             self.metrics.outbox_expired.inc();

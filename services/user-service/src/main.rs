@@ -5,7 +5,13 @@ use user_service::startup::Application;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    common::telemetry::init("user-service");
+    let telemetry = match common::telemetry::init("user-service") {
+        Ok(telemetry) => telemetry,
+        Err(e) => {
+            eprintln!("user-service: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
     let config = match Config::from_env(&mut Env::from_process()) {
         Ok(config) => config,
         Err(e) => {
@@ -20,6 +26,8 @@ async fn main() -> std::process::ExitCode {
             .await
     }
     .await;
+    // The spans of the last requests, before the process ends.
+    telemetry.shutdown();
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -7,6 +7,7 @@ pub mod error;
 mod json;
 pub mod openapi;
 mod password_resets;
+pub mod request_span;
 mod sessions;
 mod users;
 mod verifications;
@@ -88,8 +89,10 @@ pub fn router(state: AppState) -> Router {
             request_timeout,
             answer_within,
         ))
-        // Outermost: timeouts and fallbacks get the headers too.
+        // Timeouts and fallbacks get the headers too.
         .layer(middleware::from_fn(security_headers))
+        // Outermost: the request's span and id cover everything above.
+        .layer(middleware::from_fn(request_span::trace_request))
         .with_state(state)
 }
 

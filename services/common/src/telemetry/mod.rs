@@ -11,10 +11,12 @@ pub mod export;
 pub mod propagation;
 
 
+use std::sync::{Arc, OnceLock};
+
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
 use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing::dispatcher::WeakDispatch;
 use tracing::{Dispatch, Subscriber};
-use tracing_opentelemetry::OpenTelemetrySpanExt;
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter};
@@ -75,6 +77,7 @@ impl Telemetry {
         W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
     {
         let filter = EnvFilter::try_new(&self.filter).unwrap_or_else(|_| EnvFilter::new("info"));
+        let dispatch = Arc::new(OnceLock::new());
         let logs = if self.pretty {
             fmt::layer()
                 .with_target(false)
@@ -89,7 +92,10 @@ impl Telemetry {
                 .with_span_list(false);
             fmt::layer()
                 .json()
-                .event_format(WithTraceIds(json))
+                .event_format(WithTraceIds {
+                    format: json,
+                    dispatch: dispatch.clone(),
+                })
                 .with_writer(writer)
                 .with_filter(filter)
                 .boxed()
@@ -100,7 +106,12 @@ impl Telemetry {
                 .with_tracer(provider.tracer(self.service))
                 .with_filter(LevelFilter::INFO)
         });
-        Dispatch::new(tracing_subscriber::registry().with(logs).with(traces))
+        Dispatch::new(
+            tracing_subscriber::registry()
+                .with(logs)
+                .with(traces)
+                .with(CaptureDispatch(dispatch)),
+        )
     }
 
     /// Exports what is still queued (bounded by the exporter's timeout) and stops exporting.
@@ -133,7 +144,23 @@ pub fn init(service: &'static str) -> Result<Telemetry, ConfigError> {
 
 /// The JSON line of the wrapped format with `trace_id` and `span_id` of the current span
 /// added, so a log line leads to its trace and back.
-struct WithTraceIds<F>(F);
+struct WithTraceIds<F> {
+    format: F,
+    /// The subscriber this format is part of: the span's OpenTelemetry context is read through
+    /// it (inside an event, `tracing`'s current dispatcher is not available).
+    dispatch: Arc<OnceLock<WeakDispatch>>,
+}
+
+impl<F> WithTraceIds<F> {
+    fn ids(&self, span: &tracing::span::Id) -> Option<(String, String)> {
+        let dispatch = self.dispatch.get()?.upgrade()?;
+        let cx = tracing_opentelemetry::get_otel_context(span, &dispatch)?;
+        let otel_span = cx.span();
+        let sc = otel_span.span_context();
+        sc.is_valid()
+            .then(|| (sc.trace_id().to_string(), sc.span_id().to_string()))
+    }
+}
 
 impl<S, N, F> FormatEvent<S, N> for WithTraceIds<F>
 where
@@ -147,17 +174,12 @@ where
         mut writer: Writer<'_>,
         event: &tracing::Event<'_>,
     ) -> std::fmt::Result {
-        let ids = ctx.lookup_current().and_then(|_| {
-            let cx = tracing::Span::current().context();
-            let span = cx.span();
-            let sc = span.span_context();
-            sc.is_valid().then(|| (sc.trace_id(), sc.span_id()))
-        });
+        let ids = ctx.lookup_current().and_then(|span| self.ids(&span.id()));
         let Some((trace_id, span_id)) = ids else {
-            return self.0.format_event(ctx, writer, event);
+            return self.format.format_event(ctx, writer, event);
         };
         let mut line = String::new();
-        self.0.format_event(ctx, Writer::new(&mut line), event)?;
+        self.format.format_event(ctx, Writer::new(&mut line), event)?;
         match line.rfind('}') {
             Some(end) => {
                 let (head, tail) = line.split_at(end);
@@ -168,5 +190,14 @@ where
             }
             None => writer.write_str(&line),
         }
+    }
+}
+
+/// Hands the subscriber it is registered in to [`WithTraceIds`].
+struct CaptureDispatch(Arc<OnceLock<WeakDispatch>>);
+
+impl<S: Subscriber> Layer<S> for CaptureDispatch {
+    fn on_register_dispatch(&self, subscriber: &Dispatch) {
+        let _ = self.0.set(subscriber.downgrade());
     }
 }

@@ -201,6 +201,12 @@ impl TestApp {
         next_email_on(&self.config.email_queue).await
     }
 
+    /// Stops the app and leaves what it created (another instance takes over its data).
+    pub async fn stop(self) {
+        self.trigger.trigger();
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.server).await;
+    }
+
     /// Stops the app and removes what the test created.
     pub async fn finish(self) {
         self.trigger.trigger();

@@ -262,7 +262,10 @@ impl Mailer {
             attempts = entry.attempts,
         );
         propagation::continue_from_carrier(&span, &entry.trace);
-        let published = self.publish_entry(entry, path).instrument(span.clone()).await;
+        let published = self
+            .publish_entry(entry, path)
+            .instrument(span.clone())
+            .await;
         if !published {
             span.record("otel.status_code", "error");
         }

@@ -36,7 +36,10 @@ impl TracingConfig {
             return None;
         }
         let endpoint = endpoint(env)?;
-        for var in ["OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", "OTEL_EXPORTER_OTLP_PROTOCOL"] {
+        for var in [
+            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+        ] {
             if let Some(protocol) = env.optional_opt::<String>(var) {
                 if protocol != PROTOCOL {
                     env.invalid(var, format!("only {PROTOCOL} is supported"));
@@ -229,7 +232,10 @@ mod tests {
             ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/"),
             ("OTEL_TRACES_SAMPLER", "parentbased_traceidratio"),
             ("OTEL_TRACES_SAMPLER_ARG", "0.1"),
-            ("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=prod,team=a%20b"),
+            (
+                "OTEL_RESOURCE_ATTRIBUTES",
+                "deployment.environment=prod,team=a%20b",
+            ),
             ("OTEL_EXPORTER_OTLP_HEADERS", "x-api-key=s3cr3t"),
         ]);
         let c = TracingConfig::from_env(&mut e, "user-service").unwrap();
@@ -237,7 +243,10 @@ mod tests {
         assert_eq!(c.endpoint, "http://collector:4318/v1/traces");
         assert!(format!("{:?}", c.sampler).contains("0.1"));
         assert!(c.resource.contains(&KeyValue::new("team", "a b")));
-        assert!(c.resource.contains(&KeyValue::new("service.name", "user-service")));
+        assert!(
+            c.resource
+                .contains(&KeyValue::new("service.name", "user-service"))
+        );
         assert_eq!(c.header_pairs(), [("x-api-key".into(), "s3cr3t".into())]);
         assert!(!format!("{c:?}").contains("s3cr3t"), "headers are secret");
     }
@@ -258,7 +267,13 @@ mod tests {
             ("OTEL_RESOURCE_ATTRIBUTES", "novalue"),
         ]);
         TracingConfig::from_env(&mut e, "svc");
-        let names: Vec<_> = e.finish().unwrap_err().0.into_iter().map(|v| v.name).collect();
+        let names: Vec<_> = e
+            .finish()
+            .unwrap_err()
+            .0
+            .into_iter()
+            .map(|v| v.name)
+            .collect();
         assert_eq!(
             names,
             [

@@ -10,7 +10,6 @@ pub mod config;
 pub mod export;
 pub mod propagation;
 
-
 use std::sync::{Arc, OnceLock};
 
 use opentelemetry::trace::{TraceContextExt, TracerProvider as _};
@@ -179,7 +178,8 @@ where
             return self.format.format_event(ctx, writer, event);
         };
         let mut line = String::new();
-        self.format.format_event(ctx, Writer::new(&mut line), event)?;
+        self.format
+            .format_event(ctx, Writer::new(&mut line), event)?;
         match line.rfind('}') {
             Some(end) => {
                 let (head, tail) = line.split_at(end);

@@ -36,7 +36,10 @@ pub async fn trace_request(req: Request, next: Next) -> Response {
         .get(&REQUEST_ID_HEADER)
         .and_then(|v| v.to_str().ok())
         .filter(|id| plausible(id))
-        .map_or_else(|| uuid::Uuid::new_v4().simple().to_string().into(), Into::into);
+        .map_or_else(
+            || uuid::Uuid::new_v4().simple().to_string().into(),
+            Into::into,
+        );
     let method = req.method().as_str().to_owned();
     let route = req
         .extensions()

@@ -144,7 +144,12 @@ pub fn parent<'a>(trace: &'a [Span], span: &Span) -> &'a Span {
     trace
         .iter()
         .find(|s| s.span_id == span.parent_span_id)
-        .unwrap_or_else(|| panic!("the parent of {} is not in the trace: {trace:#?}", span.name))
+        .unwrap_or_else(|| {
+            panic!(
+                "the parent of {} is not in the trace: {trace:#?}",
+                span.name
+            )
+        })
 }
 
 /// The names from `span` up through its ancestors in `trace` (the root's parent may be a

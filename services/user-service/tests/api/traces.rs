@@ -145,16 +145,23 @@ async fn a_signup_is_one_trace_from_the_request_to_the_smtp_send() {
     wait_for_email(&email).await;
 
     let smtp = receiver
-        .wait_for(SPAN_WAIT, |s| s.trace_id == trace_id && s.name == "smtp.send")
+        .wait_for(SPAN_WAIT, |s| {
+            s.trace_id == trace_id && s.name == "smtp.send"
+        })
         .await;
     // The mail service exports on its own schedule; give the user service's spans a moment.
     receiver
-        .wait_for(SPAN_WAIT, |s| s.trace_id == trace_id && s.name == "POST /v1/users")
+        .wait_for(SPAN_WAIT, |s| {
+            s.trace_id == trace_id && s.name == "POST /v1/users"
+        })
         .await;
     let trace = receiver.trace(&trace_id);
     assert_eq!(ancestry(&trace, &smtp), CHAIN, "{trace:#?}");
     let request = named(&trace, "POST /v1/users");
-    assert_eq!(request.parent_span_id, caller_span, "continues the caller's trace");
+    assert_eq!(
+        request.parent_span_id, caller_span,
+        "continues the caller's trace"
+    );
     assert_eq!(request.kind, 2);
     assert_eq!(request.service, "user-service");
     assert_eq!(request.attributes["http.route"], "/v1/users");
@@ -164,15 +171,28 @@ async fn a_signup_is_one_trace_from_the_request_to_the_smtp_send() {
     assert_eq!(smtp.service, "mail-service");
     assert_eq!(smtp.kind, 3);
     let consume = parent(&trace, &smtp);
-    assert_eq!((consume.kind, consume.attributes["outcome"].as_str()), (5, "sent"));
+    assert_eq!(
+        (consume.kind, consume.attributes["outcome"].as_str()),
+        (5, "sent")
+    );
     assert_eq!(consume.attributes["attempt"], "1");
     assert_eq!(parent(&trace, consume).kind, 4);
-    assert_eq!(parent(&trace, named(&trace, "email.render")).name, consume.name);
+    assert_eq!(
+        parent(&trace, named(&trace, "email.render")).name,
+        consume.name
+    );
     let register = named(&trace, "account.register");
     for store in ["users.insert_with_outbox", "password.hash", "event publish"] {
-        assert_eq!(parent(&trace, named(&trace, store)).span_id, register.span_id);
+        assert_eq!(
+            parent(&trace, named(&trace, store)).span_id,
+            register.span_id
+        );
     }
-    assert!(named(&trace, "password.hash").attributes.contains_key("compute_ms"));
+    assert!(
+        named(&trace, "password.hash")
+            .attributes
+            .contains_key("compute_ms")
+    );
     let leaked: Vec<_> = trace
         .iter()
         .flat_map(|s| s.attributes.values())
@@ -217,13 +237,18 @@ async fn an_email_the_relay_publishes_later_stays_in_the_signups_trace() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let stored = outbox.find_one(doc! {}).await.unwrap().expect("an entry");
-    let carried = stored.get_document("trace").expect("the trace context is stored");
+    let carried = stored
+        .get_document("trace")
+        .expect("the trace context is stored");
     assert!(carried.get_str("traceparent").unwrap().contains(&trace_id));
     down.stop().await;
 
     // Skip the lease the failed request holds, as if its 30 s had passed.
     outbox
-        .update_many(doc! {}, doc! { "$set": { "available_at": bson::DateTime::now() } })
+        .update_many(
+            doc! {},
+            doc! { "$set": { "available_at": bson::DateTime::now() } },
+        )
         .await
         .unwrap();
     let mut healed = test_config();
@@ -236,7 +261,9 @@ async fn an_email_the_relay_publishes_later_stays_in_the_signups_trace() {
     wait_for_email(&email).await;
 
     let smtp = receiver
-        .wait_for(SPAN_WAIT, |s| s.trace_id == trace_id && s.name == "smtp.send")
+        .wait_for(SPAN_WAIT, |s| {
+            s.trace_id == trace_id && s.name == "smtp.send"
+        })
         .await;
     let trace = receiver.trace(&trace_id);
     assert_eq!(ancestry(&trace, &smtp), CHAIN, "{trace:#?}");
@@ -273,7 +300,8 @@ async fn retries_and_dead_letters_keep_the_trace() {
     assert_eq!(response.status(), 202);
     let last = receiver
         .wait_for(SPAN_WAIT, |s| {
-            s.trace_id == trace_id && s.attributes.get("outcome").map(String::as_str) == Some("dead_lettered")
+            s.trace_id == trace_id
+                && s.attributes.get("outcome").map(String::as_str) == Some("dead_lettered")
         })
         .await;
     let trace = receiver.trace(&trace_id);
@@ -344,7 +372,11 @@ async fn a_dead_collector_costs_a_signup_nothing_and_drops_are_counted() {
         let started = Instant::now();
         assert_eq!(app.register(&unique_email(), PASSWORD).await.status(), 202);
         // An export waits up to 3 s for the hung collector; a signup never does.
-        assert!(started.elapsed() < Duration::from_millis(1500), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_millis(1500),
+            "{:?}",
+            started.elapsed()
+        );
     }
     let mut after = before;
     for _ in 0..100 {
@@ -354,7 +386,10 @@ async fn a_dead_collector_costs_a_signup_nothing_and_drops_are_counted() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(after > before, "no dropped span counted ({before} → {after})");
+    assert!(
+        after > before,
+        "no dropped span counted ({before} → {after})"
+    );
     app.finish().await;
     drop(hung);
 }

@@ -401,3 +401,32 @@ fn dropped(metrics: &str) -> u64 {
         .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
         .sum()
 }
+
+/// A caller's plausible `X-Request-Id` is kept, anything else replaced by a generated one; the
+/// response and its problem document quote it. Tracing off makes no difference.
+#[tokio::test]
+async fn request_ids_are_echoed_or_generated() {
+    let app = spawn_app().await;
+    let ask = |id: Option<&str>| {
+        let mut request = app.client.get(format!("{}/v1/users/me", app.base));
+        if let Some(id) = id {
+            request = request.header("x-request-id", id);
+        }
+        request.send()
+    };
+    let kept = ask(Some("abc-123.x:y_z")).await.unwrap();
+    assert_eq!(kept.headers()["x-request-id"], "abc-123.x:y_z");
+    let body: Value = kept.json().await.unwrap();
+    assert_eq!(body["request_id"], "abc-123.x:y_z");
+    for bad in [None, Some("<script>"), Some("a b")] {
+        let response = ask(bad).await.unwrap();
+        let id = response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert_eq!(id.len(), 32, "{id}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["request_id"], id.as_str());
+    }
+    app.finish().await;
+}

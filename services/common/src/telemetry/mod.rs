@@ -101,8 +101,14 @@ impl Telemetry {
         };
         // Spans are exported whatever `RUST_LOG` says: a quieter log must not cut traces.
         let traces = self.provider.as_ref().map(|provider| {
+            // Without busy/idle time, thread and source-location attributes, and without making
+            // each span's context current on every poll: costs per span that nothing here reads.
             tracing_opentelemetry::layer()
                 .with_tracer(provider.tracer(self.service))
+                .with_tracked_inactivity(false)
+                .with_threads(false)
+                .with_location(false)
+                .with_context_activation(false)
                 .with_filter(LevelFilter::INFO)
         });
         Dispatch::new(

@@ -6,18 +6,20 @@ use mail_service::{Application, Config};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let telemetry = match common::telemetry::init("mail-service") {
-        Ok(telemetry) => telemetry,
-        Err(e) => {
-            eprintln!("{e}");
-            return ExitCode::from(2);
-        }
-    };
-    let config = match Config::load(Env::from_process()) {
-        Ok(config) => config,
-        Err(e) => {
-            // Exit code 2 tells an operator "fix the deployment", not "the service crashed".
-            eprintln!("{e}");
+    // Both read the environment; every problem of either is reported before exiting. Exit code
+    // 2 tells an operator "fix the deployment", not "the service crashed".
+    let telemetry = common::telemetry::init("mail-service");
+    let config = Config::load(Env::from_process());
+    let (telemetry, config) = match (telemetry, config) {
+        (Ok(telemetry), Ok(config)) => (telemetry, config),
+        (telemetry, config) => {
+            let problems = [
+                telemetry.err().map(|e| e.to_string()),
+                config.err().map(|e| e.to_string()),
+            ];
+            for problem in problems.into_iter().flatten() {
+                eprintln!("{problem}");
+            }
             return ExitCode::from(2);
         }
     };

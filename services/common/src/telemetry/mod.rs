@@ -41,8 +41,12 @@ impl Telemetry {
         let filter = env
             .optional_opt::<String>("RUST_LOG")
             .unwrap_or_else(|| "info".into());
-        if let Err(e) = EnvFilter::try_new(&filter) {
-            env.invalid("RUST_LOG", e.to_string());
+        if EnvFilter::try_new(&filter).is_err() {
+            // The parser's message quotes the value; configuration errors never do.
+            env.invalid(
+                "RUST_LOG",
+                "not a valid filter (e.g. info or info,user_service=debug)",
+            );
         }
         let pretty = env
             .optional_opt::<String>("LOG_FORMAT")

@@ -22,20 +22,23 @@ use tracing::Instrument;
 use tracing::field::Empty;
 
 use crate::metrics::Metrics;
-use crate::store::StoreError;
 use crate::store::outbox::{Destination, OutboxEntry, OutboxStore};
+use crate::store::{StoreError, chain};
 
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a publisher owns an entry before another may try it.
 const LEASE_SECS: i64 = 30;
 
+/// Why a publish failed; the driver's error stays the cause (logs and spans get the chain).
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
-    #[error("broker unreachable: {0}")]
-    Connect(String),
-    #[error("publish failed: {0}")]
-    Publish(String),
+    #[error("broker unreachable")]
+    Connect(#[source] lapin::Error),
+    #[error("connecting to the broker timed out after {0:?}")]
+    ConnectTimeout(Duration),
+    #[error("publish failed")]
+    Publish(#[source] lapin::Error),
     #[error("broker did not confirm within {0:?}")]
     Timeout(Duration),
     #[error("broker refused the message: {0}")]
@@ -103,8 +106,8 @@ impl Publisher {
         };
         let (conn, channel) = tokio::time::timeout(CONNECT_TIMEOUT, open)
             .await
-            .map_err(|_| PublishError::Connect("timed out".into()))?
-            .map_err(|e| PublishError::Connect(e.to_string()))?;
+            .map_err(|_| PublishError::ConnectTimeout(CONNECT_TIMEOUT))?
+            .map_err(PublishError::Connect)?;
         *link = Some((conn, channel.clone()));
         self.connected.store(true, Ordering::Relaxed);
         tracing::info!("connected to the broker");
@@ -113,7 +116,7 @@ impl Publisher {
 
     /// Connects if needed; for readiness reporting.
     pub async fn check(&self) -> Result<(), String> {
-        self.channel().await.map(|_| ()).map_err(|e| e.to_string())
+        self.channel().await.map(|_| ()).map_err(|e| chain(&e))
     }
 
     /// Publishes persistently and waits for the broker's confirm.
@@ -179,9 +182,9 @@ impl Publisher {
                 props,
             )
             .await
-            .map_err(|e| PublishError::Publish(e.to_string()))?
+            .map_err(PublishError::Publish)?
             .await
-            .map_err(|e| PublishError::Publish(e.to_string()))?;
+            .map_err(PublishError::Publish)?;
         match confirm {
             Confirmation::Ack(None) => Ok(()),
             // Mandatory and returned: the queue does not exist (deleted behind our back).
@@ -300,7 +303,7 @@ impl Mailer {
                     .outbox_published
                     .with_label_values(&[entry.destination.as_str(), path, "error"])
                     .inc();
-                tracing::warn!(message_id = %entry.id, kind = %entry.kind, error = %e,
+                tracing::warn!(message_id = %entry.id, kind = %entry.kind, error = %chain(&e),
                     "publish failed; the outbox relay will retry");
                 false
             }

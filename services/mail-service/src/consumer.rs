@@ -280,7 +280,9 @@ impl Handler {
         };
 
         span.record("outcome", outcome.as_str());
-        span.record("otel.status_code", "error");
+        if matches!(outcome, Outcome::Retried | Outcome::DeadLettered) {
+            span.record("otel.status_code", "error");
+        }
         // The copy continues this trace: its next delivery is a child of this one.
         let props = with_trace(props);
         // A copy goes to `queue` and only once the broker has confirmed it is the original
@@ -295,6 +297,7 @@ impl Handler {
                 delivery.acker.ack(BasicAckOptions::default()).await
             }
             Err(e) => {
+                span.record("outcome", Outcome::Requeued.as_str());
                 self.metrics.consumed(kind, Outcome::Requeued);
                 warn!(?message_id, kind, outcome = "requeued", queue, error = %e,
                     "could not move message; requeueing");

@@ -19,9 +19,12 @@ import sys
 
 import yaml
 
-SECRET_VARS = {"MONGODB_URI", "AMQP_URL", "SMTP_USERNAME", "SMTP_PASSWORD"}
+SECRET_VARS = {"MONGODB_URI", "AMQP_URL", "SMTP_USERNAME", "SMTP_PASSWORD",
+               "OTEL_EXPORTER_OTLP_HEADERS"}
 OPTIONAL = {"mail-service": {"SMTP_PORT", "SMTP_USERNAME", "SMTP_PASSWORD"}, "user-service": set()}
-EXTRA_OK = {"RUST_LOG", "LOG_FORMAT"}
+# The README's tracing table (both services) is added by main(); the pod name and namespace are
+# set for $(...) expansion in OTEL_RESOURCE_ATTRIBUTES.
+EXTRA_OK = {"RUST_LOG", "LOG_FORMAT", "OTEL_K8S_POD_NAME", "OTEL_K8S_NAMESPACE"}
 # Set ahead of the code that reads it: mail-service gets the user-service's Redis for delivery
 # de-duplication (its own ACL user on the same Redis), and the user-service's AMQP user name.
 EXTRA_PER_SERVICE = {"mail-service": {"REDIS_URL", "AMQP_PUBLISHER_USER"}, "user-service": set()}
@@ -36,12 +39,13 @@ def err(msg):
 
 
 def readme_vars(path):
-    """{service: [VAR, ...]} from the README's configuration tables."""
+    """{service: [VAR, ...]} from the README's configuration tables; "both" holds the tracing
+    table's variables, which either service may be given."""
     out, current = {}, None
     for line in open(path, encoding="utf-8"):
-        m = re.match(r"^###\s+(user-service|mail-service)\s*$", line)
+        m = re.match(r"^###\s+(user-service|mail-service|Traces \(both services\))\s*$", line)
         if m:
-            current = m.group(1)
+            current = m.group(1) if m.group(1).endswith("service") else "both"
             out[current] = []
             continue
         if line.startswith("#"):
@@ -72,6 +76,7 @@ def main(readme, rendered):
                 err(f"{d['kind']}/{d['metadata']['name']}: label {lbl} missing")
 
     tables = readme_vars(readme)
+    EXTRA_OK.update(tables.get("both", []))
     for svc in ("user-service", "mail-service"):
         if not tables.get(svc):
             err(f"README: no configuration table found for {svc}")

@@ -438,3 +438,60 @@ maxUnavailable: {{ .maxUnavailable }}
 {{- printf "http://%s.%s.svc.cluster.local:%v/v1/auth/check" $svc .Release.Namespace .Values.userService.service.port }}
 {{- if .Values.forwardAuth.requireVerifiedEmail }}?require_verified_email=true{{ end }}
 {{- end }}
+
+{{/* ---------------------------------------------------------------------------------------- */}}
+{{/* OpenTelemetry: the standard OTEL_* variables of one service, when otel.endpoint is set.    */}}
+{{/* Usage: include "up.env.otel" (dict "ctx" . "service" "user-service")                      */}}
+{{/* ---------------------------------------------------------------------------------------- */}}
+{{- define "up.env.otel" -}}
+{{- $o := .ctx.Values.otel -}}
+{{- if $o.endpoint }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ $o.endpoint | quote }}
+- name: OTEL_EXPORTER_OTLP_PROTOCOL
+  value: {{ $o.protocol | quote }}
+- name: OTEL_SERVICE_NAME
+  value: {{ .service | quote }}
+- name: OTEL_TRACES_SAMPLER
+  value: {{ $o.sampler | quote }}
+- name: OTEL_TRACES_SAMPLER_ARG
+  value: {{ $o.samplerArg | toString | quote }}
+- name: OTEL_K8S_POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: OTEL_K8S_NAMESPACE
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.namespace
+{{- $attrs := list "k8s.namespace.name=$(OTEL_K8S_NAMESPACE)" "k8s.pod.name=$(OTEL_K8S_POD_NAME)" }}
+{{- range $k, $v := $o.resourceAttributes }}
+{{- $attrs = append $attrs (printf "%s=%s" $k (toString $v | urlquery)) }}
+{{- end }}
+- name: OTEL_RESOURCE_ATTRIBUTES
+  value: {{ join "," $attrs | quote }}
+{{- with $o.headers.existingSecret }}
+- name: OTEL_EXPORTER_OTLP_HEADERS
+  valueFrom:
+    secretKeyRef:
+      name: {{ . }}
+      key: {{ $o.headers.key }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{- define "up.np.otelEgress" -}}
+{{- $o := .Values.otel -}}
+{{- if $o.endpoint -}}
+# The OpenTelemetry collector (otel.endpoint).
+- {{- with $o.networkPolicy.to }}
+  to:
+    {{- toYaml . | nindent 4 }}
+  {{- end }}
+  ports:
+    {{- range $o.networkPolicy.ports }}
+    - port: {{ . }}
+      protocol: TCP
+    {{- end }}
+{{- end }}
+{{- end }}

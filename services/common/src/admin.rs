@@ -187,12 +187,15 @@ async fn metrics(State(state): State<AdminState>) -> Response {
     }
 }
 
-/// A registry with the process collector (CPU, RSS, open fds) already in it.
+/// A registry with the process collector (CPU, RSS, open fds) and the span export's drop
+/// counter (`otel_spans_dropped_total`) already in it.
 ///
 /// No constant labels: Prometheus' scrape config already adds `job`, `pod` and `service`, and
 /// a clashing label would be renamed `exported_*` and break dashboards.
 pub fn new_registry() -> Registry {
     let registry = Registry::new();
+    // Cannot clash in a fresh registry.
+    let _ = registry.register(Box::new(crate::telemetry::export::SPANS_DROPPED.clone()));
     #[cfg(target_os = "linux")]
     {
         // Registering can only fail on a name clash, impossible in a fresh registry.

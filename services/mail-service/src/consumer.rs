@@ -10,6 +10,7 @@ use chrono::Utc;
 use common::amqp::{HEADER_ATTEMPTS, HEADER_DEATH_REASON, Topology};
 use common::email::EmailMessage;
 use common::shutdown::Shutdown;
+use common::telemetry::propagation;
 use futures_util::StreamExt;
 use lapin::message::Delivery;
 use lapin::options::{
@@ -20,7 +21,8 @@ use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Connection};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
-use tracing::{error, info, warn};
+use tracing::field::Empty;
+use tracing::{Instrument, error, info, warn};
 use uuid::Uuid;
 
 use crate::gate::{Gate, Refusal};
@@ -139,7 +141,10 @@ async fn session(
         let publish = &publish;
         async move {
             match delivery {
-                Ok(delivery) => handler.handle(delivery, publish).await,
+                Ok(delivery) => {
+                    let span = consume_span(&delivery);
+                    handler.handle(delivery, publish).instrument(span).await
+                }
                 Err(e) => warn!(error = %e, "consumer error"),
             }
         }
@@ -214,6 +219,8 @@ impl Handler {
 
         let attempts = attempts(&delivery.properties);
         let (kind, message_id, disposition) = self.triage(&delivery).await;
+        let span = tracing::Span::current();
+        span.record("email_kind", kind);
 
         // A transient failure after the last retry becomes permanent.
         let disposition = match disposition {
@@ -228,6 +235,7 @@ impl Handler {
 
         let (queue, props, outcome, reason) = match disposition {
             Disposition::Ack(outcome) => {
+                span.record("outcome", outcome.as_str());
                 self.metrics.consumed(kind, outcome);
                 info!(
                     ?message_id,
@@ -271,6 +279,12 @@ impl Handler {
             ),
         };
 
+        span.record("outcome", outcome.as_str());
+        if matches!(outcome, Outcome::Retried | Outcome::DeadLettered) {
+            span.record("otel.status_code", "error");
+        }
+        // The copy continues this trace: its next delivery is a child of this one.
+        let props = with_trace(props);
         // A copy goes to `queue` and only once the broker has confirmed it is the original
         // acked; otherwise the original goes back to the work queue. So a message is never in
         // neither place (and for the instant between confirm and ack possibly in both, which
@@ -283,6 +297,7 @@ impl Handler {
                 delivery.acker.ack(BasicAckOptions::default()).await
             }
             Err(e) => {
+                span.record("outcome", Outcome::Requeued.as_str());
                 self.metrics.consumed(kind, Outcome::Requeued);
                 warn!(?message_id, kind, outcome = "requeued", queue, error = %e,
                     "could not move message; requeueing");
@@ -344,11 +359,16 @@ impl Handler {
                 .or_insert_with(|| Value::String(name.clone()));
         }
         // Rendered before claiming: a template error is permanent and needs no claim.
-        let rendered = match self
-            .templates
-            .current()
-            .render(message.kind, &message.locale, &data)
-        {
+        let rendered = match tracing::info_span!(
+            "email.render",
+            email_kind = message.kind.as_str(),
+            locale = %message.locale
+        )
+        .in_scope(|| {
+            self.templates
+                .current()
+                .render(message.kind, &message.locale, &data)
+        }) {
             Ok(r) => r,
             Err(e) => return Disposition::DeadLetter(e.to_string()),
         };
@@ -366,6 +386,13 @@ impl Handler {
         };
 
         let started = Instant::now();
+        let send_span = tracing::info_span!(
+            "smtp.send",
+            otel.kind = "client",
+            otel.status_code = Empty,
+            message_id = %message.message_id,
+            result = Empty,
+        );
         let result = slot
             .send(
                 message.message_id,
@@ -373,12 +400,17 @@ impl Handler {
                 message.to.name.as_deref(),
                 &rendered,
             )
+            .instrument(send_span.clone())
             .await;
         let class = match &result {
             Ok(()) => "accepted",
             Err(SendError::Transient(_)) => "transient",
             Err(SendError::Permanent(_)) => "permanent",
         };
+        send_span.record("result", class);
+        if result.is_err() {
+            send_span.record("otel.status_code", "error");
+        }
         self.metrics
             .smtp_send_duration
             .with_label_values(&[class])
@@ -419,6 +451,32 @@ impl Handler {
             }
         }
     }
+}
+
+/// The span of one delivery, continuing the trace its publisher put in the headers (the
+/// request that caused the email, or this service's previous attempt at it).
+fn consume_span(delivery: &Delivery) -> tracing::Span {
+    let props = &delivery.properties;
+    let span = tracing::info_span!(
+        "email.consume",
+        otel.name = "email_queue process",
+        otel.kind = "consumer",
+        otel.status_code = Empty,
+        messaging.system = "rabbitmq",
+        messaging.message.id = props.message_id().as_ref().map(|id| id.as_str()),
+        attempt = attempts(props) + 1,
+        email_kind = Empty,
+        outcome = Empty,
+    );
+    propagation::continue_from_amqp(&span, props.headers().as_ref());
+    span
+}
+
+/// `props` with the current span's trace context in place of the one it arrived with.
+fn with_trace(props: BasicProperties) -> BasicProperties {
+    let mut headers = props.headers().clone().unwrap_or_default();
+    propagation::inject_amqp(&propagation::current_carrier(), &mut headers);
+    props.with_headers(headers)
 }
 
 fn unsettled(message_id: Option<Uuid>, kind: &str, e: &lapin::Error) {

@@ -363,6 +363,7 @@ impl Context {
 
     /// Takes one resource into `overrides` and writes its status if it changed. Returns
     /// whether the registry must be rebuilt.
+    #[tracing::instrument(name = "email_template.reconcile", skip_all, fields(name = %obj.name_any(), verdict = tracing::field::Empty))]
     async fn reconcile(&mut self, obj: &EmailTemplate) -> bool {
         let started = Instant::now();
         let name = obj.name_any();
@@ -370,6 +371,7 @@ impl Context {
         let generation = obj.metadata.generation;
         let before = self.overrides.accepted(&name).cloned();
         let verdict = self.overrides.apply(&name, &obj.spec);
+        tracing::Span::current().record("verdict", verdict.as_str());
         // Any new accepted version means a rebuild: even one losing a conflict may have moved
         // the resource away from the kind and locale it used to win.
         let rebuild = self.overrides.accepted(&name) != before.as_ref();

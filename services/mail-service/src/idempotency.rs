@@ -88,6 +88,7 @@ impl SentLog {
         format!("{}sending:{id}", self.prefix)
     }
 
+    #[tracing::instrument(name = "sent_log.claim", skip_all)]
     pub async fn claim(&self, message_id: Uuid) -> Result<ClaimOutcome, RedisError> {
         let token = Uuid::new_v4().simple().to_string();
         let found: i64 = Script::new(CLAIM)
@@ -105,6 +106,7 @@ impl SentLog {
     }
 
     /// Records that the relay accepted the message, and drops the claim.
+    #[tracing::instrument(name = "sent_log.record_sent", skip_all)]
     pub async fn record_sent(&self, claim: &Claim) -> Result<(), RedisError> {
         let _: i64 = Script::new(RECORD)
             .key(self.sent_key(claim.message_id))
@@ -117,6 +119,7 @@ impl SentLog {
     }
 
     /// Gives the claim up after a failed attempt, so the retry need not wait for it to expire.
+    #[tracing::instrument(name = "sent_log.release", skip_all)]
     pub async fn release(&self, claim: Claim) -> Result<(), RedisError> {
         let _: i64 = Script::new(RELEASE)
             .key(self.claim_key(claim.message_id))

@@ -6,12 +6,20 @@ use mail_service::{Application, Config};
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    common::telemetry::init("mail-service");
-    let config = match Config::load(Env::from_process()) {
-        Ok(config) => config,
-        Err(e) => {
-            // Exit code 2 tells an operator "fix the deployment", not "the service crashed".
-            eprintln!("{e}");
+    // Both read the environment; every problem of either is reported before exiting. Exit code
+    // 2 tells an operator "fix the deployment", not "the service crashed".
+    let telemetry = common::telemetry::init("mail-service");
+    let config = Config::load(Env::from_process());
+    let (telemetry, config) = match (telemetry, config) {
+        (Ok(telemetry), Ok(config)) => (telemetry, config),
+        (telemetry, config) => {
+            let problems = [
+                telemetry.err().map(|e| e.to_string()),
+                config.err().map(|e| e.to_string()),
+            ];
+            for problem in problems.into_iter().flatten() {
+                eprintln!("{problem}");
+            }
             return ExitCode::from(2);
         }
     };
@@ -20,6 +28,8 @@ async fn main() -> ExitCode {
         Ok(app) => app.run_until_stopped(shutdown).await,
         Err(e) => Err(e),
     };
+    // The spans of the last messages, before the process ends.
+    telemetry.shutdown();
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -4,6 +4,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
 use std::cell::RefCell;
+use std::time::Instant;
 
 use argon2::password_hash::{Output, ParamsString, PasswordHash, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
@@ -104,30 +105,41 @@ impl Hasher {
         }
     }
 
+    /// Runs `work` on the pool. The caller's span (`password.hash`, `password.verify`) gets
+    /// the time the job waited for a thread and the time it computed, the two halves of a
+    /// slow login.
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, HashError> {
         let (done, result) = oneshot::channel();
+        let queued = Instant::now();
         let job: Job = Box::new(move || {
             // The request gave up (timed out, client gone) while this waited: skip the work.
             if done.is_closed() {
                 return;
             }
+            let waited = queued.elapsed();
+            let started = Instant::now();
             let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work));
-            let _ = done.send(outcome);
+            let _ = done.send((outcome, waited, started.elapsed()));
         });
         self.jobs
             .send(job)
             .map_err(|_| HashError::Internal("the hashing threads are gone".into()))?;
         match result.await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(_)) => Err(HashError::Internal("hashing panicked".into())),
+            Ok((outcome, waited, computed)) => {
+                let span = tracing::Span::current();
+                span.record("queue_wait_ms", waited.as_secs_f64() * 1e3);
+                span.record("compute_ms", computed.as_secs_f64() * 1e3);
+                outcome.map_err(|_| HashError::Internal("hashing panicked".into()))
+            }
             Err(_) => Err(HashError::Internal("hashing was dropped".into())),
         }
     }
 
     /// A PHC string (`$argon2id$v=19$m=19456,t=2,p=1$...`).
+    #[tracing::instrument(name = "password.hash", skip_all, fields(queue_wait_ms = tracing::field::Empty, compute_ms = tracing::field::Empty))]
     pub async fn hash(&self, password: &Password) -> Result<String, HashError> {
         let secret = password.expose().to_owned();
         self.run(move || hash_phc(secret.as_bytes(), &new_salt()))
@@ -151,6 +163,7 @@ impl Hasher {
     }
 
     /// Checks a password against a stored hash; `None` burns the same time on a dummy hash.
+    #[tracing::instrument(name = "password.verify", skip_all, fields(queue_wait_ms = tracing::field::Empty, compute_ms = tracing::field::Empty))]
     pub async fn verify(
         &self,
         password: &Password,

@@ -12,27 +12,33 @@ use std::time::Duration;
 
 use common::amqp::Topology;
 use common::shutdown::Shutdown;
+use common::telemetry::propagation;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ExchangeKind};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
+use tracing::Instrument;
+use tracing::field::Empty;
 
 use crate::metrics::Metrics;
-use crate::store::StoreError;
 use crate::store::outbox::{Destination, OutboxEntry, OutboxStore};
+use crate::store::{StoreError, chain};
 
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a publisher owns an entry before another may try it.
 const LEASE_SECS: i64 = 30;
 
+/// Why a publish failed; the driver's error stays the cause (logs and spans get the chain).
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
-    #[error("broker unreachable: {0}")]
-    Connect(String),
-    #[error("publish failed: {0}")]
-    Publish(String),
+    #[error("broker unreachable")]
+    Connect(#[source] lapin::Error),
+    #[error("connecting to the broker timed out after {0:?}")]
+    ConnectTimeout(Duration),
+    #[error("publish failed")]
+    Publish(#[source] lapin::Error),
     #[error("broker did not confirm within {0:?}")]
     Timeout(Duration),
     #[error("broker refused the message: {0}")]
@@ -100,8 +106,8 @@ impl Publisher {
         };
         let (conn, channel) = tokio::time::timeout(CONNECT_TIMEOUT, open)
             .await
-            .map_err(|_| PublishError::Connect("timed out".into()))?
-            .map_err(|e| PublishError::Connect(e.to_string()))?;
+            .map_err(|_| PublishError::ConnectTimeout(CONNECT_TIMEOUT))?
+            .map_err(PublishError::Connect)?;
         *link = Some((conn, channel.clone()));
         self.connected.store(true, Ordering::Relaxed);
         tracing::info!("connected to the broker");
@@ -110,7 +116,7 @@ impl Publisher {
 
     /// Connects if needed; for readiness reporting.
     pub async fn check(&self) -> Result<(), String> {
-        self.channel().await.map(|_| ()).map_err(|e| e.to_string())
+        self.channel().await.map(|_| ()).map_err(|e| chain(&e))
     }
 
     /// Publishes persistently and waits for the broker's confirm.
@@ -151,6 +157,8 @@ impl Publisher {
             "x-schema-version".into(),
             AMQPValue::LongInt(schema_version as i32),
         );
+        // The publish span's context: the consumer's span becomes its child.
+        propagation::inject_amqp(&propagation::current_carrier(), &mut headers);
         let mut props = BasicProperties::default()
             .with_content_type(common::email::CONTENT_TYPE.into())
             .with_delivery_mode(2)
@@ -174,9 +182,9 @@ impl Publisher {
                 props,
             )
             .await
-            .map_err(|e| PublishError::Publish(e.to_string()))?
+            .map_err(PublishError::Publish)?
             .await
-            .map_err(|e| PublishError::Publish(e.to_string()))?;
+            .map_err(PublishError::Publish)?;
         match confirm {
             Confirmation::Ack(None) => Ok(()),
             // Mandatory and returned: the queue does not exist (deleted behind our back).
@@ -242,7 +250,32 @@ impl Mailer {
         });
     }
 
+    /// Publishes one entry in a span of the trace of the request that wrote it (whether that
+    /// is now, or the relay's turn minutes later on another replica).
     async fn publish_and_remove(&self, entry: &OutboxEntry, path: &'static str) -> bool {
+        let span = tracing::info_span!(
+            "outbox.publish",
+            otel.name = %format_args!("{} publish", entry.destination.as_str()),
+            otel.kind = "producer",
+            otel.status_code = Empty,
+            messaging.system = "rabbitmq",
+            messaging.message.id = %entry.id,
+            message_kind = %entry.kind,
+            path,
+            attempts = entry.attempts,
+        );
+        propagation::continue_from_carrier(&span, &entry.trace);
+        let published = self
+            .publish_entry(entry, path)
+            .instrument(span.clone())
+            .await;
+        if !published {
+            span.record("otel.status_code", "error");
+        }
+        published
+    }
+
+    async fn publish_entry(&self, entry: &OutboxEntry, path: &'static str) -> bool {
         if entry.is_expired(chrono::Utc::now()) {
             // Its link no longer works: mailing it would only put a dead token on the way.
             self.metrics.outbox_expired.inc();
@@ -270,7 +303,7 @@ impl Mailer {
                     .outbox_published
                     .with_label_values(&[entry.destination.as_str(), path, "error"])
                     .inc();
-                tracing::warn!(message_id = %entry.id, kind = %entry.kind, error = %e,
+                tracing::warn!(message_id = %entry.id, kind = %entry.kind, error = %chain(&e),
                     "publish failed; the outbox relay will retry");
                 false
             }

@@ -5,11 +5,19 @@ use user_service::startup::Application;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    common::telemetry::init("user-service");
-    let config = match Config::from_env(&mut Env::from_process()) {
-        Ok(config) => config,
-        Err(e) => {
-            eprintln!("user-service: {e}");
+    // Both read the environment; every problem of either is reported before exiting.
+    let telemetry = common::telemetry::init("user-service");
+    let config = Config::from_env(&mut Env::from_process());
+    let (telemetry, config) = match (telemetry, config) {
+        (Ok(telemetry), Ok(config)) => (telemetry, config),
+        (telemetry, config) => {
+            let problems = [
+                telemetry.err().map(|e| e.to_string()),
+                config.err().map(|e| e.to_string()),
+            ];
+            for problem in problems.into_iter().flatten() {
+                eprintln!("user-service: {problem}");
+            }
             return std::process::ExitCode::from(2);
         }
     };
@@ -20,6 +28,8 @@ async fn main() -> std::process::ExitCode {
             .await
     }
     .await;
+    // The spans of the last requests, before the process ends.
+    telemetry.shutdown();
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

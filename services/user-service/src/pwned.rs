@@ -54,6 +54,7 @@ impl PwnedPasswords {
         self.inner.is_some()
     }
 
+    #[tracing::instrument(name = "pwned.check", skip_all)]
     pub async fn check(&self, password: &Password) -> Breach {
         let Some(inner) = &self.inner else {
             return Breach::Unknown;

@@ -71,6 +71,7 @@ fn count(state: &AppState, error: AccountError, outcome: &str) -> AccountError {
 /// is dropped and the login fails as if the password were wrong, which it now is) or a change
 /// was abandoned half-way (MongoDB still has our stamp: Redis is set back to it; a change that
 /// commits later re-writes Redis after its commit, which ends this session too).
+#[tracing::instrument(name = "login.create_session", skip_all)]
 async fn create_session(
     state: &AppState,
     user: &UserDoc,

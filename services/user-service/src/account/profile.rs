@@ -59,6 +59,7 @@ pub async fn update(
 /// account, tells its owner someone tried: the answer is the same, so this cannot be used to
 /// find out who is registered. The current address is told a change was asked for (without the
 /// link). Limited per account and per recipient address; a new request replaces the pending one.
+#[tracing::instrument(name = "account.request_email_change", skip_all)]
 async fn request_email_change(
     state: &AppState,
     user: &UserDoc,

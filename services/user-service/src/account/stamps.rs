@@ -39,6 +39,7 @@ pub async fn begin(state: &AppState, user: &UserDoc) -> Result<StampChange, Acco
 /// After MongoDB committed: confirms the stamp in Redis, keeps `keep` (a session digest and id)
 /// alive under it, and revokes the other sessions (they are already refused by their stamp;
 /// this tidies the index). Failures here are logged, not returned: the change is done.
+#[tracing::instrument(name = "stamp.committed", skip_all)]
 pub async fn committed(state: &AppState, change: &StampChange, keep: Option<(&str, &str)>) {
     if let Err(e) = state.sessions.set_stamp(&change.user_id, &change.new).await {
         tracing::warn!(user_id = %change.user_id, error = %chain(&e), "stamp not re-written");
@@ -62,6 +63,7 @@ pub async fn committed(state: &AppState, change: &StampChange, keep: Option<(&st
 }
 
 /// The change did not commit: the old stamp goes back unless another change moved it.
+#[tracing::instrument(name = "stamp.abandoned", skip_all)]
 pub async fn abandoned(state: &AppState, change: &StampChange) {
     if let Err(e) = state
         .sessions

@@ -87,6 +87,7 @@ pub async fn confirm(state: &AppState, token: &str) -> Result<String, AccountErr
     }
 }
 
+#[tracing::instrument(name = "verification.confirm_address", skip_all)]
 async fn confirm_address(
     state: &AppState,
     record: VerificationRecord,
@@ -122,6 +123,7 @@ async fn confirm_address(
 
 /// Swaps in the new address if the account still has the address and the stamp the link was
 /// made under; the stamp moves, so every session and other link of the account ends.
+#[tracing::instrument(name = "verification.complete_email_change", skip_all)]
 async fn complete_email_change(
     state: &AppState,
     record: VerificationRecord,

@@ -158,6 +158,9 @@ struct Problem<'a> {
     code: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     errors: Option<&'a [FieldError]>,
+    /// The request's id (`X-Request-Id`), to quote in a report.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<String>,
 }
 
 impl IntoResponse for ApiError {
@@ -173,6 +176,7 @@ impl IntoResponse for ApiError {
                 ApiError::Validation(errors) => Some(errors),
                 _ => None,
             },
+            request_id: super::request_span::current_request_id().map(|id| id.to_string()),
         };
         let body = serde_json::to_vec(&problem).expect("a problem always serialises");
         let mut response = (status, body).into_response();

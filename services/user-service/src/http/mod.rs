@@ -8,6 +8,7 @@ pub mod forward_auth;
 mod json;
 pub mod openapi;
 mod password_resets;
+pub mod request_span;
 mod sessions;
 mod users;
 mod verifications;
@@ -101,8 +102,10 @@ pub fn router(state: AppState) -> Router {
             request_timeout,
             answer_within,
         ))
-        // Outermost: timeouts and fallbacks get the headers too.
+        // Timeouts and fallbacks get the headers too.
         .layer(middleware::from_fn(security_headers))
+        // Outermost: the request's span and id cover everything above.
+        .layer(middleware::from_fn(request_span::trace_request))
         .with_state(state)
 }
 

@@ -84,6 +84,9 @@ pub struct ProblemDoc {
     code: String,
     /// With `validation_failed`: every invalid field.
     errors: Option<Vec<FieldErrorDoc>>,
+    /// The request's id, also in the `X-Request-Id` response header: the caller's own when it
+    /// sent a plausible one, otherwise generated. Quote it when reporting a problem.
+    request_id: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]

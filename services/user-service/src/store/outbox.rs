@@ -4,6 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use common::email::EmailMessage;
+use common::telemetry::propagation::{self, Carrier};
 use mongodb::bson::{self, doc};
 use mongodb::options::{IndexOptions, ReturnDocument};
 use mongodb::{Collection, Database, IndexModel};
@@ -35,6 +36,11 @@ pub struct OutboxEntry {
     /// the entry instead of publishing it. Absent for events and link-less emails.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<bson::DateTime>,
+    /// The W3C trace context of the request that wrote it (`traceparent`, `tracestate`), so
+    /// that publishing it later, from any replica, continues that request's trace. Empty
+    /// when tracing is off.
+    #[serde(default, skip_serializing_if = "Carrier::is_empty")]
+    pub trace: Carrier,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,6 +102,7 @@ impl OutboxEntry {
             available_at: to_bson_time(now + lease),
             attempts: 0,
             expires_at: None,
+            trace: propagation::current_carrier(),
         }
     }
 
@@ -139,6 +146,7 @@ impl OutboxStore {
         }
     }
 
+    #[tracing::instrument(name = "outbox.insert", skip_all, fields(message_id = %entry.id))]
     pub async fn insert(&self, entry: &OutboxEntry) -> Result<(), StoreError> {
         self.entries
             .insert_one(entry)
@@ -148,7 +156,9 @@ impl OutboxStore {
     }
 
     /// Takes the oldest due entry and leases it for `lease`, so that other replicas' relays
-    /// leave it alone while this one publishes it.
+    /// leave it alone while this one publishes it. Debug level: the relay polls every few
+    /// seconds, and an empty poll is not worth a trace.
+    #[tracing::instrument(name = "outbox.claim_due", level = "debug", skip_all)]
     pub async fn claim_due(
         &self,
         lease: chrono::Duration,
@@ -169,6 +179,7 @@ impl OutboxStore {
     }
 
     /// Published and confirmed by the broker: done.
+    #[tracing::instrument(name = "outbox.remove", skip_all, fields(message_id = %id))]
     pub async fn remove(&self, id: &str) -> Result<(), StoreError> {
         self.entries
             .delete_one(doc! { "_id": id })

@@ -99,6 +99,7 @@ impl RateLimiter {
 
     /// Counts one hit of `subject` in `bucket`. Subjects are hashed so that no address or IP
     /// appears in a Redis key.
+    #[tracing::instrument(name = "rate_limit.hit", skip_all, fields(bucket = %bucket))]
     pub async fn hit(
         &self,
         bucket: &str,
@@ -127,6 +128,7 @@ impl RateLimiter {
     }
 
     /// Forgets the hits of `subject`: a successful login clears its account's failures.
+    #[tracing::instrument(name = "rate_limit.reset", skip_all, fields(bucket = %bucket))]
     pub async fn reset(&self, bucket: &str, subject: &str) -> Result<(), StoreError> {
         let mut conn = self.redis.connection();
         redis::cmd("DEL")

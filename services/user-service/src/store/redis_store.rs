@@ -114,6 +114,7 @@ impl RedisStore {
             .map_err(|e| e.to_string())
     }
 
+    #[tracing::instrument(name = "redis.put_verification", skip_all)]
     pub async fn put_verification(
         &self,
         digest: &str,
@@ -123,6 +124,7 @@ impl RedisStore {
         self.put_json(self.key("verify", digest), record, ttl).await
     }
 
+    #[tracing::instrument(name = "redis.take_verification", skip_all)]
     pub async fn take_verification(
         &self,
         digest: &str,
@@ -165,6 +167,7 @@ impl RedisStore {
         Ok(taken == 1)
     }
 
+    #[tracing::instrument(name = "redis.drop_verification", skip_all)]
     pub async fn drop_verification(&self, digest: &str) -> Result<(), StoreError> {
         let mut conn = self.conn.clone();
         conn.del::<_, ()>(self.key("verify", digest))
@@ -174,6 +177,7 @@ impl RedisStore {
 
     /// Stores a reset token and makes it the account's only valid one: issuing a new token
     /// invalidates every older one.
+    #[tracing::instrument(name = "redis.put_reset", skip_all)]
     pub async fn put_reset(
         &self,
         digest: &str,
@@ -193,6 +197,7 @@ impl RedisStore {
     }
 
     /// The token's record without using it up, if it is still the account's newest one.
+    #[tracing::instrument(name = "redis.peek_reset", skip_all)]
     pub async fn peek_reset(&self, digest: &str) -> Result<Option<ResetRecord>, StoreError> {
         let mut conn = self.conn.clone();
         let value: Option<String> = conn
@@ -214,6 +219,7 @@ impl RedisStore {
     }
 
     /// Burns the token; returns its record only if it is still the account's newest one.
+    #[tracing::instrument(name = "redis.take_reset", skip_all)]
     pub async fn take_reset(&self, digest: &str) -> Result<Option<ResetRecord>, StoreError> {
         let Some(record) = self
             .take_json::<ResetRecord>(self.key("reset", digest))

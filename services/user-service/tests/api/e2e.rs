@@ -17,7 +17,7 @@ fn maildir() -> PathBuf {
 
 /// The mail service as deployed, on this test's queue and key prefix, sending to the SMTP capture
 /// server.
-fn mail_config(queue: &str, prefix: &str) -> mail_service::Config {
+pub fn mail_config(queue: &str, prefix: &str) -> mail_service::Config {
     let port = std::env::var("SMTP_SINK_PORT").unwrap_or_else(|_| "2525".into());
     let vars = [
         ("ADMIN_ADDR", "127.0.0.1:0".to_owned()),
@@ -65,7 +65,7 @@ fn captured_for(recipient: &str) -> Vec<Vec<u8>> {
         .collect()
 }
 
-async fn wait_for_email(recipient: &str) -> Vec<u8> {
+pub async fn wait_for_email(recipient: &str) -> Vec<u8> {
     for _ in 0..150 {
         if let Some(raw) = captured_for(recipient).pop() {
             return raw;

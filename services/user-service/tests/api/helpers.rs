@@ -201,6 +201,12 @@ impl TestApp {
         next_email_on(&self.config.email_queue).await
     }
 
+    /// Stops the app and leaves what it created (another instance takes over its data).
+    pub async fn stop(self) {
+        self.trigger.trigger();
+        let _ = tokio::time::timeout(Duration::from_secs(10), self.server).await;
+    }
+
     /// Stops the app and removes what the test created.
     pub async fn finish(self) {
         self.trigger.trigger();
@@ -294,7 +300,15 @@ pub async fn problem(response: reqwest::Response) -> (u16, Value) {
         .map(|v| v.to_str().unwrap().to_owned())
         .unwrap_or_default();
     assert_eq!(content_type, "application/problem+json", "status {status}");
-    let body: Value = response.json().await.unwrap();
+    let request_id = response
+        .headers()
+        .get("x-request-id")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .expect("every response has an X-Request-Id");
+    let mut body: Value = response.json().await.unwrap();
+    // Every problem quotes its request's id; it is taken out so that callers compare content.
+    let quoted = body.as_object_mut().unwrap().remove("request_id");
+    assert_eq!(quoted, Some(Value::String(request_id)), "status {status}");
     assert_eq!(body["status"], status);
     assert!(body["code"].is_string() && body["title"].is_string() && body["type"].is_string());
     (status, body)

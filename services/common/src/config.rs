@@ -50,6 +50,16 @@ impl Env {
         Self::from_map(std::env::vars().collect())
     }
 
+    /// An explicit environment from name/value pairs, for tests.
+    pub fn from_pairs(pairs: &[(&str, &str)]) -> Self {
+        Self::from_map(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
+    }
+
     /// An explicit environment, for tests and embedding.
     pub fn from_map(vars: HashMap<String, String>) -> Self {
         Self {
@@ -188,12 +198,7 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Env {
-        Env::from_map(
-            pairs
-                .iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
+        Env::from_pairs(pairs)
     }
 
     #[test]

@@ -5,22 +5,14 @@ use user_service::startup::Application;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    // Both read the environment; every problem of either is reported before exiting.
-    let telemetry = common::telemetry::init("user-service");
-    let config = Config::from_env(&mut Env::from_process());
-    let (telemetry, config) = match (telemetry, config) {
-        (Ok(telemetry), Ok(config)) => (telemetry, config),
-        (telemetry, config) => {
-            let problems = [
-                telemetry.err().map(|e| e.to_string()),
-                config.err().map(|e| e.to_string()),
-            ];
-            for problem in problems.into_iter().flatten() {
-                eprintln!("user-service: {problem}");
-            }
-            return std::process::ExitCode::from(2);
-        }
-    };
+    let (telemetry, config) =
+        match common::telemetry::start(
+            "user-service",
+            || Config::from_env(&mut Env::from_process()),
+        ) {
+            Ok(started) => started,
+            Err(code) => return code,
+        };
     let result = async {
         Application::build(config)
             .await?

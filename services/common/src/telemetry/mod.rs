@@ -133,6 +133,28 @@ impl Telemetry {
     }
 }
 
+/// A service's start: telemetry, then its configuration (`load`), every problem of either printed
+/// (prefixed with the service's name) before the exit code 2, which tells an operator "fix the
+/// deployment", not "the service crashed".
+pub fn start<C, E: std::fmt::Display>(
+    service: &'static str,
+    load: impl FnOnce() -> Result<C, E>,
+) -> Result<(Telemetry, C), std::process::ExitCode> {
+    match (init(service), load()) {
+        (Ok(telemetry), Ok(config)) => Ok((telemetry, config)),
+        (telemetry, config) => {
+            let problems = [
+                telemetry.err().map(|e| e.to_string()),
+                config.err().map(|e| e.to_string()),
+            ];
+            for problem in problems.into_iter().flatten() {
+                eprintln!("{service}: {problem}");
+            }
+            Err(std::process::ExitCode::from(2))
+        }
+    }
+}
+
 /// Installs the process-wide subscriber from the process environment. A configuration problem
 /// is returned like any other (the caller exits with status 2).
 pub fn init(service: &'static str) -> Result<Telemetry, ConfigError> {

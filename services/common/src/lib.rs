@@ -12,3 +12,16 @@ pub mod email;
 pub mod shutdown;
 #[cfg(feature = "runtime")]
 pub mod telemetry;
+
+/// An error with its whole cause chain (`outer: cause: root cause`), for a log field, a span
+/// event or a dead-letter reason.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}

@@ -334,7 +334,7 @@ impl Handler {
                     self.metrics.message_age.observe(age.as_secs_f64());
                 }
                 let disposition = match publisher {
-                    Ok(()) => Disposition::DeadLetter(e.to_string()),
+                    Ok(()) => Disposition::DeadLetter(common::error_chain(&e)),
                     Err(refusal) => self.refuse(&refusal),
                 };
                 (UNKNOWN_KIND, None, disposition)
@@ -370,12 +370,12 @@ impl Handler {
                 .render(message.kind, &message.locale, &data)
         }) {
             Ok(r) => r,
-            Err(e) => return Disposition::DeadLetter(e.to_string()),
+            Err(e) => return Disposition::DeadLetter(common::error_chain(&e)),
         };
 
         let slot = match self.mailer.slot().await {
             Ok(slot) => slot,
-            Err(e) => return Disposition::Retry(e.to_string()),
+            Err(e) => return Disposition::Retry(common::error_chain(&e)),
         };
         let claim = match self.sent_log.claim(message.message_id).await {
             Ok(ClaimOutcome::Claimed(claim)) => claim,
@@ -427,9 +427,10 @@ impl Handler {
                     // The claim expires on its own; the retry may just be deferred once.
                     warn!(message_id = %message.message_id, error = %re, "could not release claim");
                 }
+                let reason = common::error_chain(&e);
                 match e {
-                    SendError::Permanent(_) => Disposition::DeadLetter(e.to_string()),
-                    SendError::Transient(_) => Disposition::Retry(e.to_string()),
+                    SendError::Permanent(_) => Disposition::DeadLetter(reason),
+                    SendError::Transient(_) => Disposition::Retry(reason),
                 }
             }
         }

@@ -21,32 +21,56 @@ use crate::templates::Rendered;
 /// message from another replica produces the same ID, letting receivers deduplicate.
 const MESSAGE_ID_DOMAIN: &str = "user-platform";
 
-/// What to do about a failed send.
+/// What to do about a failed send. The failure is kept as the source, so logs, spans and
+/// dead-letter reasons carry the whole cause chain (`common::error_chain`).
 #[derive(Debug, thiserror::Error)]
 pub enum SendError {
     /// Worth retrying: the relay or the network may recover (4xx, timeouts, refused or reset
     /// connections).
-    #[error("transient SMTP failure: {0}")]
-    Transient(String),
+    #[error("transient SMTP failure")]
+    Transient(#[source] SmtpFailure),
     /// Retrying cannot help (5xx, an address the relay or lettre rejects).
-    #[error("permanent SMTP failure: {0}")]
-    Permanent(String),
+    #[error("permanent SMTP failure")]
+    Permanent(#[source] SmtpFailure),
+}
+
+/// What went wrong talking to the relay.
+#[derive(Debug, thiserror::Error)]
+pub enum SmtpFailure {
+    /// The relay's answer to the transaction (MAIL, RCPT, DATA).
+    #[error("the relay refused the transaction")]
+    Transaction(#[source] lettre::transport::smtp::Error),
+    /// Greeting, TLS, STARTTLS or authentication.
+    #[error("SMTP session setup failed")]
+    Session(#[source] lettre::transport::smtp::Error),
+    #[error("SMTP connection failed")]
+    Connect(#[source] std::io::Error),
+    #[error("invalid recipient address")]
+    Recipient(#[source] lettre::address::AddressError),
+    #[error("could not build message")]
+    Build(#[source] lettre::error::Error),
+    /// A timeout or the pool closing: nothing underneath.
+    #[error("{0}")]
+    Local(String),
 }
 
 impl SendError {
     pub fn is_permanent(&self) -> bool {
         matches!(self, SendError::Permanent(_))
     }
+
+    fn local(text: String) -> Self {
+        SendError::Transient(SmtpFailure::Local(text))
+    }
 }
 
 fn classify(e: lettre::transport::smtp::Error) -> SendError {
     // Only an explicit 5xx is permanent. Anything else (4xx, I/O, TLS handshake) may go away,
     // and the retry schedule bounds the attempts.
-    let text = e.to_string();
     if e.is_permanent() {
-        SendError::Permanent(text)
+        SendError::Permanent(SmtpFailure::Transaction(e))
     } else {
-        SendError::Transient(text)
+        SendError::Transient(SmtpFailure::Transaction(e))
     }
 }
 
@@ -54,7 +78,7 @@ fn classify(e: lettre::transport::smtp::Error) -> SendError {
 /// a relay refusing us): retrying gives an operator time to fix it instead of dead-lettering
 /// every message.
 fn session(e: lettre::transport::smtp::Error) -> SendError {
-    SendError::Transient(format!("SMTP session setup failed: {e}"))
+    SendError::Transient(SmtpFailure::Session(e))
 }
 
 /// The SMTP connection pool.
@@ -130,7 +154,7 @@ impl Mailer {
             .permits
             .acquire()
             .await
-            .map_err(|_| SendError::Transient("SMTP pool closed".into()))?;
+            .map_err(|_| SendError::local("SMTP pool closed".into()))?;
         Ok(Slot {
             inner: &self.inner,
             _permit: permit,
@@ -139,7 +163,11 @@ impl Mailer {
 
     /// Opens (and closes) a connection to the relay: for the readiness report.
     pub async fn test_connection(&self) -> Result<(), String> {
-        let mut connection = self.inner.connect().await.map_err(|e| e.to_string())?;
+        let mut connection = self
+            .inner
+            .connect()
+            .await
+            .map_err(|e| common::error_chain(&e))?;
         let _ = connection.quit().await;
         Ok(())
     }
@@ -183,7 +211,7 @@ impl Slot<'_> {
             }
             // lettre has already aborted the connection; it is dropped here.
             Ok(Err(e)) => Err(classify(e)),
-            Err(_) => Err(SendError::Transient(format!(
+            Err(_) => Err(SendError::local(format!(
                 "SMTP transaction timed out after {deadline:?}"
             ))),
         }
@@ -226,14 +254,14 @@ impl Inner {
     }
 
     fn connect_timed_out(&self) -> SendError {
-        SendError::Transient(format!(
+        SendError::local(format!(
             "connecting to the SMTP relay timed out after {:?}",
             self.timeout
         ))
     }
 
     async fn connect_untimed(&self) -> Result<AsyncSmtpConnection, SendError> {
-        let io = |e: std::io::Error| SendError::Transient(format!("SMTP connection failed: {e}"));
+        let io = |e: std::io::Error| SendError::Transient(SmtpFailure::Connect(e));
         let tcp = TcpStream::connect((self.host.as_str(), self.port))
             .await
             .map_err(io)?;
@@ -273,7 +301,7 @@ pub fn build_message(
 ) -> Result<Message, SendError> {
     let address = to_email
         .parse()
-        .map_err(|e| SendError::Permanent(format!("invalid recipient address: {e}")))?;
+        .map_err(|e| SendError::Permanent(SmtpFailure::Recipient(e)))?;
     let to = Mailbox::new(to_name.map(str::to_owned), address);
     Message::builder()
         .from(from.clone())
@@ -295,7 +323,7 @@ pub fn build_message(
                         .body(rendered.html.clone()),
                 ),
         )
-        .map_err(|e| SendError::Permanent(format!("could not build message: {e}")))
+        .map_err(|e| SendError::Permanent(SmtpFailure::Build(e)))
 }
 
 /// Implicit TLS (SMTPS) on a socket we opened, using lettre's own TLS setup.

@@ -126,6 +126,11 @@ async fn smtp_4xx_is_retried_until_it_passes_and_5xx_is_dead_lettered_at_once() 
     let headers = dead.delivery.properties.headers().as_ref().unwrap();
     let reason = header_str(headers, HEADER_DEATH_REASON).unwrap();
     assert!(reason.contains("550"), "{reason}");
+    // The whole cause chain, not only the outermost error.
+    assert!(
+        reason.starts_with("permanent SMTP failure: the relay refused the transaction: "),
+        "{reason}"
+    );
     assert!(!reason.contains("gave up"), "not retried: {reason}");
     smtp.reply_to_rcpt(0);
 

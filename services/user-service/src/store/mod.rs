@@ -40,16 +40,7 @@ impl StoreError {
 }
 
 /// An error with its whole cause chain, for a log field.
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        text.push_str(": ");
-        text.push_str(&c.to_string());
-        cause = c.source();
-    }
-    text
-}
+pub use common::error_chain as chain;
 
 const DUPLICATE_KEY: i32 = 11000;
 

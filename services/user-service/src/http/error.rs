@@ -41,6 +41,10 @@ pub enum ApiError {
     NotFound,
     #[error("method not allowed")]
     MethodNotAllowed,
+    #[error("account disabled")]
+    AccountDisabled,
+    #[error("conflicting change")]
+    Conflict,
     #[error("{0} unavailable")]
     Unavailable(&'static str),
     #[error("internal error")]
@@ -110,6 +114,12 @@ impl ApiError {
                 "method_not_allowed",
                 "Method not allowed",
             ),
+            AccountDisabled => (
+                StatusCode::FORBIDDEN,
+                "account_disabled",
+                "Account disabled",
+            ),
+            Conflict => (StatusCode::CONFLICT, "conflict", "Conflicting change"),
             Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "service_unavailable",
@@ -142,6 +152,8 @@ impl ApiError {
             ),
             NotFound => "No such resource.".into(),
             MethodNotAllowed => "This resource does not support that method.".into(),
+            AccountDisabled => "This account has been disabled; contact support.".into(),
+            Conflict => "The account changed during the request; retry.".into(),
             Unavailable(_) => "A backing service is unavailable; retry shortly.".into(),
             Internal => "An unexpected error occurred.".into(),
         }
@@ -231,6 +243,8 @@ impl From<AccountError> for ApiError {
             AccountError::EmailTaken => ApiError::EmailTaken,
             AccountError::RateLimited(wait) => ApiError::RateLimited(wait),
             AccountError::NotFound => ApiError::NotFound,
+            AccountError::AccountDisabled => ApiError::AccountDisabled,
+            AccountError::Conflict => ApiError::Conflict,
             AccountError::Store(e) => e.into(),
             AccountError::Hash(e) => {
                 tracing::error!(error = %chain(&e), "password hashing failed");

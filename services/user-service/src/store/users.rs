@@ -29,6 +29,12 @@ pub struct UserDoc {
     /// created before it existed, until their first such change.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub security_stamp: String,
+    /// Set by an operator (admin API): no login, and every session ended when it was set.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disabled: bool,
+    /// The last successful login, recorded after the answer (absent: none since it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_login_at: Option<bson::DateTime>,
 }
 
 /// Changes to the profile fields a user edits freely.
@@ -65,7 +71,7 @@ impl ProfileChanges {
 }
 
 /// Matches the stamp a workflow read: the field's absence for accounts from before stamps.
-fn stamp_filter(stamp: &str) -> bson::Bson {
+pub(super) fn stamp_filter(stamp: &str) -> bson::Bson {
     if stamp.is_empty() {
         bson::Bson::Document(doc! { "$exists": false })
     } else {
@@ -107,7 +113,7 @@ pub enum Inserted {
 #[derive(Clone)]
 pub struct UserStore {
     client: Client,
-    users: Collection<UserDoc>,
+    pub(super) users: Collection<UserDoc>,
     outbox: Collection<OutboxEntry>,
 }
 
@@ -129,6 +135,8 @@ fn schema() -> Document {
                 "created_at": { "bsonType": "date" },
                 "updated_at": { "bsonType": "date" },
                 "security_stamp": { "bsonType": "string", "minLength": 1, "maxLength": 64 },
+                "disabled": { "bsonType": "bool" },
+                "last_login_at": { "bsonType": "date" },
             },
         }
     }
@@ -178,6 +186,7 @@ impl UserStore {
             )
             .await
             .map_err(StoreError::mongo)?;
+        super::user_queries::create_indexes(&users).await?;
         let outbox = super::outbox::init_collection(db).await?;
         Ok(Self {
             client,
@@ -204,7 +213,7 @@ impl UserStore {
 
     /// Applies `update` to the user if it still matches `filter` (plus its id), together with
     /// the outbox entries. Returns whether the user matched; nothing is written if not.
-    async fn update_with_outbox(
+    pub(super) async fn update_with_outbox(
         &self,
         id: &str,
         filter: Document,

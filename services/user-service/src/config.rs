@@ -334,11 +334,17 @@ mod tests {
             ),
             (vec![("ADMIN_API_TOKENS", token)], "ADMIN_API_ADDR is not"),
             (
-                vec![("ADMIN_API_ADDR", "0.0.0.0:9090"), ("ADMIN_API_TOKENS", token)],
+                vec![
+                    ("ADMIN_API_ADDR", "0.0.0.0:9090"),
+                    ("ADMIN_API_TOKENS", token),
+                ],
                 "ADMIN_API_ADDR: must differ",
             ),
             (
-                vec![("ADMIN_API_ADDR", "127.0.0.1:9091"), ("ADMIN_API_TOKENS", "ops:x")],
+                vec![
+                    ("ADMIN_API_ADDR", "127.0.0.1:9091"),
+                    ("ADMIN_API_TOKENS", "ops:x"),
+                ],
                 "ADMIN_API_TOKENS: token `ops` must be",
             ),
         ] {

@@ -29,6 +29,8 @@ pub struct Application {
     config: Arc<Config>,
     http: TcpListener,
     admin: TcpListener,
+    /// The admin API's listener, when `ADMIN_API_ADDR` is set.
+    admin_api: Option<TcpListener>,
     state: AppState,
     readiness: Readiness,
     registry: prometheus::Registry,
@@ -94,6 +96,14 @@ impl Application {
         let admin = TcpListener::bind(config.admin_addr)
             .await
             .with_context(|| format!("binding ADMIN_ADDR {}", config.admin_addr))?;
+        let admin_api = match config.admin_api_addr {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("binding ADMIN_API_ADDR {addr}"))?,
+            ),
+            None => None,
+        };
         let sessions = SessionStore::new(
             redis.clone(),
             SessionPolicy {
@@ -120,6 +130,7 @@ impl Application {
             config,
             http,
             admin,
+            admin_api,
             state,
             readiness,
             registry,
@@ -134,12 +145,21 @@ impl Application {
         self.admin.local_addr().map(|a| a.port()).unwrap_or(0)
     }
 
+    /// The admin API's port, when it is on.
+    pub fn admin_api_port(&self) -> Option<u16> {
+        self.admin_api
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+            .map(|a| a.port())
+    }
+
     /// Serves until `shutdown` fires, then: reports not-ready, stops accepting, lets in-flight
     /// requests finish (bounded by SHUTDOWN_TIMEOUT), and closes connections.
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
         tracing::info!(
             http = %self.http.local_addr()?,
             admin = %self.admin.local_addr()?,
+            admin_api = ?self.admin_api.as_ref().and_then(|l| l.local_addr().ok()),
             "user-service listening"
         );
         let relay = tokio::spawn(
@@ -158,13 +178,23 @@ impl Application {
             },
         ));
 
-        let readiness = self.readiness.clone();
-        let stop = shutdown.clone();
         let limits = ConnectionLimits {
             header_read_timeout: self.config.http_header_read_timeout,
             keepalive_timeout: self.config.http_keepalive_timeout,
             max_header_bytes: self.config.http_max_header_bytes,
         };
+        let admin_api = self.admin_api.map(|listener| {
+            let stop = shutdown.clone();
+            tokio::spawn(server::serve(
+                listener,
+                http::admin::router(self.state.clone()),
+                limits,
+                async move { stop.wait().await },
+            ))
+        });
+
+        let readiness = self.readiness.clone();
+        let stop = shutdown.clone();
         let server = tokio::spawn(server::serve(
             self.http,
             http::router(self.state.clone()),
@@ -181,6 +211,13 @@ impl Application {
             .is_err()
         {
             tracing::warn!("in-flight requests did not finish before SHUTDOWN_TIMEOUT");
+        }
+        if let Some(admin_api) = admin_api
+            && tokio::time::timeout(self.config.shutdown_timeout, admin_api)
+                .await
+                .is_err()
+        {
+            tracing::warn!("admin API requests did not finish before SHUTDOWN_TIMEOUT");
         }
         let _ = relay.await;
         self.state.mailer.publisher().close().await;

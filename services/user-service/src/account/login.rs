@@ -48,7 +48,11 @@ pub async fn login(
     limits::clear(state, Limit::LoginAccount, email.as_str()).await;
     // Only said after the password proved who is asking.
     if user.disabled {
-        return Err(count(state, AccountError::AccountDisabled, "account_disabled"));
+        return Err(count(
+            state,
+            AccountError::AccountDisabled,
+            "account_disabled",
+        ));
     }
     if !user.email_verified && !state.config.allow_unverified_login {
         return Err(count(

@@ -89,3 +89,19 @@ pub async fn revoke_sessions(
     audit::done(state, &event);
     Ok(revoked)
 }
+
+/// A user's current sessions, newest first.
+#[tracing::instrument(name = "admin.sessions", skip_all, fields(user_id = %user_id))]
+pub async fn sessions(
+    state: &AppState,
+    user_id: &str,
+) -> Result<Vec<crate::store::sessions::SessionRecord>, AccountError> {
+    let user = find(state, user_id).await?;
+    Ok(state
+        .sessions
+        .list(&user.id)
+        .await?
+        .into_iter()
+        .map(|s| s.record)
+        .collect())
+}

@@ -72,7 +72,11 @@ pub fn event(actor: &Actor, action: Action, user_id: &str, change: Value) -> Dom
 
 /// After the action took effect: the audit log line and the metric.
 pub fn done(state: &AppState, event: &DomainEvent) {
-    let actor = event.data.get("actor").and_then(Value::as_str).unwrap_or("");
+    let actor = event
+        .data
+        .get("actor")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let change = event.data.get("change").cloned().unwrap_or(Value::Null);
     let action = event.kind.as_str();
     tracing::info!(

@@ -3,7 +3,7 @@
 //! (`audit::record`): a domain event `user.admin.<action>` with the token's name as actor, a
 //! log line and a metric.
 
-pub mod tokens;
 pub mod access;
 pub mod audit;
+pub mod tokens;
 pub mod users;

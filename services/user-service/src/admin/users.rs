@@ -60,15 +60,12 @@ pub async fn list(
         .await?;
     let more = users.len() > limit as usize;
     users.truncate(limit as usize);
-    let next = more
-        .then(|| users.last())
-        .flatten()
-        .map(|u| {
-            Cursor(Position {
-                created_at: u.created_at,
-                id: u.id.clone(),
-            })
-        });
+    let next = more.then(|| users.last()).flatten().map(|u| {
+        Cursor(Position {
+            created_at: u.created_at,
+            id: u.id.clone(),
+        })
+    });
     Ok(Page { users, next })
 }
 

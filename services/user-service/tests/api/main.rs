@@ -3,6 +3,8 @@
 //! per test.
 
 mod account;
+mod admin;
+mod admin_access;
 mod breached_passwords;
 mod e2e;
 mod forward_auth;

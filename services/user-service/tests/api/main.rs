@@ -5,6 +5,7 @@
 mod account;
 mod admin;
 mod admin_access;
+mod admin_pagination;
 mod breached_passwords;
 mod e2e;
 mod forward_auth;

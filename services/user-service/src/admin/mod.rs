@@ -5,5 +5,6 @@
 
 pub mod access;
 pub mod audit;
+pub mod profile;
 pub mod tokens;
 pub mod users;

@@ -7,7 +7,7 @@ use mongodb::{Collection, IndexModel};
 
 use super::StoreError;
 use super::outbox::OutboxEntry;
-use super::users::{StampGuard, Updated, UserDoc, UserStore, stamp_filter};
+use super::users::{ProfileChanges, StampGuard, Updated, UserDoc, UserStore, stamp_filter};
 
 /// The order of listings, and the index that serves it as a range scan.
 const CREATED_ORDER: &str = "created_order";
@@ -131,6 +131,18 @@ impl UserStore {
             outbox,
         )
         .await
+    }
+
+    /// Applies an operator's profile changes with the outbox entries, in one transaction.
+    #[tracing::instrument(name = "users.admin_update_profile", skip_all, fields(user_id = %id))]
+    pub async fn update_profile_with_outbox(
+        &self,
+        id: &str,
+        changes: &ProfileChanges,
+        outbox: &[OutboxEntry],
+    ) -> Result<Updated, StoreError> {
+        self.update_with_outbox(id, Document::new(), changes.update(), outbox)
+            .await
     }
 
     /// Records a successful login (not a profile change: `updated_at` stays).

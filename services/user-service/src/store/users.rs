@@ -50,7 +50,7 @@ impl ProfileChanges {
         self.display_name.is_none() && self.locale.is_none()
     }
 
-    fn update(&self) -> Document {
+    pub(super) fn update(&self) -> Document {
         let mut set = doc! { "updated_at": bson::DateTime::now() };
         let mut update = Document::new();
         match &self.display_name {

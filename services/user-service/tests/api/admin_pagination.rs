@@ -18,7 +18,9 @@ fn user(created: chrono::DateTime<Utc>) -> UserDoc {
         id: Uuid::now_v7().to_string(),
         email: format!("bulk-{}@example.com", Uuid::new_v4().simple()),
         email_verified: true,
-        password_hash: "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaA".into(),
+        password_hash:
+            "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaA"
+                .into(),
         display_name: None,
         locale: "en".into(),
         created_at: at,

@@ -2,6 +2,7 @@
 //! must carry one of the `ADMIN_API_TOKENS` as `Authorization: Bearer <token>`; without one
 //! the answer is 401, whatever the path. The token's name is the actor of every action.
 
+mod changes;
 mod openapi;
 mod sessions;
 mod users;
@@ -23,6 +24,10 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/admin/openapi.json"),
     ("GET", "/admin/v1/users"),
     ("GET", "/admin/v1/users/{id}"),
+    ("PATCH", "/admin/v1/users/{id}"),
+    ("DELETE", "/admin/v1/users/{id}"),
+    ("POST", "/admin/v1/users/{id}/verify-email"),
+    ("POST", "/admin/v1/users/{id}/emails"),
     ("POST", "/admin/v1/users/{id}/disable"),
     ("POST", "/admin/v1/users/{id}/enable"),
     ("GET", "/admin/v1/users/{id}/sessions"),
@@ -36,7 +41,17 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/admin/openapi.json", get(openapi::document))
         .route("/admin/v1/users", get(users::list))
-        .route("/admin/v1/users/{id}", get(users::get))
+        .route(
+            "/admin/v1/users/{id}",
+            get(users::get)
+                .patch(changes::update)
+                .delete(changes::delete),
+        )
+        .route(
+            "/admin/v1/users/{id}/verify-email",
+            post(changes::verify_email),
+        )
+        .route("/admin/v1/users/{id}/emails", post(changes::send_email))
         .route("/admin/v1/users/{id}/disable", post(users::disable))
         .route("/admin/v1/users/{id}/enable", post(users::enable))
         .route(

@@ -5,15 +5,15 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::{IntoResponses, Modify, OpenApi};
 
-use super::{sessions, users};
+use super::{changes, sessions, users};
 use crate::http::openapi::ProblemDoc;
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "User platform admin API",
-        description = "For operators: find, inspect, disable and enable users, end their \
-                       sessions. Every request needs an admin token \
+        description = "For operators: find, inspect, change, disable, enable and \
+                       delete users, send them emails, end their sessions. Every request needs an admin token \
                        (`Authorization: Bearer <token>`); every action is audited with the \
                        token's name. Errors are RFC 9457 `application/problem+json` documents \
                        with a stable `code`.",
@@ -24,6 +24,10 @@ use crate::http::openapi::ProblemDoc;
         users::get,
         users::disable,
         users::enable,
+        changes::update,
+        changes::verify_email,
+        changes::send_email,
+        changes::delete,
         sessions::list,
         sessions::revoke_all,
         sessions::revoke,

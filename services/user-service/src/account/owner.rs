@@ -30,13 +30,19 @@ pub async fn change_password(
     let email = Email::parse(&user.email).map_err(|_| AccountError::Unauthorized)?;
     let password = passwords::accept_new(state, new, &email, "new_password").await?;
     passwords::confirm(state, &user, current).await?;
-    passwords::set(state, &user, &password, Some((session.digest, session.id)))
-        .await
-        .map_err(|e| match e {
-            // The account changed under the request (another change won): log in again.
-            AccountError::InvalidToken => AccountError::Unauthorized,
-            e => e,
-        })
+    passwords::set(
+        state,
+        &user,
+        &password,
+        Some((session.digest, session.id)),
+        false,
+    )
+    .await
+    .map_err(|e| match e {
+        // The account changed under the request (another change won): log in again.
+        AccountError::InvalidToken => AccountError::Unauthorized,
+        e => e,
+    })
 }
 
 /// Deletes the account after checking the password: every session and link ends at once, a

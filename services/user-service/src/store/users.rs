@@ -235,23 +235,28 @@ impl UserStore {
 
     /// Replaces the password hash and moves the stamp, only while the account still has the
     /// address and the stamp the caller checked (an email change or another password change in
-    /// between makes it a no-match).
+    /// between makes it a no-match). `verify`: the address is proven too (invitation link).
     #[tracing::instrument(name = "users.set_password", skip_all, fields(user_id = %id))]
     pub async fn set_password(
         &self,
         id: &str,
         guard: &StampGuard<'_>,
         hash: &str,
+        verify: bool,
         outbox: &[OutboxEntry],
     ) -> Result<Updated, StoreError> {
+        let mut set = doc! {
+            "password_hash": hash,
+            "security_stamp": guard.new_stamp,
+            "updated_at": bson::DateTime::now(),
+        };
+        if verify {
+            set.insert("email_verified", true);
+        }
         self.update_with_outbox(
             id,
             doc! { "email": guard.email, "security_stamp": stamp_filter(guard.stamp) },
-            doc! { "$set": {
-                "password_hash": hash,
-                "security_stamp": guard.new_stamp,
-                "updated_at": bson::DateTime::now(),
-            } },
+            doc! { "$set": set },
             outbox,
         )
         .await

@@ -200,3 +200,73 @@ async fn deletes_like_the_owner_would() {
     tap.close().await;
     app.finish().await;
 }
+
+#[tokio::test]
+async fn an_invitation_mails_a_link_that_sets_the_password_and_confirms_the_address() {
+    let app = spawn_admin_app().await;
+    let tap = EventTap::bind(&app.config.events_exchange).await;
+    let email = unique_email();
+    let created = app
+        .admin_send(
+            Method::POST,
+            "/admin/v1/users",
+            &json!({ "email": email, "display_name": "Grace", "locale": "de" }),
+        )
+        .await;
+    assert_eq!(created.status(), 201);
+    let user: Value = created.json().await.unwrap();
+    assert_eq!(user["email_verified"], false);
+    let taken = app
+        .admin_send(Method::POST, "/admin/v1/users", &json!({ "email": email }))
+        .await;
+    assert_eq!(problem(taken).await.1["code"], "email_taken");
+    let invalid = app
+        .admin_send(Method::POST, "/admin/v1/users", &json!({ "email": "nope" }))
+        .await;
+    assert_eq!(problem(invalid).await.0, 422);
+
+    let message = app.next_email().await;
+    assert_eq!(message.kind, EmailKind::Invitation);
+    assert_eq!(message.to.email, email);
+    assert_eq!(message.locale, "de");
+    let url = message.data["action_url"].as_str().unwrap();
+    assert!(url.starts_with(&app.config.password_reset_url), "{url}");
+    let token = message.data["token"].as_str().unwrap().to_owned();
+    // The mail service renders it (the built-in template).
+    let templates = mail_service::templates::Templates::new().unwrap();
+    let rendered = templates
+        .render(message.kind, &message.locale, &message.data)
+        .unwrap();
+    assert!(rendered.text.contains(url), "{}", rendered.text);
+
+    let set = app
+        .post(
+            "/v1/password-resets/confirm",
+            &json!({ "token": token, "new_password": "my own invited passphrase" }),
+        )
+        .await;
+    assert_eq!(set.status(), 204);
+    let session = app.session(&email, "my own invited passphrase").await;
+    assert_eq!(app.auth_check(&session).await, 200);
+    let id = user["id"].as_str().unwrap();
+    let shown = app
+        .admin_json(Method::GET, &format!("/admin/v1/users/{id}"))
+        .await;
+    assert_eq!(shown["email_verified"], true);
+
+    let events = tap.drain_events(Duration::from_secs(2)).await;
+    let types: Vec<&str> = events.iter().map(|e| e["type"].as_str().unwrap()).collect();
+    assert_eq!(
+        types,
+        [
+            "user.registered",
+            "user.admin.invited",
+            "user.password_changed",
+            "user.email_verified"
+        ]
+    );
+    assert_eq!(events[1]["data"]["actor"], "ops");
+    assert!(!events[1].to_string().contains(&token));
+    tap.close().await;
+    app.finish().await;
+}

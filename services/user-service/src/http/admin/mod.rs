@@ -3,6 +3,7 @@
 //! the answer is 401, whatever the path. The token's name is the actor of every action.
 
 mod changes;
+mod invitations;
 mod openapi;
 mod sessions;
 mod users;
@@ -23,6 +24,7 @@ use crate::state::AppState;
 const ROUTES: &[(&str, &str)] = &[
     ("GET", "/admin/openapi.json"),
     ("GET", "/admin/v1/users"),
+    ("POST", "/admin/v1/users"),
     ("GET", "/admin/v1/users/{id}"),
     ("PATCH", "/admin/v1/users/{id}"),
     ("DELETE", "/admin/v1/users/{id}"),
@@ -40,7 +42,10 @@ pub fn router(state: AppState) -> Router {
     state.metrics.start_routes_at_zero(ROUTES);
     Router::new()
         .route("/admin/openapi.json", get(openapi::document))
-        .route("/admin/v1/users", get(users::list))
+        .route(
+            "/admin/v1/users",
+            get(users::list).post(invitations::invite),
+        )
         .route(
             "/admin/v1/users/{id}",
             get(users::get)

@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
 use utoipa::{IntoResponses, Modify, OpenApi};
 
-use super::{changes, sessions, users};
+use super::{changes, invitations, sessions, users};
 use crate::http::openapi::ProblemDoc;
 
 #[derive(OpenApi)]
@@ -22,6 +22,7 @@ use crate::http::openapi::ProblemDoc;
     paths(
         users::list,
         users::get,
+        invitations::invite,
         users::disable,
         users::enable,
         changes::update,

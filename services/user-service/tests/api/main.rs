@@ -5,6 +5,7 @@
 mod account;
 mod admin;
 mod admin_access;
+mod admin_audit;
 mod admin_changes;
 mod admin_pagination;
 mod breached_passwords;

@@ -7,6 +7,7 @@ use utoipa::{IntoResponses, Modify, OpenApi};
 
 use super::{changes, invitations, sessions, users};
 use crate::http::openapi::ProblemDoc;
+use crate::http::openapi::rules::{display_name_pattern, locale_pattern, property};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -33,7 +34,7 @@ use crate::http::openapi::ProblemDoc;
         sessions::revoke_all,
         sessions::revoke,
     ),
-    modifiers(&AdminAuth),
+    modifiers(&AdminAuth, &AdminRules),
     tags(
         (name = "users", description = "Accounts"),
         (name = "sessions", description = "A user's sessions"),
@@ -59,6 +60,22 @@ impl Modify for AdminAuth {
             "admin_token",
             Vec::<String>::new(),
         )]);
+    }
+}
+
+/// The body rules the derive cannot state, the same as the public API's.
+struct AdminRules;
+
+impl Modify for AdminRules {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let Some(components) = openapi.components.as_mut() else {
+            return;
+        };
+        let schemas = &mut components.schemas;
+        for body in ["AdminPatch", "InviteBody"] {
+            property(schemas, body, "display_name").pattern = Some(display_name_pattern());
+            property(schemas, body, "locale").pattern = Some(locale_pattern());
+        }
     }
 }
 

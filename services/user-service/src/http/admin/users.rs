@@ -116,6 +116,15 @@ fn parse(query: ListQuery) -> Result<(UserFilter, Option<Cursor>, u32), ApiError
                 .ok_or_else(|| ApiError::InvalidQuery("`cursor` is not one this API gave.".into()))
         })
         .transpose()?;
+    if query
+        .email_prefix
+        .as_ref()
+        .is_some_and(|p| p.chars().count() > 254)
+    {
+        return Err(ApiError::InvalidQuery(
+            "`email_prefix` is longer than 254 characters.".into(),
+        ));
+    }
     let limit = query.limit.unwrap_or(100);
     if !(1..=MAX_LIMIT).contains(&limit) {
         return Err(ApiError::InvalidQuery("`limit` must be 1 to 500.".into()));

@@ -2,6 +2,7 @@
 
 pub mod account;
 pub mod admin;
+pub mod cli;
 pub mod config;
 pub mod crypto;
 /// The values parsed at the edge, in a crate of their own (no I/O; fuzzed on its own).

@@ -25,6 +25,9 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("missing or invalid credentials")]
     Unauthorized,
+    /// The admin API's 401: no configured admin token.
+    #[error("missing or invalid admin token")]
+    AdminUnauthorized,
     #[error("invalid email or password")]
     InvalidCredentials,
     #[error("email not verified")]
@@ -85,7 +88,9 @@ impl ApiError {
                 "payload_too_large",
                 "Payload too large",
             ),
-            Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
+            Unauthorized | AdminUnauthorized => {
+                (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized")
+            }
             InvalidCredentials => (
                 StatusCode::UNAUTHORIZED,
                 "invalid_credentials",
@@ -141,6 +146,7 @@ impl ApiError {
             UnsupportedMediaType => "Send the body as application/json.".into(),
             PayloadTooLarge => "The request body is too large.".into(),
             Unauthorized => "Send a valid session token as `Authorization: Bearer <token>`.".into(),
+            AdminUnauthorized => "Send an admin token as `Authorization: Bearer <token>`.".into(),
             InvalidCredentials => "The email or the password is wrong.".into(),
             EmailNotVerified => "Confirm your email address before logging in.".into(),
             InvalidToken => "The token is invalid, expired or already used.".into(),
@@ -198,6 +204,12 @@ impl IntoResponse for ApiError {
                 headers.insert(
                     header::WWW_AUTHENTICATE,
                     HeaderValue::from_static("Bearer realm=\"user-platform\""),
+                );
+            }
+            ApiError::AdminUnauthorized => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"user-platform-admin\""),
                 );
             }
             ApiError::Unavailable(_) => {

@@ -7,6 +7,7 @@ mod admin;
 mod admin_access;
 mod admin_audit;
 mod admin_changes;
+mod admin_cli;
 mod admin_openapi;
 mod admin_pagination;
 mod breached_passwords;

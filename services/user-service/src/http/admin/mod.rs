@@ -101,7 +101,7 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
         }
         None => {
             tracing::warn!(target: "audit", path = %req.uri().path(), "admin API request refused: no valid token");
-            ApiError::Unauthorized.into_response()
+            ApiError::AdminUnauthorized.into_response()
         }
     }
 }

@@ -19,8 +19,10 @@ import sys
 
 import yaml
 
-SECRET_VARS = {"MONGODB_URI", "AMQP_URL", "SMTP_USERNAME", "SMTP_PASSWORD"}
-OPTIONAL = {"mail-service": {"SMTP_PORT", "SMTP_USERNAME", "SMTP_PASSWORD"}, "user-service": set()}
+SECRET_VARS = {"MONGODB_URI", "AMQP_URL", "SMTP_USERNAME", "SMTP_PASSWORD", "ADMIN_API_TOKENS"}
+# The admin API is off unless userService.adminApi.enabled.
+OPTIONAL = {"mail-service": {"SMTP_PORT", "SMTP_USERNAME", "SMTP_PASSWORD"},
+            "user-service": {"ADMIN_API_ADDR", "ADMIN_API_TOKENS"}}
 EXTRA_OK = {"RUST_LOG", "LOG_FORMAT"}
 # Set ahead of the code that reads it: mail-service gets the user-service's Redis for delivery
 # de-duplication (its own ACL user on the same Redis), and the user-service's AMQP user name.

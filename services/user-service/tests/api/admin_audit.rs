@@ -1,7 +1,7 @@
-//! The audit log lines of the admin API, captured from the process's `audit` log target.
+//! The audit log lines of the admin API, captured from the `audit` log target.
 
 use std::io::Write;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use reqwest::Method;
 use serde_json::Value;
@@ -31,30 +31,33 @@ impl<'a> MakeWriter<'a> for Captured {
     }
 }
 
-/// Every `audit` line the process logged so far, as JSON (one global subscriber per process).
-fn audit_lines() -> Vec<Value> {
-    static CAPTURED: OnceLock<Captured> = OnceLock::new();
-    let captured = CAPTURED.get_or_init(|| {
-        let captured = Captured::default();
-        let layer = tracing_subscriber::fmt::layer()
-            .json()
-            .flatten_event(true)
-            .with_writer(captured.clone())
-            .with_filter(tracing_subscriber::EnvFilter::new("audit=info"));
-        let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry().with(layer));
-        captured
-    });
-    let bytes = captured.0.lock().unwrap().clone();
-    String::from_utf8(bytes)
-        .unwrap()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
+/// A subscriber for the test's thread (a `#[tokio::test]` runs the app's tasks on it) that
+/// keeps the `audit` target's JSON lines, and what it captured.
+fn capture() -> (tracing::subscriber::DefaultGuard, Captured) {
+    let captured = Captured::default();
+    let layer = tracing_subscriber::fmt::layer()
+        .json()
+        .flatten_event(true)
+        .with_writer(captured.clone())
+        .with_filter(tracing_subscriber::EnvFilter::new("audit=info"));
+    let guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(layer));
+    (guard, captured)
+}
+
+impl Captured {
+    fn lines(&self) -> Vec<Value> {
+        let bytes = self.0.lock().unwrap().clone();
+        String::from_utf8(bytes)
+            .unwrap()
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
 }
 
 #[tokio::test]
 async fn every_action_and_every_refusal_is_a_structured_audit_line() {
-    audit_lines();
+    let (_guard, captured) = capture();
     let app = spawn_admin_app().await;
     let email = app.verified_user().await;
     let token = app.session(&email, PASSWORD).await;
@@ -70,7 +73,7 @@ async fn every_action_and_every_refusal_is_a_structured_audit_line() {
         .unwrap();
     assert_eq!(refused.status(), 401);
 
-    let lines = audit_lines();
+    let lines = captured.lines();
     let action = lines
         .iter()
         .find(|l| l["user_id"] == id.as_str() && l["action"] == "user.admin.disabled")

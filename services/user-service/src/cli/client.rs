@@ -15,23 +15,63 @@ pub struct Target {
 }
 
 impl Target {
-    /// From `ADMIN_API_URL`/`ADMIN_API_ADDR` and `ADMIN_API_TOKEN`.
-    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
-        let token = get("ADMIN_API_TOKEN")
-            .filter(|t| !t.is_empty())
-            .ok_or("ADMIN_API_TOKEN is required (the token itself, not name:token)")?;
+    /// From `ADMIN_API_URL` (or the port of `ADMIN_API_ADDR`) and the token: `ADMIN_API_TOKEN`,
+    /// or, inside the service's own pod (`kubectl exec`, where the image has no shell to set a
+    /// variable), the entry of its `ADMIN_API_TOKENS` named `as_name` (or the only entry).
+    pub fn from_env(
+        get: impl Fn(&str) -> Option<String>,
+        as_name: Option<&str>,
+    ) -> Result<Self, String> {
+        let token = match get("ADMIN_API_TOKEN").filter(|t| !t.is_empty()) {
+            Some(token) => token,
+            None => own_token(get("ADMIN_API_TOKENS"), as_name)?,
+        };
         let url = get("ADMIN_API_URL")
             .filter(|u| !u.is_empty())
             .unwrap_or_else(|| {
                 let port = get("ADMIN_API_ADDR")
                     .and_then(|a| a.parse::<std::net::SocketAddr>().ok())
-                    .map_or(9091, |a| a.port());
+                    .map_or(9092, |a| a.port());
                 format!("http://127.0.0.1:{port}")
             });
         Ok(Self {
             url: url.trim_end_matches('/').to_owned(),
             token: SecretString::from(token),
         })
+    }
+}
+
+/// The token of one entry of a `name:token,...` list. Errors never quote a token.
+fn own_token(tokens: Option<String>, as_name: Option<&str>) -> Result<String, String> {
+    let tokens = tokens.ok_or(
+        "set ADMIN_API_TOKEN (the token itself), or run inside the service's pod, which has \
+         ADMIN_API_TOKENS",
+    )?;
+    let entries: Vec<(&str, &str)> = tokens
+        .split(',')
+        .filter_map(|e| e.trim().split_once(':'))
+        .map(|(name, token)| (name.trim(), token))
+        .collect();
+    let found = match as_name {
+        Some(name) => entries.iter().find(|(n, _)| *n == name),
+        None if entries.len() == 1 => entries.first(),
+        None => {
+            return Err("ADMIN_API_TOKENS has several tokens: choose one with --as NAME".into());
+        }
+    };
+    found.map(|(_, token)| (*token).to_owned()).ok_or_else(|| {
+        format!(
+            "ADMIN_API_TOKENS has no token named {}",
+            as_name.unwrap_or("")
+        )
+    })
+}
+
+/// Splits a leading `--as NAME` (which token of `ADMIN_API_TOKENS` to use) off the arguments.
+pub fn split_as(args: &[String]) -> (Option<&str>, &[String]) {
+    match args {
+        [flag, name, rest @ ..] if flag == "--as" => (Some(name.as_str()), rest),
+        _ => (None, args),
     }
 }
 

@@ -1,6 +1,7 @@
 //! `user-service admin ...`: a small client of the admin API, for `kubectl exec` and runbooks.
 //! It talks HTTP to `ADMIN_API_URL` (default: the local `ADMIN_API_ADDR`) with the token in
-//! `ADMIN_API_TOKEN`, and prints the API's JSON answers (a listing with `--all`: one user per
+//! `ADMIN_API_TOKEN` or, inside the service's pod, one of its `ADMIN_API_TOKENS` (`--as NAME`),
+//! and prints the API's JSON answers (a listing with `--all`: one user per
 //! line, following the cursor to the end). Exit status: 0 done, 1 the API refused or failed,
 //! 2 a usage or configuration error.
 
@@ -11,7 +12,7 @@ use std::collections::HashMap;
 pub use client::run;
 
 pub const USAGE: &str = "\
-usage: user-service admin <command>
+usage: user-service admin [--as NAME] <command>
 
   users list [--email-prefix P] [--verified true|false] [--disabled true|false]
              [--created-from RFC3339] [--created-before RFC3339] [--limit N] [--all]
@@ -26,8 +27,9 @@ usage: user-service admin <command>
   sessions list <user-id>
   sessions revoke <user-id> [<session-id>]
 
-environment: ADMIN_API_TOKEN (required), ADMIN_API_URL (default http://127.0.0.1:<port of
-ADMIN_API_ADDR, else 9091>)";
+environment: ADMIN_API_TOKEN, or in the service's pod the entry NAME (--as; needed when there are
+several) of ADMIN_API_TOKENS; ADMIN_API_URL (default http://127.0.0.1:<port of ADMIN_API_ADDR,
+else 9092>)";
 
 /// One admin API call, parsed from the command line.
 #[derive(Debug, Clone, PartialEq, Eq)]

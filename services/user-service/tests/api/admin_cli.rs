@@ -1,8 +1,8 @@
 //! `user-service admin ...` against a running admin API.
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
-use user_service::cli::client::Target;
+use user_service::cli::client::{Target, split_as};
 
 use crate::admin::{OPS_TOKEN, spawn_admin_app};
 use crate::helpers::*;
@@ -84,17 +84,31 @@ fn the_target_comes_from_the_environment() {
                 .map(|(_, v)| (*v).to_owned())
         }
     };
-    assert!(Target::from_env(env(&[])).is_err());
-    let t = Target::from_env(env(&[
-        ("ADMIN_API_TOKEN", "t"),
-        ("ADMIN_API_ADDR", "0.0.0.0:9300"),
-    ]))
+    assert!(Target::from_env(env(&[]), None).is_err());
+    let t = Target::from_env(
+        env(&[("ADMIN_API_TOKEN", "t"), ("ADMIN_API_ADDR", "0.0.0.0:9300")]),
+        None,
+    )
     .unwrap();
     assert_eq!(t.url, "http://127.0.0.1:9300");
-    let t = Target::from_env(env(&[
-        ("ADMIN_API_TOKEN", "t"),
-        ("ADMIN_API_URL", "http://x:1/"),
-    ]))
+    assert_eq!(t.token.expose_secret(), "t");
+    let t = Target::from_env(
+        env(&[("ADMIN_API_TOKEN", "t"), ("ADMIN_API_URL", "http://x:1/")]),
+        None,
+    )
     .unwrap();
     assert_eq!(t.url, "http://x:1");
+    // Inside the pod: one of the service's own tokens.
+    let pod = env(&[("ADMIN_API_TOKENS", "ops:secret-one, ci:secret-two")]);
+    let t = Target::from_env(&pod, Some("ci")).unwrap();
+    assert_eq!(t.token.expose_secret(), "secret-two");
+    let err = Target::from_env(&pod, None).err().unwrap();
+    assert!(err.contains("--as"), "{err}");
+    let err = Target::from_env(&pod, Some("nobody")).err().unwrap();
+    assert!(!err.contains("secret"), "{err}");
+    let args: Vec<String> = ["--as", "ci", "users", "get", "u1"]
+        .map(String::from)
+        .to_vec();
+    let (name, rest) = split_as(&args);
+    assert_eq!((name, rest.len()), (Some("ci"), 3));
 }

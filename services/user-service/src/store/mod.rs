@@ -4,6 +4,7 @@ pub mod outbox;
 pub mod rate_limits;
 pub mod redis_store;
 pub mod sessions;
+pub mod user_profile;
 pub mod user_queries;
 pub mod users;
 

@@ -6,6 +6,7 @@ use mongodb::{Client, Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
 
 use super::outbox::OutboxEntry;
+pub use super::user_profile::ProfileChanges;
 use super::{StoreError, is_duplicate_key};
 
 pub const COLLECTION: &str = "users";
@@ -35,39 +36,6 @@ pub struct UserDoc {
     /// The last successful login, recorded after the answer (absent: none since it existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_login_at: Option<bson::DateTime>,
-}
-
-/// Changes to the profile fields a user edits freely.
-#[derive(Debug, Default)]
-pub struct ProfileChanges {
-    /// `Some(None)` removes the display name.
-    pub display_name: Option<Option<String>>,
-    pub locale: Option<String>,
-}
-
-impl ProfileChanges {
-    pub fn is_empty(&self) -> bool {
-        self.display_name.is_none() && self.locale.is_none()
-    }
-
-    pub(super) fn update(&self) -> Document {
-        let mut set = doc! { "updated_at": bson::DateTime::now() };
-        let mut update = Document::new();
-        match &self.display_name {
-            Some(Some(name)) => {
-                set.insert("display_name", name);
-            }
-            Some(None) => {
-                update.insert("$unset", doc! { "display_name": "" });
-            }
-            None => {}
-        }
-        if let Some(locale) = &self.locale {
-            set.insert("locale", locale);
-        }
-        update.insert("$set", set);
-        update
-    }
 }
 
 /// Matches the stamp a workflow read: the field's absence for accounts from before stamps.
@@ -313,34 +281,6 @@ impl UserStore {
         outbox: &[OutboxEntry],
     ) -> Result<bool, StoreError> {
         self.transact(Write::Delete(doc! { "_id": id }), outbox)
-            .await
-            .map_err(StoreError::mongo)
-    }
-
-    /// Replaces the password hash after a login proved the password, so older parameters are
-    /// upgraded. Only if the hash is still the one that was verified (no lost update).
-    #[tracing::instrument(name = "users.upgrade_hash", skip_all)]
-    pub async fn upgrade_hash(&self, id: &str, old: &str, new: &str) -> Result<(), StoreError> {
-        self.users
-            .update_one(
-                doc! { "_id": id, "password_hash": old },
-                doc! { "$set": { "password_hash": new, "updated_at": bson::DateTime::now() } },
-            )
-            .await
-            .map(|_| ())
-            .map_err(StoreError::mongo)
-    }
-
-    /// Applies profile changes and returns the updated user.
-    #[tracing::instrument(name = "users.update_profile", skip_all, fields(user_id = %id))]
-    pub async fn update_profile(
-        &self,
-        id: &str,
-        changes: &ProfileChanges,
-    ) -> Result<Option<UserDoc>, StoreError> {
-        self.users
-            .find_one_and_update(doc! { "_id": id }, changes.update())
-            .return_document(mongodb::options::ReturnDocument::After)
             .await
             .map_err(StoreError::mongo)
     }

@@ -100,11 +100,11 @@ fn the_target_comes_from_the_environment() {
     assert_eq!(t.url, "http://x:1");
     // Inside the pod: one of the service's own tokens.
     let pod = env(&[("ADMIN_API_TOKENS", "ops:secret-one, ci:secret-two")]);
-    let t = Target::from_env(&pod, Some("ci")).unwrap();
+    let t = Target::from_env(pod, Some("ci")).unwrap();
     assert_eq!(t.token.expose_secret(), "secret-two");
-    let err = Target::from_env(&pod, None).err().unwrap();
+    let err = Target::from_env(pod, None).err().unwrap();
     assert!(err.contains("--as"), "{err}");
-    let err = Target::from_env(&pod, Some("nobody")).err().unwrap();
+    let err = Target::from_env(pod, Some("nobody")).err().unwrap();
     assert!(!err.contains("secret"), "{err}");
     let args: Vec<String> = ["--as", "ci", "users", "get", "u1"]
         .map(String::from)

@@ -67,15 +67,18 @@ pub async fn link_email(
     } else {
         EmailKind::PasswordReset
     };
-    Ok(notice(user, email_kind)
+    let message = notice(user, email_kind)
         .with_data("token", token.as_str())
         .with_data(
             "action_url",
             format!("{}?token={token}", state.config.password_reset_url),
         )
-        .with_data("expires_in_minutes", ttl.as_secs().div_ceil(60))
-        .with_data("expires_in_hours", ttl.as_secs().div_ceil(3600))
-        .expires_in(ttl))
+        .expires_in(ttl);
+    Ok(if invitation {
+        message.with_data("expires_in_hours", ttl.as_secs().div_ceil(3600))
+    } else {
+        message.with_data("expires_in_minutes", ttl.as_secs().div_ceil(60))
+    })
 }
 
 /// Uses a reset token: works once, only if it is the account's newest and the account still

@@ -19,6 +19,7 @@ pub struct Metrics {
     pub auth_checks: IntCounterVec,
     pub auth_check_duration: HistogramVec,
     pub admin_actions: IntCounterVec,
+    pub admin_auth_failures: IntCounter,
 }
 
 /// The results of the forward-auth check (`user_auth_checks_total{result}`).
@@ -121,8 +122,13 @@ impl Metrics {
                 ),
                 &["action"],
             )?,
+            admin_auth_failures: IntCounter::new(
+                "user_admin_auth_failures_total",
+                "Admin API requests refused for a missing or unknown token",
+            )?,
         };
         m.start_at_zero();
+        registry.register(Box::new(m.admin_auth_failures.clone()))?;
         registry.register(Box::new(m.admin_actions.clone()))?;
         registry.register(Box::new(m.auth_checks.clone()))?;
         registry.register(Box::new(m.auth_check_duration.clone()))?;

@@ -112,6 +112,12 @@ async fn without_a_valid_token_every_answer_is_401_and_nothing_changes() {
             assert_eq!(body["code"], "unauthorized");
         }
     }
+    assert!(
+        app.metrics()
+            .await
+            .contains("user_admin_auth_failures_total 30"),
+        "5 credentials x 6 paths refused"
+    );
     // Still enabled, session alive, no event.
     assert_eq!(app.me(&token).await.status(), 200);
     let user = app

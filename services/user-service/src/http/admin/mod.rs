@@ -100,6 +100,7 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
             next.run(req).await
         }
         None => {
+            state.metrics.admin_auth_failures.inc();
             tracing::warn!(target: "audit", path = %req.uri().path(), "admin API request refused: no valid token");
             ApiError::AdminUnauthorized.into_response()
         }

@@ -7,6 +7,7 @@ use super::users::find;
 use crate::account::messages::event_entry;
 use crate::account::{AccountError, stamps};
 use crate::state::AppState;
+use crate::store::outbox::OutboxEntry;
 use crate::store::users::{StampGuard, Updated, UserDoc};
 
 /// Conditional writes retried when the account changed in between.
@@ -14,8 +15,9 @@ const ATTEMPTS: usize = 3;
 
 /// Disables (or enables) an account. Disabling moves the security stamp, which ends every
 /// session and emailed link of the account at once (the session check reads the stamp in
-/// Redis); from then on login answers `account_disabled` after a correct password. Setting
-/// what is already set changes nothing and records nothing.
+/// Redis); from then on login answers `account_disabled` after a correct password. Enabling
+/// leaves the stamp (links sent while disabled keep working). Setting what is already set
+/// changes nothing and records nothing.
 #[tracing::instrument(name = "admin.set_disabled", skip_all, fields(user_id = %user_id))]
 pub async fn set_disabled(
     state: &AppState,
@@ -35,30 +37,57 @@ pub async fn set_disabled(
         };
         let event = audit::event(actor, action, &user.id, json!({ "disabled": disabled }));
         let entries = vec![event_entry(&event)];
-        let change = stamps::begin(state, &user).await?;
-        let guard = StampGuard {
-            email: &user.email,
-            stamp: &change.old,
-            new_stamp: &change.new,
+        let written = if disabled {
+            disable(state, &user, &entries).await?
+        } else {
+            let guard = StampGuard {
+                email: &user.email,
+                stamp: &user.security_stamp,
+                new_stamp: &user.security_stamp,
+            };
+            state
+                .users
+                .set_disabled(&user.id, &guard, false, &entries)
+                .await?
+                == Updated::Done
         };
-        match state
-            .users
-            .set_disabled(&user.id, &guard, disabled, &entries)
-            .await
-        {
-            Ok(Updated::Done) => {
-                state.mailer.dispatch(entries);
-                stamps::committed(state, &change, None).await;
-                audit::done(state, &event);
-                return find(state, user_id).await;
-            }
-            other => {
-                stamps::abandoned(state, &change).await;
-                other?;
-            }
+        if written {
+            state.mailer.dispatch(entries);
+            audit::done(state, &event);
+            return find(state, user_id).await;
         }
     }
     Err(AccountError::Conflict)
+}
+
+/// Sets `disabled` and moves the stamp (Redis first, then MongoDB, then Redis again). Answers
+/// whether MongoDB took the write (the account did not change in between).
+async fn disable(
+    state: &AppState,
+    user: &UserDoc,
+    entries: &[OutboxEntry],
+) -> Result<bool, AccountError> {
+    let change = stamps::begin(state, user).await?;
+    let guard = StampGuard {
+        email: &user.email,
+        stamp: &change.old,
+        new_stamp: &change.new,
+    };
+    match state
+        .users
+        .set_disabled(&user.id, &guard, true, entries)
+        .await
+    {
+        Ok(Updated::Done) => {
+            stamps::committed(state, &change, None).await;
+            Ok(true)
+        }
+        other => {
+            stamps::abandoned(state, &change).await;
+            other?;
+            Ok(false)
+        }
+    }
 }
 
 /// Ends one session (`Some(id)`) or all of them. Answers how many ended; `NotFound` for an

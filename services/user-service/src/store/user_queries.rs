@@ -110,8 +110,8 @@ impl UserStore {
             .map_err(StoreError::mongo)
     }
 
-    /// Sets or clears `disabled` and moves the stamp, guarded by the stamp the caller read,
-    /// with the outbox entries in the same transaction.
+    /// Sets or clears `disabled`, guarded by the address and stamp the caller read, with the
+    /// outbox entries in the same transaction; the stamp moves when `guard.new_stamp` differs.
     #[tracing::instrument(name = "users.set_disabled", skip_all, fields(user_id = %id))]
     pub async fn set_disabled(
         &self,
@@ -120,14 +120,15 @@ impl UserStore {
         disabled: bool,
         outbox: &[OutboxEntry],
     ) -> Result<Updated, StoreError> {
+        let mut set = doc! { "disabled": disabled, "updated_at": bson::DateTime::now() };
+        if guard.new_stamp != guard.stamp {
+            set.insert("security_stamp", guard.new_stamp);
+        }
+        let update = doc! { "$set": set };
         self.update_with_outbox(
             id,
             doc! { "email": guard.email, "security_stamp": stamp_filter(guard.stamp) },
-            doc! { "$set": {
-                "disabled": disabled,
-                "security_stamp": guard.new_stamp,
-                "updated_at": bson::DateTime::now(),
-            } },
+            update,
             outbox,
         )
         .await

@@ -136,3 +136,34 @@ async fn lists_and_revokes_a_users_sessions() {
     assert_eq!(user["active_sessions"], 0);
     app.finish().await;
 }
+
+#[tokio::test]
+async fn enabling_keeps_the_links_sent_while_disabled() {
+    let app = spawn_admin_app().await;
+    let email = app.verified_user().await;
+    let token = app.session(&email, PASSWORD).await;
+    let id = app.user_id_of(&token).await;
+    app.admin_json(Method::POST, &format!("/admin/v1/users/{id}/disable"))
+        .await;
+    let sent = app
+        .admin_send(
+            Method::POST,
+            &format!("/admin/v1/users/{id}/emails"),
+            &serde_json::json!({ "kind": "password_reset" }),
+        )
+        .await;
+    assert_eq!(sent.status(), 202);
+    let message = app.next_email().await;
+    assert_eq!(message.kind, common::email::EmailKind::PasswordReset);
+    app.admin_json(Method::POST, &format!("/admin/v1/users/{id}/enable"))
+        .await;
+    let reset = app
+        .post(
+            "/v1/password-resets/confirm",
+            &serde_json::json!({ "token": message.data["token"], "new_password": "after the lockout" }),
+        )
+        .await;
+    assert_eq!(reset.status(), 204);
+    assert_eq!(app.login(&email, "after the lockout").await.status(), 201);
+    app.finish().await;
+}

@@ -96,14 +96,7 @@ impl Application {
         let admin = TcpListener::bind(config.admin_addr)
             .await
             .with_context(|| format!("binding ADMIN_ADDR {}", config.admin_addr))?;
-        let admin_api = match config.admin_api_addr {
-            Some(addr) => Some(
-                TcpListener::bind(addr)
-                    .await
-                    .with_context(|| format!("binding ADMIN_API_ADDR {addr}"))?,
-            ),
-            None => None,
-        };
+        let admin_api = bind_admin_api(&config).await?;
         let sessions = SessionStore::new(
             redis.clone(),
             SessionPolicy {
@@ -178,11 +171,7 @@ impl Application {
             },
         ));
 
-        let limits = ConnectionLimits {
-            header_read_timeout: self.config.http_header_read_timeout,
-            keepalive_timeout: self.config.http_keepalive_timeout,
-            max_header_bytes: self.config.http_max_header_bytes,
-        };
+        let limits = connection_limits(&self.config);
         let admin_api = self.admin_api.map(|listener| {
             let stop = shutdown.clone();
             tokio::spawn(server::serve(
@@ -206,18 +195,9 @@ impl Application {
         ));
 
         shutdown.wait().await;
-        if tokio::time::timeout(self.config.shutdown_timeout, server)
-            .await
-            .is_err()
-        {
-            tracing::warn!("in-flight requests did not finish before SHUTDOWN_TIMEOUT");
-        }
-        if let Some(admin_api) = admin_api
-            && tokio::time::timeout(self.config.shutdown_timeout, admin_api)
-                .await
-                .is_err()
-        {
-            tracing::warn!("admin API requests did not finish before SHUTDOWN_TIMEOUT");
+        finish(server, self.config.shutdown_timeout, "in-flight").await;
+        if let Some(admin_api) = admin_api {
+            finish(admin_api, self.config.shutdown_timeout, "admin API").await;
         }
         let _ = relay.await;
         self.state.mailer.publisher().close().await;
@@ -225,5 +205,31 @@ impl Application {
         let _ = admin_server.await;
         tracing::info!("user-service stopped");
         Ok(())
+    }
+}
+
+/// The admin API's listener, when `ADMIN_API_ADDR` is set.
+async fn bind_admin_api(config: &Config) -> anyhow::Result<Option<TcpListener>> {
+    let Some(addr) = config.admin_api_addr else {
+        return Ok(None);
+    };
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding ADMIN_API_ADDR {addr}"))?;
+    Ok(Some(listener))
+}
+
+fn connection_limits(config: &Config) -> ConnectionLimits {
+    ConnectionLimits {
+        header_read_timeout: config.http_header_read_timeout,
+        keepalive_timeout: config.http_keepalive_timeout,
+        max_header_bytes: config.http_max_header_bytes,
+    }
+}
+
+/// Waits for a server's in-flight requests, at most `limit`.
+async fn finish(server: tokio::task::JoinHandle<()>, limit: Duration, what: &str) {
+    if tokio::time::timeout(limit, server).await.is_err() {
+        tracing::warn!("{what} requests did not finish before SHUTDOWN_TIMEOUT");
     }
 }

@@ -93,6 +93,56 @@ fn check_flags(flags: &HashMap<String, String>, allowed: &[&str]) -> Result<(), 
     }
 }
 
+type Flags = HashMap<String, String>;
+
+const FILTERS: [&str; 6] = [
+    "email-prefix",
+    "verified",
+    "disabled",
+    "created-from",
+    "created-before",
+    "limit",
+];
+
+fn list(flags: &Flags) -> Result<Command, String> {
+    check_flags(flags, &[&FILTERS[..], &["all"]].concat())?;
+    let query = FILTERS
+        .iter()
+        .filter_map(|f| flags.get(*f).map(|v| (f.replace('-', "_"), v.clone())))
+        .collect();
+    Ok(Command::List {
+        query,
+        all: flags.contains_key("all"),
+    })
+}
+
+fn invitation(email: &str, flags: &Flags) -> Result<serde_json::Value, String> {
+    check_flags(flags, &["name", "locale"])?;
+    let mut body = serde_json::json!({ "email": email });
+    if let Some(name) = flags.get("name") {
+        body["display_name"] = name.as_str().into();
+    }
+    if let Some(locale) = flags.get("locale") {
+        body["locale"] = locale.as_str().into();
+    }
+    Ok(body)
+}
+
+fn profile_update(flags: &Flags) -> Result<serde_json::Value, String> {
+    check_flags(flags, &["name", "clear-name", "locale"])?;
+    let mut body = serde_json::json!({});
+    match (flags.get("name"), flags.contains_key("clear-name")) {
+        (Some(_), true) => return Err("--name and --clear-name exclude each other".into()),
+        (Some(name), false) => body["display_name"] = name.as_str().into(),
+        (None, true) => body["display_name"] = serde_json::Value::Null,
+        (None, false) => {}
+    }
+    if let Some(locale) = flags.get("locale") {
+        body["locale"] = locale.as_str().into();
+    }
+    Ok(body)
+}
+
 /// Parses the arguments after `admin`.
 pub fn parse(args: &[String]) -> Result<Command, String> {
     const VALUED: &[&str] = &[
@@ -113,51 +163,15 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             .ok_or("missing id".to_owned())
     };
     let command = match pos.as_slice() {
-        ["users", "list"] => {
-            const FILTERS: [&str; 6] = [
-                "email-prefix",
-                "verified",
-                "disabled",
-                "created-from",
-                "created-before",
-                "limit",
-            ];
-            check_flags(&flags, &[&FILTERS[..], &["all"]].concat())?;
-            let query = FILTERS
-                .iter()
-                .filter_map(|f| flags.get(*f).map(|v| (f.replace('-', "_"), v.clone())))
-                .collect();
-            Command::List {
-                query,
-                all: flags.contains_key("all"),
-            }
-        }
+        ["users", "list"] => list(&flags)?,
         ["users", "get", _] => Command::Get(id(2)?),
-        ["users", "invite", email] => {
-            check_flags(&flags, &["name", "locale"])?;
-            let mut body = serde_json::json!({ "email": email });
-            if let Some(name) = flags.get("name") {
-                body["display_name"] = name.as_str().into();
-            }
-            if let Some(locale) = flags.get("locale") {
-                body["locale"] = locale.as_str().into();
-            }
-            Command::Invite { body }
-        }
-        ["users", "update", _] => {
-            check_flags(&flags, &["name", "clear-name", "locale"])?;
-            let mut body = serde_json::json!({});
-            match (flags.get("name"), flags.contains_key("clear-name")) {
-                (Some(_), true) => return Err("--name and --clear-name exclude each other".into()),
-                (Some(name), false) => body["display_name"] = name.as_str().into(),
-                (None, true) => body["display_name"] = serde_json::Value::Null,
-                (None, false) => {}
-            }
-            if let Some(locale) = flags.get("locale") {
-                body["locale"] = locale.as_str().into();
-            }
-            Command::Update { id: id(2)?, body }
-        }
+        ["users", "invite", email] => Command::Invite {
+            body: invitation(email, &flags)?,
+        },
+        ["users", "update", _] => Command::Update {
+            id: id(2)?,
+            body: profile_update(&flags)?,
+        },
         ["users", "verify-email", _] => Command::VerifyEmail(id(2)?),
         ["users", "send-email", _, kind] => Command::SendEmail {
             id: id(2)?,

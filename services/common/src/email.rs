@@ -36,10 +36,13 @@ pub enum EmailKind {
     /// Sent to the current address when a change to another one is asked for (without the
     /// link, which goes to the new address): data `new_email`.
     EmailChangeRequested,
+    /// An operator created the account: a link to choose the password (which also confirms
+    /// the address); data `token`, `action_url`, `expires_in_hours`.
+    Invitation,
 }
 
 impl EmailKind {
-    pub const ALL: [EmailKind; 7] = [
+    pub const ALL: [EmailKind; 8] = [
         EmailKind::VerifyEmail,
         EmailKind::AccountExists,
         EmailKind::PasswordReset,
@@ -47,6 +50,7 @@ impl EmailKind {
         EmailKind::AccountDeleted,
         EmailKind::EmailChanged,
         EmailKind::EmailChangeRequested,
+        EmailKind::Invitation,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -58,6 +62,7 @@ impl EmailKind {
             EmailKind::AccountDeleted => "account_deleted",
             EmailKind::EmailChanged => "email_changed",
             EmailKind::EmailChangeRequested => "email_change_requested",
+            EmailKind::Invitation => "invitation",
         }
     }
 }

@@ -69,6 +69,7 @@ pub enum TemplateKind {
     AccountDeleted,
     EmailChanged,
     EmailChangeRequested,
+    Invitation,
 }
 
 impl From<TemplateKind> for EmailKind {
@@ -81,6 +82,7 @@ impl From<TemplateKind> for EmailKind {
             TemplateKind::AccountDeleted => EmailKind::AccountDeleted,
             TemplateKind::EmailChanged => EmailKind::EmailChanged,
             TemplateKind::EmailChangeRequested => EmailKind::EmailChangeRequested,
+            TemplateKind::Invitation => EmailKind::Invitation,
         }
     }
 }
@@ -145,6 +147,7 @@ mod tests {
             TemplateKind::AccountDeleted,
             TemplateKind::EmailChanged,
             TemplateKind::EmailChangeRequested,
+            TemplateKind::Invitation,
         ] {
             let name = serde_json::to_value(kind).unwrap();
             assert_eq!(name, EmailKind::from(kind).as_str());

@@ -47,6 +47,7 @@ pub const SOURCES: &[(&str, &str)] = sources![
     ("account_deleted", "en"),
     ("email_changed", "en"),
     ("email_change_requested", "en"),
+    ("invitation", "en"),
 ];
 
 /// One email, rendered.

@@ -6,6 +6,7 @@ use std::time::Duration;
 use common::config::{ConfigError, Env};
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::admin::tokens::AdminTokens;
 use crate::net::TrustedProxies;
 use crate::store::rate_limits::LimitSetting;
 
@@ -63,6 +64,10 @@ pub struct Config {
     pub http_addr: SocketAddr,
     /// `/healthz`, `/readyz`, `/metrics`.
     pub admin_addr: SocketAddr,
+    /// The admin API's own listener; `None`: the admin API is off.
+    pub admin_api_addr: Option<SocketAddr>,
+    /// Bearer tokens of the admin API, by name (digests only).
+    pub admin_api_tokens: AdminTokens,
     /// Connection strings may carry passwords: `SecretString`s, redacted in `Debug`.
     pub mongodb_uri: SecretString,
     pub mongodb_database: String,
@@ -114,9 +119,11 @@ pub struct Config {
 impl Config {
     pub fn from_env(env: &mut Env) -> Result<Self, ConfigError> {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let config = Config {
+        let mut config = Config {
             http_addr: env.optional("HTTP_ADDR", ([0, 0, 0, 0], 8080).into()),
             admin_addr: env.optional("ADMIN_ADDR", ([0, 0, 0, 0], 9090).into()),
+            admin_api_addr: env.optional_opt("ADMIN_API_ADDR"),
+            admin_api_tokens: AdminTokens::default(),
             mongodb_uri: env.secret("MONGODB_URI").unwrap_or_default(),
             mongodb_database: env.optional("MONGODB_DATABASE", "user_platform".to_owned()),
             redis_url: env.secret("REDIS_URL").unwrap_or_default(),
@@ -173,6 +180,7 @@ impl Config {
                 env.invalid(name, format!("must start with {}", schemes.join(" or ")));
             }
         }
+        config.admin_api_tokens = admin_api_tokens(env, &config);
         if !(8..=128).contains(&config.ipv6_rate_limit_prefix) {
             env.invalid(
                 "RATE_LIMIT_IPV6_PREFIX",
@@ -224,6 +232,35 @@ impl Config {
     }
 }
 
+/// `ADMIN_API_TOKENS`, required (and only allowed) with `ADMIN_API_ADDR`, whose port must be
+/// none of the other listeners'.
+fn admin_api_tokens(env: &mut Env, config: &Config) -> AdminTokens {
+    let tokens = env.secret("ADMIN_API_TOKENS");
+    let Some(addr) = config.admin_api_addr else {
+        if tokens.is_some() {
+            env.invalid("ADMIN_API_TOKENS", "is set but ADMIN_API_ADDR is not");
+        }
+        return AdminTokens::default();
+    };
+    if addr == config.http_addr || addr == config.admin_addr {
+        env.invalid(
+            "ADMIN_API_ADDR",
+            "must differ from HTTP_ADDR and ADMIN_ADDR (the admin API has a listener of its own)",
+        );
+    }
+    let Some(tokens) = tokens else {
+        env.invalid(
+            "ADMIN_API_TOKENS",
+            "is required when ADMIN_API_ADDR is set (`name:token,...`)",
+        );
+        return AdminTokens::default();
+    };
+    AdminTokens::parse(&tokens).unwrap_or_else(|problem| {
+        env.invalid("ADMIN_API_TOKENS", problem);
+        AdminTokens::default()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -263,6 +300,57 @@ mod tests {
         assert_eq!(c.email_queue, "email_queue");
         assert_eq!(c.http_addr.port(), 8080);
         assert!(!c.allow_unverified_login);
+    }
+
+    fn base(extra: &[(&str, &str)]) -> Env {
+        let mut vars: std::collections::HashMap<String, String> = [
+            ("MONGODB_URI", "mongodb://127.0.0.1:27017"),
+            ("REDIS_URL", "redis://127.0.0.1"),
+            ("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect();
+        vars.extend(extra.iter().map(|(k, v)| ((*k).into(), (*v).into())));
+        Env::from_map(vars)
+    }
+
+    #[test]
+    fn admin_api_needs_its_own_port_and_tokens() {
+        let c = Config::from_env(&mut base(&[])).unwrap();
+        assert!(c.admin_api_addr.is_none() && c.admin_api_tokens.is_empty());
+        let token = "ops:0123456789abcdef0123456789abcdef";
+        let c = Config::from_env(&mut base(&[
+            ("ADMIN_API_ADDR", "127.0.0.1:9091"),
+            ("ADMIN_API_TOKENS", token),
+        ]))
+        .unwrap();
+        assert_eq!(c.admin_api_addr.unwrap().port(), 9091);
+        assert!(!format!("{c:?}").contains("0123456789abcdef"));
+        for (vars, expected) in [
+            (
+                vec![("ADMIN_API_ADDR", "127.0.0.1:9091")],
+                "ADMIN_API_TOKENS: is required",
+            ),
+            (vec![("ADMIN_API_TOKENS", token)], "ADMIN_API_ADDR is not"),
+            (
+                vec![
+                    ("ADMIN_API_ADDR", "0.0.0.0:9090"),
+                    ("ADMIN_API_TOKENS", token),
+                ],
+                "ADMIN_API_ADDR: must differ",
+            ),
+            (
+                vec![
+                    ("ADMIN_API_ADDR", "127.0.0.1:9091"),
+                    ("ADMIN_API_TOKENS", "ops:x"),
+                ],
+                "ADMIN_API_TOKENS: token `ops` must be",
+            ),
+        ] {
+            let err = Config::from_env(&mut base(&vars)).unwrap_err().to_string();
+            assert!(err.contains(expected), "{expected} not in {err}");
+        }
     }
 
     #[test]

@@ -21,6 +21,23 @@ pub enum EventType {
     PasswordChanged,
     #[serde(rename = "user.deleted")]
     Deleted,
+    /// An operator's action (admin API); `data.actor` names the token.
+    #[serde(rename = "user.admin.disabled")]
+    AdminDisabled,
+    #[serde(rename = "user.admin.enabled")]
+    AdminEnabled,
+    #[serde(rename = "user.admin.sessions_revoked")]
+    AdminSessionsRevoked,
+    #[serde(rename = "user.admin.updated")]
+    AdminUpdated,
+    #[serde(rename = "user.admin.email_verified")]
+    AdminEmailVerified,
+    #[serde(rename = "user.admin.email_sent")]
+    AdminEmailSent,
+    #[serde(rename = "user.admin.deleted")]
+    AdminDeleted,
+    #[serde(rename = "user.admin.invited")]
+    AdminInvited,
 }
 
 impl EventType {
@@ -30,6 +47,14 @@ impl EventType {
             EventType::EmailVerified => "user.email_verified",
             EventType::PasswordChanged => "user.password_changed",
             EventType::Deleted => "user.deleted",
+            EventType::AdminDisabled => "user.admin.disabled",
+            EventType::AdminEnabled => "user.admin.enabled",
+            EventType::AdminSessionsRevoked => "user.admin.sessions_revoked",
+            EventType::AdminUpdated => "user.admin.updated",
+            EventType::AdminEmailVerified => "user.admin.email_verified",
+            EventType::AdminEmailSent => "user.admin.email_sent",
+            EventType::AdminDeleted => "user.admin.deleted",
+            EventType::AdminInvited => "user.admin.invited",
         }
     }
 }

@@ -1,6 +1,8 @@
 //! The user service: registration, email verification, sessions and profile.
 
 pub mod account;
+pub mod admin;
+pub mod cli;
 pub mod config;
 pub mod crypto;
 /// The values parsed at the edge, in a crate of their own (no I/O; fuzzed on its own).

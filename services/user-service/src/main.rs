@@ -5,6 +5,17 @@ use user_service::startup::Application;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("admin") {
+        // The admin API's client (`user-service admin ...`), not the server.
+        use user_service::cli::client::{Target, split_as};
+        let (as_name, rest) = split_as(&args[1..]);
+        let target = Target::from_env(|name| std::env::var(name).ok(), as_name);
+        let status =
+            user_service::cli::run(rest, target, &mut std::io::stdout(), &mut std::io::stderr())
+                .await;
+        return std::process::ExitCode::from(status);
+    }
     let (telemetry, config) =
         match common::telemetry::start(
             "user-service",

@@ -18,6 +18,8 @@ pub struct Metrics {
     pub pwned_checks: IntCounterVec,
     pub auth_checks: IntCounterVec,
     pub auth_check_duration: HistogramVec,
+    pub admin_actions: IntCounterVec,
+    pub admin_auth_failures: IntCounter,
 }
 
 /// The results of the forward-auth check (`user_auth_checks_total{result}`).
@@ -113,8 +115,21 @@ impl Metrics {
                 ]),
                 &["result"],
             )?,
+            admin_actions: IntCounterVec::new(
+                Opts::new(
+                    "user_admin_actions_total",
+                    "Operators' actions through the admin API, by action",
+                ),
+                &["action"],
+            )?,
+            admin_auth_failures: IntCounter::new(
+                "user_admin_auth_failures_total",
+                "Admin API requests refused for a missing or unknown token",
+            )?,
         };
         m.start_at_zero();
+        registry.register(Box::new(m.admin_auth_failures.clone()))?;
+        registry.register(Box::new(m.admin_actions.clone()))?;
         registry.register(Box::new(m.auth_checks.clone()))?;
         registry.register(Box::new(m.auth_check_duration.clone()))?;
         registry.register(Box::new(m.pwned_checks.clone()))?;
@@ -137,7 +152,12 @@ impl Metrics {
         for outcome in ["created", "email_taken"] {
             self.signups.with_label_values(&[outcome]);
         }
-        for outcome in ["success", "invalid_credentials", "email_not_verified"] {
+        for outcome in [
+            "success",
+            "invalid_credentials",
+            "email_not_verified",
+            "account_disabled",
+        ] {
             self.logins.with_label_values(&[outcome]);
         }
         for limit in [
@@ -169,6 +189,9 @@ impl Metrics {
         }
         for result in ["breached", "clean", "error"] {
             self.pwned_checks.with_label_values(&[result]);
+        }
+        for action in crate::admin::audit::ACTIONS {
+            self.admin_actions.with_label_values(&[action]);
         }
         for result in AUTH_CHECK_RESULTS {
             self.auth_checks.with_label_values(&[result]);

@@ -29,6 +29,8 @@ pub struct Application {
     config: Arc<Config>,
     http: TcpListener,
     admin: TcpListener,
+    /// The admin API's listener, when `ADMIN_API_ADDR` is set.
+    admin_api: Option<TcpListener>,
     state: AppState,
     readiness: Readiness,
     registry: prometheus::Registry,
@@ -94,6 +96,7 @@ impl Application {
         let admin = TcpListener::bind(config.admin_addr)
             .await
             .with_context(|| format!("binding ADMIN_ADDR {}", config.admin_addr))?;
+        let admin_api = bind_admin_api(&config).await?;
         let sessions = SessionStore::new(
             redis.clone(),
             SessionPolicy {
@@ -120,6 +123,7 @@ impl Application {
             config,
             http,
             admin,
+            admin_api,
             state,
             readiness,
             registry,
@@ -134,12 +138,21 @@ impl Application {
         self.admin.local_addr().map(|a| a.port()).unwrap_or(0)
     }
 
+    /// The admin API's port, when it is on.
+    pub fn admin_api_port(&self) -> Option<u16> {
+        self.admin_api
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+            .map(|a| a.port())
+    }
+
     /// Serves until `shutdown` fires, then: reports not-ready, stops accepting, lets in-flight
     /// requests finish (bounded by SHUTDOWN_TIMEOUT), and closes connections.
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
         tracing::info!(
             http = %self.http.local_addr()?,
             admin = %self.admin.local_addr()?,
+            admin_api = ?self.admin_api.as_ref().and_then(|l| l.local_addr().ok()),
             "user-service listening"
         );
         let relay = tokio::spawn(
@@ -158,13 +171,19 @@ impl Application {
             },
         ));
 
+        let limits = connection_limits(&self.config);
+        let admin_api = self.admin_api.map(|listener| {
+            let stop = shutdown.clone();
+            tokio::spawn(server::serve(
+                listener,
+                http::admin::router(self.state.clone()),
+                limits,
+                async move { stop.wait().await },
+            ))
+        });
+
         let readiness = self.readiness.clone();
         let stop = shutdown.clone();
-        let limits = ConnectionLimits {
-            header_read_timeout: self.config.http_header_read_timeout,
-            keepalive_timeout: self.config.http_keepalive_timeout,
-            max_header_bytes: self.config.http_max_header_bytes,
-        };
         let server = tokio::spawn(server::serve(
             self.http,
             http::router(self.state.clone()),
@@ -176,11 +195,9 @@ impl Application {
         ));
 
         shutdown.wait().await;
-        if tokio::time::timeout(self.config.shutdown_timeout, server)
-            .await
-            .is_err()
-        {
-            tracing::warn!("in-flight requests did not finish before SHUTDOWN_TIMEOUT");
+        finish(server, self.config.shutdown_timeout, "in-flight").await;
+        if let Some(admin_api) = admin_api {
+            finish(admin_api, self.config.shutdown_timeout, "admin API").await;
         }
         let _ = relay.await;
         self.state.mailer.publisher().close().await;
@@ -188,5 +205,31 @@ impl Application {
         let _ = admin_server.await;
         tracing::info!("user-service stopped");
         Ok(())
+    }
+}
+
+/// The admin API's listener, when `ADMIN_API_ADDR` is set.
+async fn bind_admin_api(config: &Config) -> anyhow::Result<Option<TcpListener>> {
+    let Some(addr) = config.admin_api_addr else {
+        return Ok(None);
+    };
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding ADMIN_API_ADDR {addr}"))?;
+    Ok(Some(listener))
+}
+
+fn connection_limits(config: &Config) -> ConnectionLimits {
+    ConnectionLimits {
+        header_read_timeout: config.http_header_read_timeout,
+        keepalive_timeout: config.http_keepalive_timeout,
+        max_header_bytes: config.http_max_header_bytes,
+    }
+}
+
+/// Waits for a server's in-flight requests, at most `limit`.
+async fn finish(server: tokio::task::JoinHandle<()>, limit: Duration, what: &str) {
+    if tokio::time::timeout(limit, server).await.is_err() {
+        tracing::warn!("{what} requests did not finish before SHUTDOWN_TIMEOUT");
     }
 }

@@ -46,6 +46,12 @@ pub enum AccountError {
     RateLimited(Duration),
     #[error("not found")]
     NotFound,
+    /// Right password, but an operator disabled the account.
+    #[error("account disabled")]
+    AccountDisabled,
+    /// The account kept changing under the request; nothing was written.
+    #[error("conflicting change")]
+    Conflict,
     #[error("store failed")]
     Store(#[from] StoreError),
     #[error("password hashing failed")]

@@ -47,6 +47,13 @@ pub async fn login(
     };
     limits::clear(state, Limit::LoginAccount, email.as_str()).await;
     // Only said after the password proved who is asking.
+    if user.disabled {
+        return Err(count(
+            state,
+            AccountError::AccountDisabled,
+            "account_disabled",
+        ));
+    }
     if !user.email_verified && !state.config.allow_unverified_login {
         return Err(count(
             state,
@@ -56,9 +63,20 @@ pub async fn login(
     }
     passwords::upgrade_hash_in_background(state, &user, password);
     let session = create_session(state, &user, caller).await?;
+    record_login(state, &user.id);
     state.metrics.logins.with_label_values(&["success"]).inc();
     tracing::info!(user_id = %user.id, session_id = %session.id, "session created");
     Ok(session)
+}
+
+/// Notes the login time for operators, after the answer (a failure costs only the note).
+fn record_login(state: &AppState, user_id: &str) {
+    let (state, user_id) = (state.clone(), user_id.to_owned());
+    tokio::spawn(async move {
+        if let Err(e) = state.users.record_login(&user_id).await {
+            tracing::warn!(user_id, error = %crate::store::chain(&e), "last login not recorded");
+        }
+    });
 }
 
 fn count(state: &AppState, error: AccountError, outcome: &str) -> AccountError {

@@ -7,13 +7,13 @@ pub mod access;
 mod error;
 pub mod limits;
 pub mod login;
-mod messages;
+pub(crate) mod messages;
 pub mod owner;
 pub mod passwords;
 pub mod profile;
 pub mod registration;
 pub mod reset;
-mod stamps;
+pub(crate) mod stamps;
 pub mod verification;
 
 pub use error::{AccountError, FieldError};

@@ -8,6 +8,8 @@ use super::{AccountError, passwords, stamps};
 use crate::domain::Email;
 use crate::events::{DomainEvent, EventType};
 use crate::state::AppState;
+use crate::store::outbox::OutboxEntry;
+use crate::store::users::UserDoc;
 
 /// The caller's session: which account, and which session to keep through a password change.
 pub struct SessionRef<'a> {
@@ -28,13 +30,19 @@ pub async fn change_password(
     let email = Email::parse(&user.email).map_err(|_| AccountError::Unauthorized)?;
     let password = passwords::accept_new(state, new, &email, "new_password").await?;
     passwords::confirm(state, &user, current).await?;
-    passwords::set(state, &user, &password, Some((session.digest, session.id)))
-        .await
-        .map_err(|e| match e {
-            // The account changed under the request (another change won): log in again.
-            AccountError::InvalidToken => AccountError::Unauthorized,
-            e => e,
-        })
+    passwords::set(
+        state,
+        &user,
+        &password,
+        Some((session.digest, session.id)),
+        false,
+    )
+    .await
+    .map_err(|e| match e {
+        // The account changed under the request (another change won): log in again.
+        AccountError::InvalidToken => AccountError::Unauthorized,
+        e => e,
+    })
 }
 
 /// Deletes the account after checking the password: every session and link ends at once, a
@@ -43,16 +51,30 @@ pub async fn change_password(
 pub async fn delete(state: &AppState, user_id: &str, password: &str) -> Result<(), AccountError> {
     let user = current_user(state, user_id).await?;
     passwords::confirm(state, &user, password).await?;
-    let goodbye = notice(&user, EmailKind::AccountDeleted);
+    remove(state, &user, Vec::new())
+        .await?
+        .then_some(())
+        .ok_or(AccountError::Unauthorized)
+}
+
+/// Deletes `user` if it still exists, with its goodbye email, the `user.deleted` event and
+/// `extra` in the same transaction; ends every session and link. Answers whether it existed.
+pub async fn remove(
+    state: &AppState,
+    user: &UserDoc,
+    extra: Vec<OutboxEntry>,
+) -> Result<bool, AccountError> {
+    let goodbye = notice(user, EmailKind::AccountDeleted);
     let event = DomainEvent::new(EventType::Deleted, &user.id);
-    let entries = vec![email_entry(&goodbye), event_entry(&event)];
-    let change = stamps::begin(state, &user).await?;
+    let mut entries = vec![email_entry(&goodbye), event_entry(&event)];
+    entries.extend(extra);
+    let change = stamps::begin(state, user).await?;
     match state.users.delete_with_outbox(&user.id, &entries).await {
         Ok(true) => {}
         other => {
             stamps::abandoned(state, &change).await;
             other?;
-            return Err(AccountError::Unauthorized);
+            return Ok(false);
         }
     }
     state.mailer.dispatch(entries);
@@ -63,5 +85,5 @@ pub async fn delete(state: &AppState, user_id: &str, password: &str) -> Result<(
         .with_label_values(&["delete", "done"])
         .inc();
     tracing::info!(user_id = %user.id, "account deleted");
-    Ok(())
+    Ok(true)
 }

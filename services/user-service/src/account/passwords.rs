@@ -84,18 +84,26 @@ pub fn upgrade_hash_in_background(state: &AppState, user: &UserDoc, password: Pa
 /// Stores a new password hash with its notice email and event and moves the stamp, so every
 /// session but `keep` (digest, id) and every emailed link of the account ends. Only while the
 /// account still has the address and stamp `user` was read with; otherwise `InvalidToken`
-/// (the account changed meanwhile).
+/// (the account changed meanwhile). `proves_address`: the password came through a link mailed
+/// to the address (an invitation), so the address is verified too.
 #[tracing::instrument(name = "password.set", skip_all, fields(user_id = %user.id))]
 pub async fn set(
     state: &AppState,
     user: &UserDoc,
     password: &Password,
     keep: Option<(&str, &str)>,
+    proves_address: bool,
 ) -> Result<(), AccountError> {
     let hash = state.hasher.hash(password).await?;
     let message = notice(user, EmailKind::PasswordChanged);
     let event = DomainEvent::new(EventType::PasswordChanged, &user.id);
-    let entries = vec![email_entry(&message), event_entry(&event)];
+    let mut entries = vec![email_entry(&message), event_entry(&event)];
+    let verifies = proves_address && !user.email_verified;
+    if verifies {
+        let verified =
+            DomainEvent::new(EventType::EmailVerified, &user.id).with("email", user.email.as_str());
+        entries.push(event_entry(&verified));
+    }
     let change = stamps::begin(state, user).await?;
     let guard = StampGuard {
         email: &user.email,
@@ -104,7 +112,7 @@ pub async fn set(
     };
     let updated = state
         .users
-        .set_password(&user.id, &guard, &hash, &entries)
+        .set_password(&user.id, &guard, &hash, verifies, &entries)
         .await;
     if !matches!(updated, Ok(Updated::Done)) {
         stamps::abandoned(state, &change).await;

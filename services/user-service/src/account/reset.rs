@@ -1,6 +1,6 @@
 //! A forgotten password, replaced through a link sent by email.
 
-use common::email::EmailKind;
+use common::email::{EmailKind, EmailMessage};
 
 use super::messages::{email_entry, notice};
 use super::{AccountError, passwords};
@@ -8,6 +8,7 @@ use crate::crypto::{new_token, token_digest};
 use crate::domain::Email;
 use crate::state::AppState;
 use crate::store::redis_store::ResetRecord;
+use crate::store::users::UserDoc;
 
 /// Sends a reset link if the address has an account (nothing otherwise). The link is bound to
 /// the address and the account's stamp, and a newer one replaces it.
@@ -16,25 +17,7 @@ pub async fn send_link(state: &AppState, email: &Email) -> Result<(), AccountErr
     let Some(user) = state.users.find_by_email(email.as_str()).await? else {
         return Ok(());
     };
-    let token = new_token();
-    let record = ResetRecord {
-        user_id: user.id.clone(),
-        email: user.email.clone(),
-        stamp: user.security_stamp.clone(),
-    };
-    let ttl = state.config.password_reset_ttl;
-    state
-        .redis
-        .put_reset(&token_digest(&token), &record, ttl)
-        .await?;
-    let message = notice(&user, EmailKind::PasswordReset)
-        .with_data("token", token.as_str())
-        .with_data(
-            "action_url",
-            format!("{}?token={token}", state.config.password_reset_url),
-        )
-        .with_data("expires_in_minutes", ttl.as_secs().div_ceil(60))
-        .expires_in(ttl);
+    let message = link_email(state, &user, LinkKind::Reset).await?;
     state.mailer.enqueue(email_entry(&message)).await?;
     state
         .metrics
@@ -43,6 +26,59 @@ pub async fn send_link(state: &AppState, email: &Email) -> Result<(), AccountErr
         .inc();
     tracing::info!(user_id = %user.id, "password reset requested");
     Ok(())
+}
+
+/// What a set-password link is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkKind {
+    /// A forgotten password (`PASSWORD_RESET_TTL`).
+    Reset,
+    /// An operator's invitation to a new account (`VERIFICATION_TTL`); using it also proves
+    /// the address.
+    Invitation,
+}
+
+/// A set-password email with a fresh single-use token in Redis, bound to the account's
+/// address and stamp (it replaces any older link). Confirmed by `confirm`.
+pub async fn link_email(
+    state: &AppState,
+    user: &UserDoc,
+    kind: LinkKind,
+) -> Result<EmailMessage, AccountError> {
+    let token = new_token();
+    let invitation = kind == LinkKind::Invitation;
+    let record = ResetRecord {
+        user_id: user.id.clone(),
+        email: user.email.clone(),
+        stamp: user.security_stamp.clone(),
+        invitation,
+    };
+    let ttl = if invitation {
+        state.config.verification_ttl
+    } else {
+        state.config.password_reset_ttl
+    };
+    state
+        .redis
+        .put_reset(&token_digest(&token), &record, ttl)
+        .await?;
+    let email_kind = if invitation {
+        EmailKind::Invitation
+    } else {
+        EmailKind::PasswordReset
+    };
+    let message = notice(user, email_kind)
+        .with_data("token", token.as_str())
+        .with_data(
+            "action_url",
+            format!("{}?token={token}", state.config.password_reset_url),
+        )
+        .expires_in(ttl);
+    Ok(if invitation {
+        message.with_data("expires_in_hours", ttl.as_secs().div_ceil(3600))
+    } else {
+        message.with_data("expires_in_minutes", ttl.as_secs().div_ceil(60))
+    })
 }
 
 /// Uses a reset token: works once, only if it is the account's newest and the account still
@@ -74,7 +110,7 @@ pub async fn confirm(
     }
     // The write is guarded by the address and stamp too: a change between the check above and
     // here makes it a no-match, which is an invalid link.
-    passwords::set(state, &user, &password, None).await?;
+    passwords::set(state, &user, &password, None, record.invitation).await?;
     state
         .metrics
         .account_events

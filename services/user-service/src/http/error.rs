@@ -25,6 +25,9 @@ pub enum ApiError {
     PayloadTooLarge,
     #[error("missing or invalid credentials")]
     Unauthorized,
+    /// The admin API's 401: no configured admin token.
+    #[error("missing or invalid admin token")]
+    AdminUnauthorized,
     #[error("invalid email or password")]
     InvalidCredentials,
     #[error("email not verified")]
@@ -41,6 +44,10 @@ pub enum ApiError {
     NotFound,
     #[error("method not allowed")]
     MethodNotAllowed,
+    #[error("account disabled")]
+    AccountDisabled,
+    #[error("conflicting change")]
+    Conflict,
     #[error("{0} unavailable")]
     Unavailable(&'static str),
     #[error("internal error")]
@@ -81,7 +88,9 @@ impl ApiError {
                 "payload_too_large",
                 "Payload too large",
             ),
-            Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized"),
+            Unauthorized | AdminUnauthorized => {
+                (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized")
+            }
             InvalidCredentials => (
                 StatusCode::UNAUTHORIZED,
                 "invalid_credentials",
@@ -110,6 +119,12 @@ impl ApiError {
                 "method_not_allowed",
                 "Method not allowed",
             ),
+            AccountDisabled => (
+                StatusCode::FORBIDDEN,
+                "account_disabled",
+                "Account disabled",
+            ),
+            Conflict => (StatusCode::CONFLICT, "conflict", "Conflicting change"),
             Unavailable(_) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 "service_unavailable",
@@ -131,6 +146,7 @@ impl ApiError {
             UnsupportedMediaType => "Send the body as application/json.".into(),
             PayloadTooLarge => "The request body is too large.".into(),
             Unauthorized => "Send a valid session token as `Authorization: Bearer <token>`.".into(),
+            AdminUnauthorized => "Send an admin token as `Authorization: Bearer <token>`.".into(),
             InvalidCredentials => "The email or the password is wrong.".into(),
             EmailNotVerified => "Confirm your email address before logging in.".into(),
             InvalidToken => "The token is invalid, expired or already used.".into(),
@@ -142,6 +158,8 @@ impl ApiError {
             ),
             NotFound => "No such resource.".into(),
             MethodNotAllowed => "This resource does not support that method.".into(),
+            AccountDisabled => "This account has been disabled; contact support.".into(),
+            Conflict => "The account changed during the request; retry.".into(),
             Unavailable(_) => "A backing service is unavailable; retry shortly.".into(),
             Internal => "An unexpected error occurred.".into(),
         }
@@ -192,6 +210,12 @@ impl IntoResponse for ApiError {
                     HeaderValue::from_static("Bearer realm=\"user-platform\""),
                 );
             }
+            ApiError::AdminUnauthorized => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Bearer realm=\"user-platform-admin\""),
+                );
+            }
             ApiError::Unavailable(_) => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
             }
@@ -235,6 +259,8 @@ impl From<AccountError> for ApiError {
             AccountError::EmailTaken => ApiError::EmailTaken,
             AccountError::RateLimited(wait) => ApiError::RateLimited(wait),
             AccountError::NotFound => ApiError::NotFound,
+            AccountError::AccountDisabled => ApiError::AccountDisabled,
+            AccountError::Conflict => ApiError::Conflict,
             AccountError::Store(e) => e.into(),
             AccountError::Hash(e) => {
                 tracing::error!(error = %chain(&e), "password hashing failed");

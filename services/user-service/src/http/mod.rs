@@ -1,5 +1,6 @@
 //! The public API: one module per resource, one shared state, one error type.
 
+pub mod admin;
 mod auth;
 mod client;
 mod email_requests;

@@ -8,7 +8,7 @@ use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
 
 use super::{forward_auth, password_resets, sessions, users, verifications};
 
-mod rules;
+pub(crate) mod rules;
 
 use rules::Rules;
 

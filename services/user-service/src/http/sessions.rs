@@ -56,8 +56,9 @@ pub struct NewSession {
         (status = 201, body = NewSession),
         (status = 401, description = "Unknown address or wrong password, indistinguishably \
             (`invalid_credentials`).", body = ProblemDoc, content_type = "application/problem+json"),
-        (status = 403, description = "Right password, address not confirmed yet \
-            (`email_not_verified`).", body = ProblemDoc, content_type = "application/problem+json"),
+        (status = 403, description = "Right password, but the address is not confirmed yet \
+            (`email_not_verified`) or an operator disabled the account (`account_disabled`).",
+            body = ProblemDoc, content_type = "application/problem+json"),
         BodyErrors,
         Limited,
         Unavailable,

@@ -168,7 +168,7 @@ pub async fn me(
 }
 
 /// `null` and absent differ: absent leaves a field alone, `null` clears it.
-fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+pub(crate) fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
     d: D,
 ) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)

@@ -4,6 +4,8 @@ pub mod outbox;
 pub mod rate_limits;
 pub mod redis_store;
 pub mod sessions;
+pub mod user_profile;
+pub mod user_queries;
 pub mod users;
 
 use mongodb::error::{ErrorKind, WriteFailure};

@@ -31,6 +31,9 @@ pub struct ResetRecord {
     pub email: String,
     #[serde(default)]
     pub stamp: String,
+    /// An invitation's set-password link: using it also proves the address.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub invitation: bool,
 }
 
 /// Makes ARGV[1] the user's one pending email change and deletes the link of the previous

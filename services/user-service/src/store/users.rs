@@ -6,6 +6,7 @@ use mongodb::{Client, Collection, Database, IndexModel};
 use serde::{Deserialize, Serialize};
 
 use super::outbox::OutboxEntry;
+pub use super::user_profile::ProfileChanges;
 use super::{StoreError, is_duplicate_key};
 
 pub const COLLECTION: &str = "users";
@@ -29,43 +30,16 @@ pub struct UserDoc {
     /// created before it existed, until their first such change.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub security_stamp: String,
-}
-
-/// Changes to the profile fields a user edits freely.
-#[derive(Debug, Default)]
-pub struct ProfileChanges {
-    /// `Some(None)` removes the display name.
-    pub display_name: Option<Option<String>>,
-    pub locale: Option<String>,
-}
-
-impl ProfileChanges {
-    pub fn is_empty(&self) -> bool {
-        self.display_name.is_none() && self.locale.is_none()
-    }
-
-    fn update(&self) -> Document {
-        let mut set = doc! { "updated_at": bson::DateTime::now() };
-        let mut update = Document::new();
-        match &self.display_name {
-            Some(Some(name)) => {
-                set.insert("display_name", name);
-            }
-            Some(None) => {
-                update.insert("$unset", doc! { "display_name": "" });
-            }
-            None => {}
-        }
-        if let Some(locale) = &self.locale {
-            set.insert("locale", locale);
-        }
-        update.insert("$set", set);
-        update
-    }
+    /// Set by an operator (admin API): no login, and every session ended when it was set.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub disabled: bool,
+    /// The last successful login, recorded after the answer (absent: none since it existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_login_at: Option<bson::DateTime>,
 }
 
 /// Matches the stamp a workflow read: the field's absence for accounts from before stamps.
-fn stamp_filter(stamp: &str) -> bson::Bson {
+pub(super) fn stamp_filter(stamp: &str) -> bson::Bson {
     if stamp.is_empty() {
         bson::Bson::Document(doc! { "$exists": false })
     } else {
@@ -107,7 +81,7 @@ pub enum Inserted {
 #[derive(Clone)]
 pub struct UserStore {
     client: Client,
-    users: Collection<UserDoc>,
+    pub(super) users: Collection<UserDoc>,
     outbox: Collection<OutboxEntry>,
 }
 
@@ -129,6 +103,8 @@ fn schema() -> Document {
                 "created_at": { "bsonType": "date" },
                 "updated_at": { "bsonType": "date" },
                 "security_stamp": { "bsonType": "string", "minLength": 1, "maxLength": 64 },
+                "disabled": { "bsonType": "bool" },
+                "last_login_at": { "bsonType": "date" },
             },
         }
     }
@@ -178,6 +154,7 @@ impl UserStore {
             )
             .await
             .map_err(StoreError::mongo)?;
+        super::user_queries::create_indexes(&users).await?;
         let outbox = super::outbox::init_collection(db).await?;
         Ok(Self {
             client,
@@ -204,7 +181,7 @@ impl UserStore {
 
     /// Applies `update` to the user if it still matches `filter` (plus its id), together with
     /// the outbox entries. Returns whether the user matched; nothing is written if not.
-    async fn update_with_outbox(
+    pub(super) async fn update_with_outbox(
         &self,
         id: &str,
         filter: Document,
@@ -226,23 +203,28 @@ impl UserStore {
 
     /// Replaces the password hash and moves the stamp, only while the account still has the
     /// address and the stamp the caller checked (an email change or another password change in
-    /// between makes it a no-match).
+    /// between makes it a no-match). `verify`: the address is proven too (invitation link).
     #[tracing::instrument(name = "users.set_password", skip_all, fields(user_id = %id))]
     pub async fn set_password(
         &self,
         id: &str,
         guard: &StampGuard<'_>,
         hash: &str,
+        verify: bool,
         outbox: &[OutboxEntry],
     ) -> Result<Updated, StoreError> {
+        let mut set = doc! {
+            "password_hash": hash,
+            "security_stamp": guard.new_stamp,
+            "updated_at": bson::DateTime::now(),
+        };
+        if verify {
+            set.insert("email_verified", true);
+        }
         self.update_with_outbox(
             id,
             doc! { "email": guard.email, "security_stamp": stamp_filter(guard.stamp) },
-            doc! { "$set": {
-                "password_hash": hash,
-                "security_stamp": guard.new_stamp,
-                "updated_at": bson::DateTime::now(),
-            } },
+            doc! { "$set": set },
             outbox,
         )
         .await
@@ -299,34 +281,6 @@ impl UserStore {
         outbox: &[OutboxEntry],
     ) -> Result<bool, StoreError> {
         self.transact(Write::Delete(doc! { "_id": id }), outbox)
-            .await
-            .map_err(StoreError::mongo)
-    }
-
-    /// Replaces the password hash after a login proved the password, so older parameters are
-    /// upgraded. Only if the hash is still the one that was verified (no lost update).
-    #[tracing::instrument(name = "users.upgrade_hash", skip_all)]
-    pub async fn upgrade_hash(&self, id: &str, old: &str, new: &str) -> Result<(), StoreError> {
-        self.users
-            .update_one(
-                doc! { "_id": id, "password_hash": old },
-                doc! { "$set": { "password_hash": new, "updated_at": bson::DateTime::now() } },
-            )
-            .await
-            .map(|_| ())
-            .map_err(StoreError::mongo)
-    }
-
-    /// Applies profile changes and returns the updated user.
-    #[tracing::instrument(name = "users.update_profile", skip_all, fields(user_id = %id))]
-    pub async fn update_profile(
-        &self,
-        id: &str,
-        changes: &ProfileChanges,
-    ) -> Result<Option<UserDoc>, StoreError> {
-        self.users
-            .find_one_and_update(doc! { "_id": id }, changes.update())
-            .return_document(mongodb::options::ReturnDocument::After)
             .await
             .map_err(StoreError::mongo)
     }

@@ -241,7 +241,7 @@ async fn the_password_write_is_guarded_by_address_and_stamp() {
     };
     assert_eq!(
         store
-            .set_password(&user.id, &moved, hash, &[])
+            .set_password(&user.id, &moved, hash, false, &[])
             .await
             .unwrap(),
         Updated::NoMatch
@@ -253,7 +253,7 @@ async fn the_password_write_is_guarded_by_address_and_stamp() {
     };
     assert_eq!(
         store
-            .set_password(&user.id, &stale, hash, &[])
+            .set_password(&user.id, &stale, hash, false, &[])
             .await
             .unwrap(),
         Updated::NoMatch

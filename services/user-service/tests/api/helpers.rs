@@ -61,6 +61,8 @@ pub fn test_config() -> Config {
 pub struct TestApp {
     pub base: String,
     pub admin: String,
+    /// The admin API's base URL; empty when it is off.
+    pub admin_api: String,
     pub client: reqwest::Client,
     pub config: Config,
     trigger: ShutdownTrigger,
@@ -77,11 +79,15 @@ pub async fn spawn_with(config: Config) -> TestApp {
         .expect("application builds");
     let base = format!("http://127.0.0.1:{}", app.http_port());
     let admin = format!("http://127.0.0.1:{}", app.admin_port());
+    let admin_api = app
+        .admin_api_port()
+        .map_or_else(String::new, |port| format!("http://127.0.0.1:{port}"));
     let (trigger, shutdown) = Shutdown::new();
     let server = tokio::spawn(app.run_until_stopped(shutdown));
     TestApp {
         base,
         admin,
+        admin_api,
         client: reqwest::Client::new(),
         config,
         trigger,
@@ -382,6 +388,15 @@ impl EventTap {
 
     /// The types of every event that arrives within `wait`.
     pub async fn drain(&self, wait: Duration) -> Vec<String> {
+        self.drain_events(wait)
+            .await
+            .iter()
+            .map(|e| e["type"].as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// Every event that arrives within `wait`, whole.
+    pub async fn drain_events(&self, wait: Duration) -> Vec<Value> {
         tokio::time::sleep(wait).await;
         let mut types = Vec::new();
         while let Some(message) = self
@@ -396,7 +411,7 @@ impl EventTap {
                 event["type"].as_str(),
                 Some(message.delivery.routing_key.as_str())
             );
-            types.push(event["type"].as_str().unwrap().to_owned());
+            types.push(event);
         }
         types
     }

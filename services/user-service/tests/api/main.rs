@@ -3,6 +3,13 @@
 //! per test.
 
 mod account;
+mod admin;
+mod admin_access;
+mod admin_audit;
+mod admin_changes;
+mod admin_cli;
+mod admin_openapi;
+mod admin_pagination;
 mod breached_passwords;
 mod e2e;
 mod forward_auth;

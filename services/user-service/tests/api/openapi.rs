@@ -101,7 +101,7 @@ async fn the_server_refuses_what_the_document_refuses() {
 
 /// Where scripts/test.sh installs schemathesis (scripts/requirements-apitest.txt), unless
 /// `SCHEMATHESIS` names the executable.
-fn schemathesis() -> PathBuf {
+pub fn schemathesis() -> PathBuf {
     if let Ok(path) = std::env::var("SCHEMATHESIS") {
         return path.into();
     }

@@ -128,14 +128,17 @@ impl Modify for Rules {
     }
 }
 
-fn object<'a>(schemas: &'a mut BTreeMap<String, RefOr<Schema>>, name: &str) -> &'a mut Object {
+pub(crate) fn object<'a>(
+    schemas: &'a mut BTreeMap<String, RefOr<Schema>>,
+    name: &str,
+) -> &'a mut Object {
     match schemas.get_mut(name) {
         Some(RefOr::T(Schema::Object(object))) => object,
         _ => panic!("the document has no object schema {name}"),
     }
 }
 
-fn property<'a>(
+pub(crate) fn property<'a>(
     schemas: &'a mut BTreeMap<String, RefOr<Schema>>,
     name: &str,
     field: &str,

@@ -1,0 +1,76 @@
+//! Creating an account by invitation: no password yet; a set-password link goes to the
+//! address through the normal email path (outbox, `email_queue`, mail service).
+
+use chrono::Utc;
+use serde_json::json;
+use uuid::Uuid;
+
+use super::audit::{self, Action, Actor};
+use crate::account::AccountError;
+use crate::account::messages::{email_entry, event_entry};
+use crate::account::reset::{LinkKind, link_email};
+use crate::crypto::{new_stamp, new_token};
+use crate::domain::{DisplayName, Email, Locale, Password};
+use crate::events::{DomainEvent, EventType};
+use crate::state::AppState;
+use crate::store::to_bson_time;
+use crate::store::users::{Inserted, UserDoc};
+
+/// A new account's fields, valid.
+pub struct Invitation {
+    pub email: Email,
+    pub display_name: Option<DisplayName>,
+    pub locale: Locale,
+}
+
+/// Creates the account (unverified, with a password nobody knows) and, in the same
+/// transaction, the invitation email, `user.registered` and the audit event. Using the link
+/// sets the password and confirms the address. `EmailTaken` if the address has an account.
+#[tracing::instrument(name = "admin.invite", skip_all)]
+pub async fn invite(
+    state: &AppState,
+    actor: &Actor,
+    invitation: Invitation,
+) -> Result<UserDoc, AccountError> {
+    let unknown = Password::parse(&new_token()).map_err(|_| AccountError::Conflict)?;
+    let password_hash = state.hasher.hash(&unknown).await?;
+    let now = to_bson_time(Utc::now());
+    let user = UserDoc {
+        id: Uuid::now_v7().to_string(),
+        email: invitation.email.as_str().to_owned(),
+        email_verified: false,
+        password_hash,
+        display_name: invitation.display_name.map(DisplayName::into_inner),
+        locale: invitation.locale.as_str().to_owned(),
+        created_at: now,
+        updated_at: now,
+        security_stamp: new_stamp(),
+        disabled: false,
+        last_login_at: None,
+    };
+    // The token goes to Redis first: if that fails nothing else has happened yet.
+    let message = link_email(state, &user, LinkKind::Invitation).await?;
+    let registered = DomainEvent::new(EventType::Registered, &user.id)
+        .with("email", user.email.as_str())
+        .with("locale", user.locale.as_str())
+        .with("invited", true);
+    let event = audit::event(
+        actor,
+        Action::Invited,
+        &user.id,
+        json!({ "email": user.email, "locale": user.locale }),
+    );
+    let entries = vec![
+        email_entry(&message),
+        event_entry(&registered),
+        event_entry(&event),
+    ];
+    match state.users.insert_with_outbox(&user, &entries).await? {
+        Inserted::Created => {
+            state.mailer.dispatch(entries);
+            audit::done(state, &event);
+            Ok(user)
+        }
+        Inserted::EmailTaken => Err(AccountError::EmailTaken),
+    }
+}

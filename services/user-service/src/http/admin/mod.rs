@@ -81,6 +81,8 @@ pub fn router(state: AppState) -> Router {
             answer_within,
         ))
         .layer(middleware::from_fn(security_headers))
+        // Outermost: the request's span and id (echoed, and quoted by every problem document).
+        .layer(middleware::from_fn(super::request_span::trace_request))
         .with_state(state)
 }
 

@@ -36,10 +36,16 @@ pub enum EmailKind {
     /// Sent to the current address when a change to another one is asked for (without the
     /// link, which goes to the new address): data `new_email`.
     EmailChangeRequested,
+    /// Two-factor login (TOTP) was turned on.
+    MfaEnabled,
+    /// Two-factor login was turned off.
+    MfaDisabled,
+    /// A recovery code was used to log in: data `remaining` (unused codes left).
+    MfaRecoveryCodeUsed,
 }
 
 impl EmailKind {
-    pub const ALL: [EmailKind; 7] = [
+    pub const ALL: [EmailKind; 10] = [
         EmailKind::VerifyEmail,
         EmailKind::AccountExists,
         EmailKind::PasswordReset,
@@ -47,6 +53,9 @@ impl EmailKind {
         EmailKind::AccountDeleted,
         EmailKind::EmailChanged,
         EmailKind::EmailChangeRequested,
+        EmailKind::MfaEnabled,
+        EmailKind::MfaDisabled,
+        EmailKind::MfaRecoveryCodeUsed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -58,6 +67,9 @@ impl EmailKind {
             EmailKind::AccountDeleted => "account_deleted",
             EmailKind::EmailChanged => "email_changed",
             EmailKind::EmailChangeRequested => "email_change_requested",
+            EmailKind::MfaEnabled => "mfa_enabled",
+            EmailKind::MfaDisabled => "mfa_disabled",
+            EmailKind::MfaRecoveryCodeUsed => "mfa_recovery_code_used",
         }
     }
 }

@@ -69,6 +69,9 @@ pub enum TemplateKind {
     AccountDeleted,
     EmailChanged,
     EmailChangeRequested,
+    MfaEnabled,
+    MfaDisabled,
+    MfaRecoveryCodeUsed,
 }
 
 impl From<TemplateKind> for EmailKind {
@@ -81,6 +84,9 @@ impl From<TemplateKind> for EmailKind {
             TemplateKind::AccountDeleted => EmailKind::AccountDeleted,
             TemplateKind::EmailChanged => EmailKind::EmailChanged,
             TemplateKind::EmailChangeRequested => EmailKind::EmailChangeRequested,
+            TemplateKind::MfaEnabled => EmailKind::MfaEnabled,
+            TemplateKind::MfaDisabled => EmailKind::MfaDisabled,
+            TemplateKind::MfaRecoveryCodeUsed => EmailKind::MfaRecoveryCodeUsed,
         }
     }
 }
@@ -145,6 +151,9 @@ mod tests {
             TemplateKind::AccountDeleted,
             TemplateKind::EmailChanged,
             TemplateKind::EmailChangeRequested,
+            TemplateKind::MfaEnabled,
+            TemplateKind::MfaDisabled,
+            TemplateKind::MfaRecoveryCodeUsed,
         ] {
             let name = serde_json::to_value(kind).unwrap();
             assert_eq!(name, EmailKind::from(kind).as_str());

@@ -47,6 +47,9 @@ pub const SOURCES: &[(&str, &str)] = sources![
     ("account_deleted", "en"),
     ("email_changed", "en"),
     ("email_change_requested", "en"),
+    ("mfa_enabled", "en"),
+    ("mfa_disabled", "en"),
+    ("mfa_recovery_code_used", "en"),
 ];
 
 /// One email, rendered.

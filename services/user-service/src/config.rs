@@ -7,6 +7,7 @@ use common::config::{ConfigError, Env};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::net::TrustedProxies;
+use crate::secret_box::KeyRing;
 use crate::store::rate_limits::LimitSetting;
 
 /// Limits shared by every replica (kept in Redis). Each is `COUNT/WINDOW` or `off`.
@@ -25,6 +26,9 @@ pub struct RateLimits {
     pub email_ip: LimitSetting,
     /// Email-change requests per account (each mails the new and the current address).
     pub email_change_user: LimitSetting,
+    /// One-time code attempts per account (second login step, step-up, disabling), whatever
+    /// address they come from; cleared by a correct code.
+    pub mfa_account: LimitSetting,
 }
 
 impl RateLimits {
@@ -35,6 +39,7 @@ impl RateLimits {
         email_address: LimitSetting::OFF,
         email_ip: LimitSetting::OFF,
         email_change_user: LimitSetting::OFF,
+        mfa_account: LimitSetting::OFF,
     };
 
     fn from_env(env: &mut Env) -> Self {
@@ -53,6 +58,7 @@ impl RateLimits {
             email_ip: env.optional("RATE_LIMIT_EMAIL_IP", LimitSetting::new(20, minutes(60))),
             email_change_user: env
                 .optional("RATE_LIMIT_EMAIL_CHANGE", LimitSetting::new(5, minutes(60))),
+            mfa_account: env.optional("RATE_LIMIT_MFA_ACCOUNT", LimitSetting::new(10, minutes(5))),
         }
     }
 }
@@ -109,6 +115,11 @@ pub struct Config {
     pub outbox_poll_interval: Duration,
     /// How long in-flight requests may take to finish after SIGTERM.
     pub shutdown_timeout: Duration,
+    /// Keys that encrypt TOTP secrets at rest, the current one first; `None`: two-factor
+    /// login cannot be enrolled in (`MFA_ENCRYPTION_KEYS` unset).
+    pub mfa_keys: Option<KeyRing>,
+    /// The issuer authenticator apps show next to the account (`MFA_ISSUER`).
+    pub mfa_issuer: String,
 }
 
 impl Config {
@@ -152,6 +163,8 @@ impl Config {
             hash_concurrency: env.optional("HASH_CONCURRENCY", cores),
             outbox_poll_interval: env.duration("OUTBOX_POLL_INTERVAL", Duration::from_secs(5)),
             shutdown_timeout: env.duration("SHUTDOWN_TIMEOUT", Duration::from_secs(25)),
+            mfa_keys: mfa_keys(env),
+            mfa_issuer: env.optional("MFA_ISSUER", "User platform".to_owned()),
         };
         for (name, value, schemes) in [
             (
@@ -216,11 +229,26 @@ impl Config {
         if config.request_timeout < Duration::from_secs(1) {
             env.invalid("REQUEST_TIMEOUT", "must be at least 1s");
         }
+        if config.mfa_issuer.trim().is_empty() || config.mfa_issuer.contains(':') {
+            env.invalid("MFA_ISSUER", "must be a non-empty name without `:`");
+        }
         if config.events_exchange.is_empty() || config.events_exchange.starts_with("amq.") {
             env.invalid("EVENTS_EXCHANGE", "must be a non-reserved exchange name");
         }
         std::mem::replace(env, Env::from_map(Default::default())).finish()?;
         Ok(config)
+    }
+}
+
+/// `MFA_ENCRYPTION_KEYS`: unset or empty is "off"; anything else must parse.
+fn mfa_keys(env: &mut Env) -> Option<KeyRing> {
+    let raw = env.secret("MFA_ENCRYPTION_KEYS")?;
+    match KeyRing::parse(raw.expose_secret()) {
+        Ok(ring) => Some(ring),
+        Err(problem) => {
+            env.invalid("MFA_ENCRYPTION_KEYS", problem);
+            None
+        }
     }
 }
 

@@ -137,7 +137,13 @@ impl Metrics {
         for outcome in ["created", "email_taken"] {
             self.signups.with_label_values(&[outcome]);
         }
-        for outcome in ["success", "invalid_credentials", "email_not_verified"] {
+        for outcome in [
+            "success",
+            "invalid_credentials",
+            "email_not_verified",
+            "mfa_required",
+            "invalid_mfa_code",
+        ] {
             self.logins.with_label_values(&[outcome]);
         }
         for limit in [
@@ -146,6 +152,7 @@ impl Metrics {
             "signup_ip",
             "email_address",
             "email_ip",
+            "mfa_account",
         ] {
             self.rate_limited.with_label_values(&[limit]);
         }
@@ -156,6 +163,9 @@ impl Metrics {
             ("password_reset", "requested"),
             ("password_reset", "done"),
             ("delete", "done"),
+            ("mfa_enable", "done"),
+            ("mfa_disable", "done"),
+            ("mfa_recovery_code", "used"),
         ] {
             self.account_events.with_label_values(&[action, outcome]);
         }

@@ -52,6 +52,7 @@ pub async fn register(
         created_at: to_bson_time(now),
         updated_at: to_bson_time(now),
         security_stamp: new_stamp(),
+        mfa: None,
     };
 
     // The token goes to Redis first: if that fails nothing else has happened yet.

@@ -29,6 +29,9 @@ pub struct UserDoc {
     /// created before it existed, until their first such change.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub security_stamp: String,
+    /// Two-factor login, when enrolled (see `store::user_mfa`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mfa: Option<super::user_mfa::MfaDoc>,
 }
 
 /// Changes to the profile fields a user edits freely.
@@ -107,7 +110,7 @@ pub enum Inserted {
 #[derive(Clone)]
 pub struct UserStore {
     client: Client,
-    users: Collection<UserDoc>,
+    pub(super) users: Collection<UserDoc>,
     outbox: Collection<OutboxEntry>,
 }
 
@@ -129,6 +132,7 @@ fn schema() -> Document {
                 "created_at": { "bsonType": "date" },
                 "updated_at": { "bsonType": "date" },
                 "security_stamp": { "bsonType": "string", "minLength": 1, "maxLength": 64 },
+                "mfa": super::user_mfa::schema(),
             },
         }
     }
@@ -204,7 +208,7 @@ impl UserStore {
 
     /// Applies `update` to the user if it still matches `filter` (plus its id), together with
     /// the outbox entries. Returns whether the user matched; nothing is written if not.
-    async fn update_with_outbox(
+    pub(super) async fn update_with_outbox(
         &self,
         id: &str,
         filter: Document,

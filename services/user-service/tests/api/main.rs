@@ -8,6 +8,7 @@ mod e2e;
 mod forward_auth;
 mod hardening;
 mod helpers;
+mod mfa;
 mod nginx;
 mod openapi;
 mod outbox;

@@ -1,0 +1,422 @@
+//! Two-factor login (TOTP) against the real services: enrolment, the second login step
+//! (attempts, replay, recovery codes), step-up, password reset, encryption at rest and key
+//! rotation. Codes are computed from the secret the enrolment shows, as an authenticator app
+//! would; a code works once per 30-second step, so tests that need several wait for steps.
+
+use std::time::Duration;
+
+use common::email::EmailKind;
+use mongodb::bson::{Document, doc};
+use reqwest::Method;
+use secrecy::SecretSlice;
+use serde_json::{Value, json};
+use user_service::secret_box::KeyRing;
+use user_service::totp;
+
+use crate::helpers::*;
+
+/// An enrolled account: its secret, recovery codes and the last step whose code was used.
+struct Enrolled {
+    email: String,
+    token: String,
+    secret: SecretSlice<u8>,
+    recovery: Vec<String>,
+    last_step: u64,
+}
+
+impl Enrolled {
+    /// A code the server has not seen yet: of the step after the last one used, or of now,
+    /// waiting for the next step when the one after the last used is not due yet.
+    async fn fresh_code(&mut self) -> String {
+        loop {
+            let now = totp::current_step();
+            let step = (self.last_step + 1).max(now);
+            if step <= now + 1 {
+                self.last_step = step;
+                return totp::code_at(&self.secret, step);
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
+    /// A code that is wrong for every step the server accepts now.
+    fn wrong_code(&self) -> String {
+        let now = totp::current_step();
+        let taken: Vec<String> = (now - 2..=now + 2)
+            .map(|s| totp::code_at(&self.secret, s))
+            .collect();
+        (0..)
+            .map(|n: u32| format!("{:06}", (n * 7919) % 1_000_000))
+            .find(|c| !taken.contains(c))
+            .unwrap()
+    }
+}
+
+/// A verified user with a session, enrolled in two-factor login.
+async fn enrolled_user(app: &TestApp) -> Enrolled {
+    let email = app.verified_user().await;
+    let token = app.session(&email, PASSWORD).await;
+    enrol(app, email, token).await
+}
+
+async fn enrol(app: &TestApp, email: String, token: String) -> Enrolled {
+    let started = app
+        .call(
+            Method::POST,
+            "/v1/users/me/mfa/totp",
+            &token,
+            json!({ "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(started.status(), 201);
+    let body: Value = started.json().await.unwrap();
+    let base32 = body["secret"].as_str().unwrap();
+    assert!(
+        body["otpauth_uri"]
+            .as_str()
+            .unwrap()
+            .starts_with("otpauth://totp/")
+    );
+    assert!(body["qr_svg"].as_str().unwrap().contains("<svg"));
+    let secret: SecretSlice<u8> = data_encoding::BASE32_NOPAD
+        .decode(base32.as_bytes())
+        .unwrap()
+        .into();
+    let step = totp::current_step();
+    let confirmed = app
+        .call(
+            Method::POST,
+            "/v1/users/me/mfa/totp/confirm",
+            &token,
+            json!({ "code": totp::code_at(&secret, step) }),
+        )
+        .await;
+    assert_eq!(confirmed.status(), 200);
+    let body: Value = confirmed.json().await.unwrap();
+    let recovery: Vec<String> = body["recovery_codes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(recovery.len(), 10);
+    let notice = app.next_email().await;
+    assert_eq!(
+        (notice.kind, notice.to.email.as_str()),
+        (EmailKind::MfaEnabled, email.as_str())
+    );
+    Enrolled {
+        email,
+        token,
+        secret,
+        recovery,
+        last_step: step,
+    }
+}
+
+/// Logs in with the password: the challenge of the second step.
+async fn challenge(app: &TestApp, email: &str, password: &str) -> String {
+    let response = app.login(email, password).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["mfa_required"], true);
+    assert!(body.get("token").is_none());
+    body["challenge"].as_str().unwrap().to_owned()
+}
+
+async fn answer(app: &TestApp, challenge: &str, factor: Value) -> reqwest::Response {
+    let mut body = json!({ "challenge": challenge });
+    body.as_object_mut()
+        .unwrap()
+        .extend(factor.as_object().unwrap().clone());
+    app.post("/v1/sessions/mfa", &body).await
+}
+
+async fn code_of(response: reqwest::Response) -> (u16, String) {
+    let (status, body) = problem(response).await;
+    (status, body["code"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn login_needs_the_code_once_and_wrong_codes_burn_the_challenge() {
+    let app = spawn_app().await;
+    let mut user = enrolled_user(&app).await;
+    let me: Value = app.me(&user.token).await.json().await.unwrap();
+    assert_eq!(me["mfa_enabled"], true);
+
+    // The code that confirmed the enrolment does not log in (replay).
+    let first = challenge(&app, &user.email, PASSWORD).await;
+    let replayed = totp::code_at(&user.secret, user.last_step);
+    let response = answer(&app, &first, json!({ "code": replayed })).await;
+    assert_eq!(code_of(response).await, (403, "invalid_mfa_code".into()));
+    // Four more wrong answers: the fifth burns the challenge, the right code comes too late.
+    for _ in 0..4 {
+        let response = answer(&app, &first, json!({ "code": user.wrong_code() })).await;
+        assert_eq!(code_of(response).await, (403, "invalid_mfa_code".into()));
+    }
+    let code = user.fresh_code().await;
+    let response = answer(&app, &first, json!({ "code": code })).await;
+    assert_eq!(
+        code_of(response).await,
+        (401, "invalid_mfa_challenge".into())
+    );
+
+    // A new challenge takes the code, once.
+    let second = challenge(&app, &user.email, PASSWORD).await;
+    let response = answer(&app, &second, json!({ "code": code })).await;
+    assert_eq!(response.status(), 201);
+    let session: Value = response.json().await.unwrap();
+    let token = session["token"].as_str().unwrap();
+    assert_eq!(app.me(token).await.status(), 200);
+    let response = answer(&app, &second, json!({ "code": code })).await;
+    assert_eq!(
+        code_of(response).await,
+        (401, "invalid_mfa_challenge".into())
+    );
+    let third = challenge(&app, &user.email, PASSWORD).await;
+    let response = answer(&app, &third, json!({ "code": code })).await;
+    assert_eq!(code_of(response).await, (403, "invalid_mfa_code".into()));
+
+    // A recovery code works once, typed loosely; the owner is told.
+    let response = answer(&app, &third, json!({ "recovery_code": user.recovery[0] })).await;
+    assert_eq!(response.status(), 201);
+    let notice = app.next_email().await;
+    assert_eq!(notice.kind, EmailKind::MfaRecoveryCodeUsed);
+    assert_eq!(notice.data["remaining"], 9);
+    let fourth = challenge(&app, &user.email, PASSWORD).await;
+    let response = answer(&app, &fourth, json!({ "recovery_code": user.recovery[0] })).await;
+    assert_eq!(code_of(response).await, (403, "invalid_mfa_code".into()));
+    let loose = user.recovery[1].replace('-', " ").to_uppercase();
+    let response = answer(&app, &fourth, json!({ "recovery_code": loose })).await;
+    assert_eq!(response.status(), 201);
+
+    // Both factors, or neither, are refused; so is a wrong password (no challenge).
+    let fifth = challenge(&app, &user.email, PASSWORD).await;
+    let response = answer(&app, &fifth, json!({})).await;
+    assert_eq!(response.status(), 422);
+    let wrong = app.login(&user.email, "wrong password entirely").await;
+    assert_eq!(wrong.status(), 401);
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn email_and_password_changes_need_a_current_code() {
+    let app = spawn_app().await;
+    let mut user = enrolled_user(&app).await;
+    let token = user.token.clone();
+    let new_email = unique_email();
+    let patch = |body: Value| app.call(Method::PATCH, "/v1/users/me", &token, body);
+    let change = json!({ "email": new_email, "current_password": PASSWORD });
+    assert_eq!(
+        code_of(patch(change.clone()).await).await,
+        (403, "mfa_code_required".into())
+    );
+    let mut wrong = change.clone();
+    wrong["totp_code"] = json!(user.wrong_code());
+    assert_eq!(
+        code_of(patch(wrong).await).await,
+        (403, "invalid_mfa_code".into())
+    );
+    let mut malformed = change.clone();
+    malformed["totp_code"] = json!("12ab");
+    assert_eq!(patch(malformed).await.status(), 422);
+    // Other edits need no code.
+    assert_eq!(
+        patch(json!({ "display_name": "Grace" })).await.status(),
+        200
+    );
+    let mut right = change.clone();
+    right["totp_code"] = json!(user.fresh_code().await);
+    let response = patch(right).await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["email_change"]["new_email"], new_email);
+
+    let new_password = "a brand new passphrase for ada";
+    let put = |body: Value| app.call(Method::PUT, "/v1/users/me/password", &token, body);
+    let body = json!({ "current_password": PASSWORD, "new_password": new_password });
+    assert_eq!(
+        code_of(put(body.clone()).await).await,
+        (403, "mfa_code_required".into())
+    );
+    let mut right = body.clone();
+    right["totp_code"] = json!(user.fresh_code().await);
+    assert_eq!(put(right).await.status(), 204);
+    // Still two-factor after the change.
+    challenge(&app, &user.email, new_password).await;
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn deletion_needs_a_code_and_reset_keeps_the_second_factor() {
+    let app = spawn_app().await;
+    let user = enrolled_user(&app).await;
+    let response = app
+        .call(
+            Method::DELETE,
+            "/v1/users/me",
+            &user.token,
+            json!({ "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(code_of(response).await, (403, "mfa_code_required".into()));
+
+    // A password reset changes the password only: the second factor stays.
+    let requested = app
+        .post("/v1/password-resets", &json!({ "email": user.email }))
+        .await;
+    assert_eq!(requested.status(), 202);
+    let reset = app.next_email().await;
+    assert_eq!(reset.kind, EmailKind::PasswordReset);
+    let new_password = "another fresh passphrase here";
+    let confirmed = app
+        .post(
+            "/v1/password-resets/confirm",
+            &json!({ "token": reset.data["token"], "new_password": new_password }),
+        )
+        .await;
+    assert_eq!(confirmed.status(), 204);
+    let pending = challenge(&app, &user.email, new_password).await;
+    let response = answer(&app, &pending, json!({ "recovery_code": user.recovery[0] })).await;
+    assert_eq!(response.status(), 201);
+    let session: Value = response.json().await.unwrap();
+    let token = session["token"].as_str().unwrap().to_owned();
+
+    // Turning it off takes password and a second factor; then the password alone logs in.
+    let off = |body: Value| app.call(Method::DELETE, "/v1/users/me/mfa/totp", &token, body);
+    let response = off(json!({ "password": PASSWORD, "recovery_code": user.recovery[1] })).await;
+    assert_eq!(code_of(response).await, (403, "wrong_password".into()));
+    let body = json!({ "password": new_password, "recovery_code": user.recovery[1] });
+    assert_eq!(off(body.clone()).await.status(), 204);
+    assert_eq!(
+        code_of(off(body).await).await,
+        (409, "mfa_not_enabled".into())
+    );
+    let kinds: Vec<EmailKind> = drain_emails(&app.config.email_queue, Duration::from_secs(1))
+        .await
+        .into_iter()
+        .map(|m| m.kind)
+        .collect();
+    assert!(kinds.contains(&EmailKind::MfaDisabled), "{kinds:?}");
+    assert_eq!(app.login(&user.email, new_password).await.status(), 201);
+    let response = app
+        .call(
+            Method::DELETE,
+            "/v1/users/me",
+            &token,
+            json!({ "password": new_password }),
+        )
+        .await;
+    assert_eq!(response.status(), 204);
+    app.finish().await;
+}
+
+/// The user's stored document, as MongoDB holds it.
+async fn stored(app: &TestApp, email: &str) -> Document {
+    app.database()
+        .await
+        .collection::<Document>("users")
+        .find_one(doc! { "email": email })
+        .await
+        .unwrap()
+        .unwrap()
+}
+
+fn assert_no_plaintext(document: &Document, user: &Enrolled) {
+    use base64::Engine;
+    let raw = mongodb::bson::to_vec(document).unwrap();
+    let text = format!("{document:?}").to_lowercase();
+    let bytes: &[u8] = secrecy::ExposeSecret::expose_secret(&user.secret);
+    let base32 = data_encoding::BASE32_NOPAD.encode(bytes).to_lowercase();
+    for form in [
+        base32.clone(),
+        hex::encode(bytes),
+        base64::engine::general_purpose::STANDARD
+            .encode(bytes)
+            .to_lowercase(),
+    ] {
+        assert!(
+            !text.contains(&form[..16]),
+            "the secret is stored in the clear"
+        );
+    }
+    assert!(!raw.windows(bytes.len()).any(|w| w == bytes));
+    for code in &user.recovery {
+        assert!(!text.contains(&code.replace('-', "")) && !text.contains(code));
+    }
+}
+
+#[tokio::test]
+async fn secrets_are_encrypted_at_rest_and_survive_key_rotation() {
+    let old_key = random_key();
+    let mut config = test_config();
+    config.mfa_keys = Some(KeyRing::parse(&format!("old:{old_key}")).unwrap());
+    let app = spawn_with(config.clone()).await;
+    let mut user = enrolled_user(&app).await;
+    let document = stored(&app, &user.email).await;
+    assert_eq!(
+        document
+            .get_document("mfa")
+            .unwrap()
+            .get_document("secret")
+            .unwrap()
+            .get_str("kid"),
+        Ok("old")
+    );
+    assert_no_plaintext(&document, &user);
+
+    // Restarted with a new current key, the old one second: old enrolments keep working and
+    // are re-encrypted with the new key on use.
+    let mut rotated = config.clone();
+    let new_key = random_key();
+    rotated.mfa_keys = Some(KeyRing::parse(&format!("new:{new_key},old:{old_key}")).unwrap());
+    let restarted = spawn_with(rotated.clone()).await;
+    let pending = challenge(&restarted, &user.email, PASSWORD).await;
+    let response = answer(
+        &restarted,
+        &pending,
+        json!({ "code": user.fresh_code().await }),
+    )
+    .await;
+    assert_eq!(response.status(), 201);
+    let document = stored(&restarted, &user.email).await;
+    let secret = document
+        .get_document("mfa")
+        .unwrap()
+        .get_document("secret")
+        .unwrap();
+    assert_eq!(secret.get_str("kid"), Ok("new"));
+    assert_no_plaintext(&document, &user);
+
+    // Once re-encrypted, the old key can go.
+    let mut new_only = rotated.clone();
+    assert!(
+        !format!("{rotated:?}").contains(&old_key),
+        "keys never show in Debug"
+    );
+    new_only.mfa_keys = Some(KeyRing::parse(&format!("new:{new_key}")).unwrap());
+    let third = spawn_with(new_only).await;
+    let pending = challenge(&third, &user.email, PASSWORD).await;
+    let response = answer(&third, &pending, json!({ "code": user.fresh_code().await })).await;
+    assert_eq!(response.status(), 201);
+
+    // Without keys, enrolment is refused clearly.
+    let mut off = config.clone();
+    off.mfa_keys = None;
+    let unconfigured = spawn_with(off).await;
+    let email = unconfigured.verified_user().await;
+    let token = unconfigured.session(&email, PASSWORD).await;
+    let response = unconfigured
+        .call(
+            Method::POST,
+            "/v1/users/me/mfa/totp",
+            &token,
+            json!({ "password": PASSWORD }),
+        )
+        .await;
+    assert_eq!(code_of(response).await, (501, "mfa_not_configured".into()));
+    for other in [unconfigured, third, restarted] {
+        other.finish().await;
+    }
+    app.finish().await;
+}

@@ -16,6 +16,7 @@ use super::error::{ApiError, FieldError};
 use super::json::ApiJson;
 use super::openapi::{BodyErrors, Limited, NeedsSession, ProblemDoc, Unavailable, WrongPassword};
 use super::sessions::NewSession;
+use super::users::not_null;
 use crate::account::second_factor::SecondFactor;
 use crate::account::{mfa, mfa_login};
 use crate::crypto::looks_like_token;
@@ -197,10 +198,12 @@ pub struct DisableBody {
     #[schema(format = "password")]
     password: String,
     /// A current code; or else `recovery_code` (exactly one of the two).
-    #[schema(pattern = "^[0-9]{6}$", min_length = 6, max_length = 6)]
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(value_type = String, pattern = "^[0-9]{6}$", min_length = 6, max_length = 6)]
     code: Option<String>,
     /// An unused recovery code (dashes, spaces and case do not matter); uses it up.
-    #[schema(min_length = 1, max_length = 64)]
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(value_type = String, min_length = 1, max_length = 64)]
     recovery_code: Option<String>,
 }
 
@@ -243,10 +246,12 @@ pub struct MfaLoginBody {
     #[schema(pattern = "^[A-Za-z0-9_-]{43}$", min_length = 43, max_length = 43)]
     challenge: String,
     /// A current code; or else `recovery_code` (exactly one of the two).
-    #[schema(pattern = "^[0-9]{6}$", min_length = 6, max_length = 6)]
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(value_type = String, pattern = "^[0-9]{6}$", min_length = 6, max_length = 6)]
     code: Option<String>,
     /// An unused recovery code (dashes, spaces and case do not matter); uses it up.
-    #[schema(min_length = 1, max_length = 64)]
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(value_type = String, min_length = 1, max_length = 64)]
     recovery_code: Option<String>,
 }
 

@@ -19,8 +19,9 @@ import sys
 
 import yaml
 
-SECRET_VARS = {"MONGODB_URI", "AMQP_URL", "SMTP_USERNAME", "SMTP_PASSWORD"}
-OPTIONAL = {"mail-service": {"SMTP_PORT", "SMTP_USERNAME", "SMTP_PASSWORD"}, "user-service": set()}
+SECRET_VARS = {"MONGODB_URI", "AMQP_URL", "SMTP_USERNAME", "SMTP_PASSWORD", "MFA_ENCRYPTION_KEYS"}
+# MFA_ENCRYPTION_KEYS only comes with userService.config.mfa.existingSecret (two-factor login off without).
+OPTIONAL = {"mail-service": {"SMTP_PORT", "SMTP_USERNAME", "SMTP_PASSWORD"}, "user-service": {"MFA_ENCRYPTION_KEYS"}}
 EXTRA_OK = {"RUST_LOG", "LOG_FORMAT"}
 # Set ahead of the code that reads it: mail-service gets the user-service's Redis for delivery
 # de-duplication (its own ACL user on the same Redis), and the user-service's AMQP user name.

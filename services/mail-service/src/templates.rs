@@ -414,6 +414,7 @@ mod tests {
             "token": "tok-123_ABC",
             "action_url": "https://example.com/verify?token=tok-123_ABC",
             "new_email": "ada@example.org",
+            "remaining": 9,
         }))
     }
 

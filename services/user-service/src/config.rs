@@ -276,6 +276,33 @@ mod tests {
     }
 
     #[test]
+    fn mfa_keys_are_optional_but_checked_when_set() {
+        let with_keys = |keys: &str| {
+            let mut env = Env::from_map(
+                [
+                    ("MONGODB_URI", "mongodb://127.0.0.1:27017"),
+                    ("REDIS_URL", "redis://127.0.0.1"),
+                    ("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
+                    ("MFA_ENCRYPTION_KEYS", keys),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+            );
+            Config::from_env(&mut env)
+        };
+        assert!(with_keys("").unwrap().mfa_keys.is_none());
+        let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+        let ring = with_keys(&format!("k2:{key}, k1:{key}")).unwrap().mfa_keys;
+        assert_eq!(ring.unwrap().current_id(), "k2");
+        let err = with_keys(&format!("k1:{}", &key[..20]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("MFA_ENCRYPTION_KEYS"), "{err}");
+        assert!(!err.contains(&key[..20]), "{err}");
+    }
+
+    #[test]
     fn defaults() {
         let mut env = Env::from_map(
             [

@@ -146,6 +146,7 @@ pub async fn remove(state: &AppState, user: &UserDoc) -> Result<(), AccountError
 }
 
 /// `remove` for a user id (what an admin API calls).
+#[tracing::instrument(name = "mfa.remove_for_user", skip_all)]
 pub async fn remove_for_user(state: &AppState, user_id: &str) -> Result<(), AccountError> {
     let user = state
         .users

@@ -150,6 +150,7 @@ pub async fn check(
 
 /// The step-up rule: with two-factor login on, a sensitive change (email, password, deletion)
 /// also needs a current code.
+#[tracing::instrument(name = "mfa.step_up", skip_all)]
 pub async fn step_up(
     state: &AppState,
     user: &UserDoc,

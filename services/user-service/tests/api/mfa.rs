@@ -9,6 +9,7 @@ use common::email::EmailKind;
 use reqwest::Method;
 use secrecy::SecretSlice;
 use serde_json::{Value, json};
+use user_service::store::rate_limits::LimitSetting;
 use user_service::totp;
 
 use crate::helpers::*;
@@ -320,5 +321,31 @@ async fn deletion_needs_a_code_and_reset_keeps_the_second_factor() {
         )
         .await;
     assert_eq!(response.status(), 204);
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn code_attempts_are_limited_per_account_across_challenges() {
+    let mut config = test_config();
+    config.rate_limits.mfa_account = LimitSetting::new(3, Duration::from_secs(60));
+    let app = spawn_with(config).await;
+    let mut user = enrolled_user(&app).await;
+    // A right password buys a new challenge, not new guesses.
+    for _ in 0..3 {
+        let pending = challenge(&app, &user.email, PASSWORD).await;
+        let response = answer(&app, &pending, json!({ "code": user.wrong_code() })).await;
+        assert_eq!(code_of(response).await, (403, "invalid_mfa_code".into()));
+    }
+    let pending = challenge(&app, &user.email, PASSWORD).await;
+    let code = user.fresh_code().await;
+    let response = answer(&app, &pending, json!({ "code": code })).await;
+    assert_eq!(response.status(), 429);
+    assert!(response.headers().contains_key("retry-after"));
+    // Step-up counts against the same budget.
+    let body = json!({ "password": PASSWORD, "totp_code": code });
+    let response = app
+        .call(Method::DELETE, "/v1/users/me", &user.token, body)
+        .await;
+    assert_eq!(response.status(), 429);
     app.finish().await;
 }

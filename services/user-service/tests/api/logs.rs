@@ -35,7 +35,9 @@ pub fn capture() {
     LOGS.get_or_init(|| {
         let buffer = Buffer::default();
         let subscriber = tracing_subscriber::fmt()
-            .with_max_level(tracing::Level::TRACE)
+            // Everything of the service's own; only warnings of the libraries (their trace
+            // output would slow every other test of the binary down).
+            .with_env_filter("user_service=trace,common=trace,warn")
             .with_ansi(false)
             .with_writer(buffer.clone())
             .finish();

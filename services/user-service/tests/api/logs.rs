@@ -37,7 +37,7 @@ pub fn capture() {
         let subscriber = tracing_subscriber::fmt()
             // Everything of the service's own; only warnings of the libraries (their trace
             // output would slow every other test of the binary down).
-            .with_env_filter("user_service=trace,common=trace,warn")
+            .with_env_filter("user_service=trace,user_platform_common=trace,warn")
             .with_ansi(false)
             .with_writer(buffer.clone())
             .finish();

@@ -124,7 +124,8 @@ pub enum BodyErrors {
     /// A field breaks a rule; `errors` lists every one, each with a stable field code:
     /// `invalid_email`, `invalid_display_name`, `display_name_invisible_character`,
     /// `invalid_locale`, `password_too_short`, `password_too_long`, `password_required`,
-    /// `current_password_required`. The schema states each of these rules.
+    /// `current_password_required`, `invalid_totp_code`, `invalid_recovery_code`,
+    /// `mfa_factor_required`. The schema states each of these rules.
     #[response(status = 422, content_type = "application/problem+json")]
     Invalid(ProblemDoc),
 }

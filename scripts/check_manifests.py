@@ -20,10 +20,11 @@ import sys
 import yaml
 
 SECRET_VARS = {"MONGODB_URI", "AMQP_URL", "SMTP_USERNAME", "SMTP_PASSWORD",
-               "OTEL_EXPORTER_OTLP_HEADERS", "ADMIN_API_TOKENS"}
-# The admin API is off unless userService.adminApi.enabled.
+               "OTEL_EXPORTER_OTLP_HEADERS", "ADMIN_API_TOKENS", "MFA_ENCRYPTION_KEYS"}
+# The admin API is off unless userService.adminApi.enabled; MFA_ENCRYPTION_KEYS only comes with
+# userService.config.mfa.existingSecret (two-factor login off without).
 OPTIONAL = {"mail-service": {"SMTP_PORT", "SMTP_USERNAME", "SMTP_PASSWORD"},
-            "user-service": {"ADMIN_API_ADDR", "ADMIN_API_TOKENS"}}
+            "user-service": {"ADMIN_API_ADDR", "ADMIN_API_TOKENS", "MFA_ENCRYPTION_KEYS"}}
 # The README's tracing table (both services) is added by main(); the pod name and namespace are
 # set for $(...) expansion in OTEL_RESOURCE_ATTRIBUTES.
 EXTRA_OK = {"RUST_LOG", "LOG_FORMAT", "OTEL_K8S_POD_NAME", "OTEL_K8S_NAMESPACE"}

@@ -70,8 +70,15 @@ up() {
     REDIS_URL="redis://127.0.0.1:6379"
     EMAIL_QUEUE=email_queue
   )
+  # A local key for two-factor secrets, kept across restarts so enrolments stay readable.
+  local mfa_keys=$RUN_DIR/mfa-encryption-keys
+  if [ ! -s "$mfa_keys" ]; then
+    mkdir -p "$RUN_DIR"
+    (umask 077; printf 'local:%s' "$(head -c 32 /dev/urandom | base64)" > "$mfa_keys")
+  fi
   start_one user-service "${common[@]}" \
     HTTP_ADDR="$USER_HTTP" ADMIN_ADDR="$USER_ADMIN" \
+    MFA_ENCRYPTION_KEYS="$(cat "$mfa_keys")" \
     MONGODB_URI="mongodb://127.0.0.1:27017/?directConnection=true" MONGODB_DATABASE=user_platform \
     VERIFY_EMAIL_URL="http://$USER_HTTP/verify-email" \
     PASSWORD_RESET_URL="http://$USER_HTTP/reset-password"

@@ -39,10 +39,16 @@ pub enum EmailKind {
     /// An operator created the account: a link to choose the password (which also confirms
     /// the address); data `token`, `action_url`, `expires_in_hours`.
     Invitation,
+    /// Two-factor login (TOTP) was turned on.
+    MfaEnabled,
+    /// Two-factor login was turned off.
+    MfaDisabled,
+    /// A recovery code was used to log in: data `remaining` (unused codes left).
+    MfaRecoveryCodeUsed,
 }
 
 impl EmailKind {
-    pub const ALL: [EmailKind; 8] = [
+    pub const ALL: [EmailKind; 11] = [
         EmailKind::VerifyEmail,
         EmailKind::AccountExists,
         EmailKind::PasswordReset,
@@ -51,6 +57,9 @@ impl EmailKind {
         EmailKind::EmailChanged,
         EmailKind::EmailChangeRequested,
         EmailKind::Invitation,
+        EmailKind::MfaEnabled,
+        EmailKind::MfaDisabled,
+        EmailKind::MfaRecoveryCodeUsed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -63,6 +72,9 @@ impl EmailKind {
             EmailKind::EmailChanged => "email_changed",
             EmailKind::EmailChangeRequested => "email_change_requested",
             EmailKind::Invitation => "invitation",
+            EmailKind::MfaEnabled => "mfa_enabled",
+            EmailKind::MfaDisabled => "mfa_disabled",
+            EmailKind::MfaRecoveryCodeUsed => "mfa_recovery_code_used",
         }
     }
 }

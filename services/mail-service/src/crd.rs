@@ -70,6 +70,9 @@ pub enum TemplateKind {
     EmailChanged,
     EmailChangeRequested,
     Invitation,
+    MfaEnabled,
+    MfaDisabled,
+    MfaRecoveryCodeUsed,
 }
 
 impl From<TemplateKind> for EmailKind {
@@ -83,6 +86,9 @@ impl From<TemplateKind> for EmailKind {
             TemplateKind::EmailChanged => EmailKind::EmailChanged,
             TemplateKind::EmailChangeRequested => EmailKind::EmailChangeRequested,
             TemplateKind::Invitation => EmailKind::Invitation,
+            TemplateKind::MfaEnabled => EmailKind::MfaEnabled,
+            TemplateKind::MfaDisabled => EmailKind::MfaDisabled,
+            TemplateKind::MfaRecoveryCodeUsed => EmailKind::MfaRecoveryCodeUsed,
         }
     }
 }
@@ -148,6 +154,9 @@ mod tests {
             TemplateKind::EmailChanged,
             TemplateKind::EmailChangeRequested,
             TemplateKind::Invitation,
+            TemplateKind::MfaEnabled,
+            TemplateKind::MfaDisabled,
+            TemplateKind::MfaRecoveryCodeUsed,
         ] {
             let name = serde_json::to_value(kind).unwrap();
             assert_eq!(name, EmailKind::from(kind).as_str());

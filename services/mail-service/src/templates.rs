@@ -48,6 +48,9 @@ pub const SOURCES: &[(&str, &str)] = sources![
     ("email_changed", "en"),
     ("email_change_requested", "en"),
     ("invitation", "en"),
+    ("mfa_enabled", "en"),
+    ("mfa_disabled", "en"),
+    ("mfa_recovery_code_used", "en"),
 ];
 
 /// One email, rendered.
@@ -412,6 +415,7 @@ mod tests {
             "token": "tok-123_ABC",
             "action_url": "https://example.com/verify?token=tok-123_ABC",
             "new_email": "ada@example.org",
+            "remaining": 9,
         }))
     }
 

@@ -8,6 +8,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::admin::tokens::AdminTokens;
 use crate::net::TrustedProxies;
+use crate::secret_box::KeyRing;
 use crate::store::rate_limits::LimitSetting;
 
 /// Limits shared by every replica (kept in Redis). Each is `COUNT/WINDOW` or `off`.
@@ -26,6 +27,9 @@ pub struct RateLimits {
     pub email_ip: LimitSetting,
     /// Email-change requests per account (each mails the new and the current address).
     pub email_change_user: LimitSetting,
+    /// One-time code attempts per account (second login step, step-up, disabling), whatever
+    /// address they come from; cleared by a correct code.
+    pub mfa_account: LimitSetting,
 }
 
 impl RateLimits {
@@ -36,6 +40,7 @@ impl RateLimits {
         email_address: LimitSetting::OFF,
         email_ip: LimitSetting::OFF,
         email_change_user: LimitSetting::OFF,
+        mfa_account: LimitSetting::OFF,
     };
 
     fn from_env(env: &mut Env) -> Self {
@@ -54,6 +59,7 @@ impl RateLimits {
             email_ip: env.optional("RATE_LIMIT_EMAIL_IP", LimitSetting::new(20, minutes(60))),
             email_change_user: env
                 .optional("RATE_LIMIT_EMAIL_CHANGE", LimitSetting::new(5, minutes(60))),
+            mfa_account: env.optional("RATE_LIMIT_MFA_ACCOUNT", LimitSetting::new(10, minutes(5))),
         }
     }
 }
@@ -114,6 +120,11 @@ pub struct Config {
     pub outbox_poll_interval: Duration,
     /// How long in-flight requests may take to finish after SIGTERM.
     pub shutdown_timeout: Duration,
+    /// Keys that encrypt TOTP secrets at rest, the current one first; `None`: two-factor
+    /// login cannot be enrolled in (`MFA_ENCRYPTION_KEYS` unset).
+    pub mfa_keys: Option<KeyRing>,
+    /// The issuer authenticator apps show next to the account (`MFA_ISSUER`).
+    pub mfa_issuer: String,
 }
 
 impl Config {
@@ -159,6 +170,8 @@ impl Config {
             hash_concurrency: env.optional("HASH_CONCURRENCY", cores),
             outbox_poll_interval: env.duration("OUTBOX_POLL_INTERVAL", Duration::from_secs(5)),
             shutdown_timeout: env.duration("SHUTDOWN_TIMEOUT", Duration::from_secs(25)),
+            mfa_keys: mfa_keys(env),
+            mfa_issuer: env.optional("MFA_ISSUER", "User platform".to_owned()),
         };
         for (name, value, schemes) in [
             (
@@ -224,6 +237,9 @@ impl Config {
         if config.request_timeout < Duration::from_secs(1) {
             env.invalid("REQUEST_TIMEOUT", "must be at least 1s");
         }
+        if config.mfa_issuer.trim().is_empty() || config.mfa_issuer.contains(':') {
+            env.invalid("MFA_ISSUER", "must be a non-empty name without `:`");
+        }
         if config.events_exchange.is_empty() || config.events_exchange.starts_with("amq.") {
             env.invalid("EVENTS_EXCHANGE", "must be a non-reserved exchange name");
         }
@@ -261,6 +277,18 @@ fn admin_api_tokens(env: &mut Env, config: &Config) -> AdminTokens {
     })
 }
 
+/// `MFA_ENCRYPTION_KEYS`: unset or empty is "off"; anything else must parse.
+fn mfa_keys(env: &mut Env) -> Option<KeyRing> {
+    let raw = env.secret("MFA_ENCRYPTION_KEYS")?;
+    match KeyRing::parse(raw.expose_secret()) {
+        Ok(ring) => Some(ring),
+        Err(problem) => {
+            env.invalid("MFA_ENCRYPTION_KEYS", problem);
+            None
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -282,6 +310,33 @@ mod tests {
         ] {
             assert!(err.contains(name), "{name} missing from {err}");
         }
+    }
+
+    #[test]
+    fn mfa_keys_are_optional_but_checked_when_set() {
+        let with_keys = |keys: &str| {
+            let mut env = Env::from_map(
+                [
+                    ("MONGODB_URI", "mongodb://127.0.0.1:27017"),
+                    ("REDIS_URL", "redis://127.0.0.1"),
+                    ("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
+                    ("MFA_ENCRYPTION_KEYS", keys),
+                ]
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+            );
+            Config::from_env(&mut env)
+        };
+        assert!(with_keys("").unwrap().mfa_keys.is_none());
+        let key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+        let ring = with_keys(&format!("k2:{key}, k1:{key}")).unwrap().mfa_keys;
+        assert_eq!(ring.unwrap().current_id(), "k2");
+        let err = with_keys(&format!("k1:{}", &key[..20]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("MFA_ENCRYPTION_KEYS"), "{err}");
+        assert!(!err.contains(&key[..20]), "{err}");
     }
 
     #[test]

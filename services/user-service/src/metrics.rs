@@ -157,6 +157,8 @@ impl Metrics {
             "invalid_credentials",
             "email_not_verified",
             "account_disabled",
+            "mfa_required",
+            "invalid_mfa_code",
         ] {
             self.logins.with_label_values(&[outcome]);
         }
@@ -166,6 +168,7 @@ impl Metrics {
             "signup_ip",
             "email_address",
             "email_ip",
+            "mfa_account",
         ] {
             self.rate_limited.with_label_values(&[limit]);
         }
@@ -176,6 +179,9 @@ impl Metrics {
             ("password_reset", "requested"),
             ("password_reset", "done"),
             ("delete", "done"),
+            ("mfa_enable", "done"),
+            ("mfa_disable", "done"),
+            ("mfa_recovery_code", "used"),
         ] {
             self.account_events.with_label_values(&[action, outcome]);
         }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::crypto::HashError;
 use crate::domain::Invalid;
+use crate::secret_box::SealError;
 use crate::store::StoreError;
 
 /// One invalid field of a request.
@@ -56,6 +57,27 @@ pub enum AccountError {
     Store(#[from] StoreError),
     #[error("password hashing failed")]
     Hash(#[from] HashError),
+    /// Two-factor login is not configured on this server (no encryption key).
+    #[error("two-factor login not configured")]
+    MfaNotConfigured,
+    #[error("two-factor login already enabled")]
+    MfaAlreadyEnabled,
+    #[error("two-factor login not enabled")]
+    MfaNotEnabled,
+    /// A confirmation without an enrolment in progress (none, or it expired).
+    #[error("no two-factor enrolment in progress")]
+    MfaNotPending,
+    /// The change needs a current one-time code (two-factor login is on).
+    #[error("one-time code required")]
+    MfaCodeRequired,
+    /// Wrong, used or expired one-time code or recovery code.
+    #[error("invalid one-time code")]
+    InvalidMfaCode,
+    /// The login challenge is unknown, expired, used or out of attempts.
+    #[error("invalid login challenge")]
+    InvalidChallenge,
+    #[error("sealed secret unusable")]
+    Seal(#[from] SealError),
 }
 
 impl AccountError {

@@ -16,6 +16,8 @@ pub enum Limit {
     EmailAddress,
     EmailIp,
     EmailChangeUser,
+    /// One-time code attempts per account.
+    MfaAccount,
 }
 
 impl Limit {
@@ -27,6 +29,7 @@ impl Limit {
             Limit::EmailAddress => "email_address",
             Limit::EmailIp => "email_ip",
             Limit::EmailChangeUser => "email_change_user",
+            Limit::MfaAccount => "mfa_account",
         }
     }
 
@@ -39,6 +42,7 @@ impl Limit {
             Limit::EmailAddress => limits.email_address,
             Limit::EmailIp => limits.email_ip,
             Limit::EmailChangeUser => limits.email_change_user,
+            Limit::MfaAccount => limits.mfa_account,
         }
     }
 }

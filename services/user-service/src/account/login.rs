@@ -4,12 +4,20 @@
 use chrono::{DateTime, Utc};
 
 use super::limits::{self, Caller, Limit};
+use super::mfa_login::{self, Challenge};
 use super::{AccountError, passwords};
 use crate::crypto::{new_session_id, new_token, token_digest};
 use crate::domain::{Email, Password};
 use crate::state::AppState;
 use crate::store::sessions::{SessionRecord, StampCheck};
 use crate::store::users::UserDoc;
+
+/// What a correct password leads to: a session, or (two-factor login on) a challenge for the
+/// second step.
+pub enum LoginOutcome {
+    Session(NewSession),
+    MfaRequired(Challenge),
+}
 
 /// A session just created; the token is shown to the client once.
 pub struct NewSession {
@@ -27,7 +35,7 @@ pub async fn login(
     caller: Caller,
     email: &Email,
     password: Password,
-) -> Result<NewSession, AccountError> {
+) -> Result<LoginOutcome, AccountError> {
     limits::enforce_client(state, Limit::LoginIp, &caller).await?;
     limits::enforce(state, Limit::LoginAccount, email.as_str()).await?;
     let user = state.users.find_by_email(email.as_str()).await?;
@@ -62,11 +70,20 @@ pub async fn login(
         ));
     }
     passwords::upgrade_hash_in_background(state, &user, password);
+    if user.mfa.is_some() {
+        let challenge = mfa_login::challenge(state, &user).await?;
+        state
+            .metrics
+            .logins
+            .with_label_values(&["mfa_required"])
+            .inc();
+        return Ok(LoginOutcome::MfaRequired(challenge));
+    }
     let session = create_session(state, &user, caller).await?;
     record_login(state, &user.id);
     state.metrics.logins.with_label_values(&["success"]).inc();
     tracing::info!(user_id = %user.id, session_id = %session.id, "session created");
-    Ok(session)
+    Ok(LoginOutcome::Session(session))
 }
 
 /// Notes the login time for operators, after the answer (a failure costs only the note).
@@ -79,7 +96,7 @@ fn record_login(state: &AppState, user_id: &str) {
     });
 }
 
-fn count(state: &AppState, error: AccountError, outcome: &str) -> AccountError {
+pub(super) fn count(state: &AppState, error: AccountError, outcome: &str) -> AccountError {
     state.metrics.logins.with_label_values(&[outcome]).inc();
     error
 }
@@ -90,7 +107,7 @@ fn count(state: &AppState, error: AccountError, outcome: &str) -> AccountError {
 /// was abandoned half-way (MongoDB still has our stamp: Redis is set back to it; a change that
 /// commits later re-writes Redis after its commit, which ends this session too).
 #[tracing::instrument(name = "login.create_session", skip_all)]
-async fn create_session(
+pub(super) async fn create_session(
     state: &AppState,
     user: &UserDoc,
     caller: Caller,

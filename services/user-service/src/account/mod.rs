@@ -8,11 +8,14 @@ mod error;
 pub mod limits;
 pub mod login;
 pub(crate) mod messages;
+pub mod mfa;
+pub mod mfa_login;
 pub mod owner;
 pub mod passwords;
 pub mod profile;
 pub mod registration;
 pub mod reset;
+pub mod second_factor;
 pub(crate) mod stamps;
 pub mod verification;
 

@@ -1,10 +1,11 @@
 //! Deleting an account and changing its password, on the owner's request.
 
 use common::email::EmailKind;
+use secrecy::SecretString;
 
 use super::messages::{email_entry, event_entry, notice};
 use super::profile::current_user;
-use super::{AccountError, passwords, stamps};
+use super::{AccountError, passwords, second_factor, stamps};
 use crate::domain::Email;
 use crate::events::{DomainEvent, EventType};
 use crate::state::AppState;
@@ -18,18 +19,21 @@ pub struct SessionRef<'a> {
     pub id: &'a str,
 }
 
-/// Replaces the password after checking the current one; every other session ends.
+/// Replaces the password after checking the current one (and a code, with two-factor login
+/// on); every other session ends.
 #[tracing::instrument(name = "account.change_password", skip_all)]
 pub async fn change_password(
     state: &AppState,
     session: SessionRef<'_>,
     current: &str,
     new: &str,
+    totp_code: Option<&SecretString>,
 ) -> Result<(), AccountError> {
     let user = current_user(state, session.user_id).await?;
     let email = Email::parse(&user.email).map_err(|_| AccountError::Unauthorized)?;
     let password = passwords::accept_new(state, new, &email, "new_password").await?;
     passwords::confirm(state, &user, current).await?;
+    second_factor::step_up(state, &user, totp_code).await?;
     passwords::set(
         state,
         &user,
@@ -45,12 +49,18 @@ pub async fn change_password(
     })
 }
 
-/// Deletes the account after checking the password: every session and link ends at once, a
+/// Deletes the account after checking the password (and a code, with two-factor login on): every session and link ends at once, a
 /// goodbye email and an event go out.
 #[tracing::instrument(name = "account.delete", skip_all)]
-pub async fn delete(state: &AppState, user_id: &str, password: &str) -> Result<(), AccountError> {
+pub async fn delete(
+    state: &AppState,
+    user_id: &str,
+    password: &str,
+    totp_code: Option<&SecretString>,
+) -> Result<(), AccountError> {
     let user = current_user(state, user_id).await?;
     passwords::confirm(state, &user, password).await?;
+    second_factor::step_up(state, &user, totp_code).await?;
     remove(state, &user, Vec::new())
         .await?
         .then_some(())

@@ -1,11 +1,12 @@
 //! The caller's profile: reading it, editing it, and asking for a new email address.
 
 use common::email::{EmailKind, EmailMessage};
+use secrecy::SecretString;
 
 use super::limits::{self, Limit};
 use super::messages::{email_entry, notice, to_unproven};
 use super::verification::verification_email;
-use super::{AccountError, passwords};
+use super::{AccountError, passwords, second_factor};
 use crate::domain::Email;
 use crate::state::AppState;
 use crate::store::users::{ProfileChanges, UserDoc};
@@ -26,6 +27,8 @@ pub struct ProfileEdit {
     pub changes: ProfileChanges,
     /// A new address, with the current password that authorises it.
     pub new_email: Option<(Email, String)>,
+    /// A current one-time code: required with `new_email` when two-factor login is on.
+    pub totp_code: Option<SecretString>,
 }
 
 /// Applies an edit; a new address is only asked for (a link goes there). Returns the profile
@@ -40,6 +43,7 @@ pub async fn update(
     let mut pending = None;
     if let Some((email, password)) = edit.new_email {
         passwords::confirm(state, &user, &password).await?;
+        second_factor::step_up(state, &user, edit.totp_code.as_ref()).await?;
         if email.as_str() != user.email {
             request_email_change(state, &user, &email).await?;
             pending = Some(email.as_str().to_owned());

@@ -54,6 +54,7 @@ pub async fn register(
         security_stamp: new_stamp(),
         disabled: false,
         last_login_at: None,
+        mfa: None,
     };
 
     // The token goes to Redis first: if that fails nothing else has happened yet.

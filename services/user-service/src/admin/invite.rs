@@ -47,6 +47,7 @@ pub async fn invite(
         security_stamp: new_stamp(),
         disabled: false,
         last_login_at: None,
+        mfa: None,
     };
     // The token goes to Redis first: if that fails nothing else has happened yet.
     let message = link_email(state, &user, LinkKind::Invitation).await?;

@@ -42,6 +42,20 @@ pub enum ApiError {
     RateLimited(std::time::Duration),
     #[error("not found")]
     NotFound,
+    #[error("two-factor login not configured")]
+    MfaNotConfigured,
+    #[error("two-factor login already enabled")]
+    MfaAlreadyEnabled,
+    #[error("two-factor login not enabled")]
+    MfaNotEnabled,
+    #[error("no two-factor enrolment in progress")]
+    MfaNotPending,
+    #[error("one-time code required")]
+    MfaCodeRequired,
+    #[error("invalid one-time code")]
+    InvalidMfaCode,
+    #[error("invalid login challenge")]
+    InvalidChallenge,
     #[error("method not allowed")]
     MethodNotAllowed,
     #[error("account disabled")]
@@ -114,6 +128,41 @@ impl ApiError {
                 "Too many requests",
             ),
             NotFound => (StatusCode::NOT_FOUND, "not_found", "Not found"),
+            MfaNotConfigured => (
+                StatusCode::NOT_IMPLEMENTED,
+                "mfa_not_configured",
+                "Two-factor login not configured",
+            ),
+            MfaAlreadyEnabled => (
+                StatusCode::CONFLICT,
+                "mfa_already_enabled",
+                "Two-factor login already enabled",
+            ),
+            MfaNotEnabled => (
+                StatusCode::CONFLICT,
+                "mfa_not_enabled",
+                "Two-factor login not enabled",
+            ),
+            MfaNotPending => (
+                StatusCode::CONFLICT,
+                "mfa_enrolment_not_started",
+                "No enrolment in progress",
+            ),
+            MfaCodeRequired => (
+                StatusCode::FORBIDDEN,
+                "mfa_code_required",
+                "One-time code required",
+            ),
+            InvalidMfaCode => (
+                StatusCode::FORBIDDEN,
+                "invalid_mfa_code",
+                "Invalid one-time code",
+            ),
+            InvalidChallenge => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_mfa_challenge",
+                "Invalid login challenge",
+            ),
             MethodNotAllowed => (
                 StatusCode::METHOD_NOT_ALLOWED,
                 "method_not_allowed",
@@ -157,6 +206,19 @@ impl ApiError {
                 wait.as_secs().max(1)
             ),
             NotFound => "No such resource.".into(),
+            MfaNotConfigured => "Two-factor login is not configured on this server.".into(),
+            MfaAlreadyEnabled => "Two-factor login is already on; turn it off first.".into(),
+            MfaNotEnabled => "Two-factor login is not on for this account.".into(),
+            MfaNotPending => {
+                "No enrolment is in progress (or it expired); start one with POST /v1/users/me/mfa/totp.".into()
+            }
+            MfaCodeRequired => {
+                "Two-factor login is on: send a current code from the authenticator app as `totp_code`.".into()
+            }
+            InvalidMfaCode => "The code is wrong, expired or already used.".into(),
+            InvalidChallenge => {
+                "The login challenge is unknown, expired, used or out of attempts; log in again.".into()
+            }
             MethodNotAllowed => "This resource does not support that method.".into(),
             AccountDisabled => "This account has been disabled; contact support.".into(),
             Conflict => "The account changed during the request; retry.".into(),
@@ -261,6 +323,17 @@ impl From<AccountError> for ApiError {
             AccountError::NotFound => ApiError::NotFound,
             AccountError::AccountDisabled => ApiError::AccountDisabled,
             AccountError::Conflict => ApiError::Conflict,
+            AccountError::MfaNotConfigured => ApiError::MfaNotConfigured,
+            AccountError::MfaAlreadyEnabled => ApiError::MfaAlreadyEnabled,
+            AccountError::MfaNotEnabled => ApiError::MfaNotEnabled,
+            AccountError::MfaNotPending => ApiError::MfaNotPending,
+            AccountError::MfaCodeRequired => ApiError::MfaCodeRequired,
+            AccountError::InvalidMfaCode => ApiError::InvalidMfaCode,
+            AccountError::InvalidChallenge => ApiError::InvalidChallenge,
+            AccountError::Seal(e) => {
+                tracing::error!(error = %chain(&e), "a TOTP secret could not be opened; check MFA_ENCRYPTION_KEYS");
+                ApiError::Internal
+            }
             AccountError::Store(e) => e.into(),
             AccountError::Hash(e) => {
                 tracing::error!(error = %chain(&e), "password hashing failed");

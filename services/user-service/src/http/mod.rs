@@ -7,6 +7,7 @@ mod email_requests;
 pub mod error;
 pub mod forward_auth;
 mod json;
+mod mfa;
 pub mod openapi;
 mod password_resets;
 pub mod request_span;
@@ -38,6 +39,10 @@ const ROUTES: &[(&str, &str)] = &[
     ("PATCH", "/v1/users/me"),
     ("DELETE", "/v1/users/me"),
     ("PUT", "/v1/users/me/password"),
+    ("POST", "/v1/users/me/mfa/totp"),
+    ("DELETE", "/v1/users/me/mfa/totp"),
+    ("POST", "/v1/users/me/mfa/totp/confirm"),
+    ("POST", "/v1/sessions/mfa"),
     ("POST", "/v1/email-verifications"),
     ("POST", "/v1/email-verifications/confirm"),
     ("POST", "/v1/password-resets"),
@@ -63,6 +68,11 @@ pub fn router(state: AppState) -> Router {
                 .delete(users::delete_me),
         )
         .route("/v1/users/me/password", put(users::change_password))
+        .route(
+            "/v1/users/me/mfa/totp",
+            post(mfa::enrol).delete(mfa::disable),
+        )
+        .route("/v1/users/me/mfa/totp/confirm", post(mfa::confirm))
         .route("/v1/email-verifications", post(verifications::resend))
         .route(
             "/v1/email-verifications/confirm",
@@ -79,6 +89,7 @@ pub fn router(state: AppState) -> Router {
                 .get(sessions::list)
                 .delete(sessions::revoke_others),
         )
+        .route("/v1/sessions/mfa", post(mfa::login))
         .route("/v1/sessions/current", delete(sessions::logout))
         .route("/v1/sessions/{id}", delete(sessions::revoke))
         // Forward-auth proxies send the original request's method (TRACE and CONNECT: 405).

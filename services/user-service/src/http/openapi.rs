@@ -6,7 +6,7 @@ use serde::Serialize;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{IntoResponses, Modify, OpenApi, ToSchema};
 
-use super::{forward_auth, password_resets, sessions, users, verifications};
+use super::{forward_auth, mfa, password_resets, sessions, users, verifications};
 
 pub(crate) mod rules;
 
@@ -36,6 +36,10 @@ use rules::Rules;
         sessions::revoke_others,
         sessions::logout,
         sessions::revoke,
+        mfa::enrol,
+        mfa::confirm,
+        mfa::disable,
+        mfa::login,
         forward_auth::check,
     ),
     modifiers(&BearerAuth, &Rules),
@@ -44,6 +48,7 @@ use rules::Rules;
         (name = "email-verifications", description = "Confirming email addresses"),
         (name = "password-resets", description = "Forgotten passwords"),
         (name = "sessions", description = "Login, logout and the caller's sessions"),
+        (name = "mfa", description = "Two-factor login (TOTP) and recovery codes"),
     )
 )]
 pub struct ApiDoc;
@@ -122,7 +127,8 @@ pub enum BodyErrors {
     /// A field breaks a rule; `errors` lists every one, each with a stable field code:
     /// `invalid_email`, `invalid_display_name`, `display_name_invisible_character`,
     /// `invalid_locale`, `password_too_short`, `password_too_long`, `password_required`,
-    /// `current_password_required`. The schema states each of these rules.
+    /// `current_password_required`, `invalid_totp_code`, `invalid_recovery_code`,
+    /// `mfa_factor_required`. The schema states each of these rules.
     #[response(status = 422, content_type = "application/problem+json")]
     Invalid(ProblemDoc),
 }
@@ -188,7 +194,9 @@ pub struct NeedsSession(#[to_schema] ProblemDoc);
 #[allow(dead_code)] // Documents a response `ApiError` produces; never built.
 pub struct Limited(#[to_schema] ProblemDoc);
 
-/// The current password was wrong (`wrong_password`).
+/// The current password was wrong (`wrong_password`). With two-factor login on, a change of
+/// email or password and a deletion also need `totp_code`: missing, `mfa_code_required`;
+/// wrong or used, `invalid_mfa_code`.
 #[derive(IntoResponses)]
 #[response(status = 403, content_type = "application/problem+json")]
 #[allow(dead_code)] // Documents a response `ApiError` produces; never built.

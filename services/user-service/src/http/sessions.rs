@@ -43,6 +43,28 @@ pub struct NewSession {
     idle_timeout_seconds: u64,
 }
 
+impl NewSession {
+    pub fn new(state: &AppState, session: login::NewSession) -> Self {
+        Self {
+            id: session.id,
+            token: session.token,
+            token_type: "Bearer",
+            expires_at: session.expires_at,
+            idle_timeout_seconds: state.sessions.policy().idle_timeout.as_secs(),
+        }
+    }
+}
+
+/// Two-factor login is on: the password was right; answer the challenge with a code at
+/// `POST /v1/sessions/mfa`.
+#[derive(Serialize, ToSchema)]
+pub struct MfaRequired {
+    mfa_required: bool,
+    /// Send to `POST /v1/sessions/mfa` with the code; shown only here.
+    challenge: String,
+    expires_at: DateTime<Utc>,
+}
+
 /// `POST /v1/sessions`. An unknown address and a wrong password give the same answer after the
 /// same work (a dummy argon2 verification), so the response reveals nothing about who exists.
 /// Attempts are limited per client address and per target account (whatever address they
@@ -54,6 +76,8 @@ pub struct NewSession {
     request_body = LoginBody,
     responses(
         (status = 201, body = NewSession),
+        (status = 200, description = "Right password of an account with two-factor login: \
+            no session yet; answer the challenge at `POST /v1/sessions/mfa`.", body = MfaRequired),
         (status = 401, description = "Unknown address or wrong password, indistinguishably \
             (`invalid_credentials`).", body = ProblemDoc, content_type = "application/problem+json"),
         (status = 403, description = "Right password, but the address is not confirmed yet \
@@ -86,17 +110,19 @@ pub async fn login(
     let email = Email::parse(&body.email)
         .map_err(|e| ApiError::Validation(vec![ApiError::field("email", e)]))?;
     let password = Password::for_verification(&body.password);
-    let session = login::login(&state, client.0, &email, password).await?;
-    Ok((
-        StatusCode::CREATED,
-        Json(NewSession {
-            id: session.id,
-            token: session.token,
-            token_type: "Bearer",
-            expires_at: session.expires_at,
-            idle_timeout_seconds: state.sessions.policy().idle_timeout.as_secs(),
-        }),
-    ))
+    Ok(
+        match login::login(&state, client.0, &email, password).await? {
+            login::LoginOutcome::Session(session) => {
+                (StatusCode::CREATED, Json(NewSession::new(&state, session))).into_response()
+            }
+            login::LoginOutcome::MfaRequired(challenge) => Json(MfaRequired {
+                mfa_required: true,
+                challenge: challenge.token,
+                expires_at: challenge.expires_at,
+            })
+            .into_response(),
+        },
+    )
 }
 
 #[derive(Serialize, ToSchema)]

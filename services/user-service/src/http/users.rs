@@ -13,6 +13,7 @@ use super::auth::CurrentSession;
 use super::client::Client;
 use super::error::{ApiError, FieldError};
 use super::json::ApiJson;
+use super::mfa::{optional_code, parse_code};
 use super::openapi::{
     Accepted, BodyErrors, Limited, NeedsSession, NewPasswordRefused, Unavailable, WrongPassword,
 };
@@ -130,6 +131,8 @@ pub struct Profile {
     #[serde(skip_serializing_if = "Option::is_none")]
     display_name: Option<String>,
     locale: String,
+    /// Whether two-factor login (TOTP) is on.
+    mfa_enabled: bool,
     created_at: chrono::DateTime<Utc>,
     updated_at: chrono::DateTime<Utc>,
 }
@@ -142,6 +145,7 @@ impl From<UserDoc> for Profile {
             email_verified: user.email_verified,
             display_name: user.display_name,
             locale: user.locale,
+            mfa_enabled: user.mfa.is_some(),
             created_at: from_bson_time(user.created_at),
             updated_at: from_bson_time(user.updated_at),
         }
@@ -175,7 +179,9 @@ pub(crate) fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
 }
 
 /// A field that may be absent but, when present, is a value: `null` is refused (400).
-fn not_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<T>, D::Error> {
+pub(super) fn not_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
     T::deserialize(d).map(Some)
 }
 
@@ -200,6 +206,11 @@ pub struct PatchBody {
     #[serde(default, deserialize_with = "not_null")]
     #[schema(value_type = String, format = "password")]
     current_password: Option<String>,
+    /// With `email` and two-factor login on: a current code from the authenticator app (else 403
+    /// `mfa_code_required`; a wrong or used one is a 403 `invalid_mfa_code`).
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(value_type = String, pattern = "^[0-9]{6}$", min_length = 6, max_length = 6)]
+    totp_code: Option<String>,
 }
 
 /// The profile after an update, and the pending email change if one was asked for.
@@ -287,12 +298,25 @@ impl PatchBody {
                 detail: "changing the email requires current_password".into(),
             });
         }
+        let totp_code = match self
+            .totp_code
+            .as_deref()
+            .map(|c| parse_code("totp_code", c))
+        {
+            Some(Ok(code)) => Some(code),
+            Some(Err(e)) => {
+                errors.push(e);
+                None
+            }
+            None => None,
+        };
         if !errors.is_empty() {
             return Err(ApiError::Validation(errors));
         }
         Ok(ProfileEdit {
             changes,
             new_email: new_email.zip(self.current_password),
+            totp_code,
         })
     }
 }
@@ -308,6 +332,11 @@ pub struct ChangePasswordBody {
     /// `password_contains_email`, `password_breached` (see `POST /v1/users`).
     #[schema(min_length = 15, max_length = 1024, format = "password")]
     new_password: String,
+    /// With two-factor login on: a current code from the authenticator app (else 403
+    /// `mfa_code_required`; a wrong or used one is a 403 `invalid_mfa_code`).
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(value_type = String, pattern = "^[0-9]{6}$", min_length = 6, max_length = 6)]
+    totp_code: Option<String>,
 }
 
 /// `PUT /v1/users/me/password`: ends every other session and tells the owner by email.
@@ -337,7 +366,15 @@ pub async fn change_password(
         digest: &session.digest,
         id: &session.id,
     };
-    owner::change_password(&state, session, &body.current_password, &body.new_password).await?;
+    let code = optional_code(body.totp_code)?;
+    owner::change_password(
+        &state,
+        session,
+        &body.current_password,
+        &body.new_password,
+        code.as_ref(),
+    )
+    .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -347,6 +384,11 @@ pub struct DeleteBody {
     /// The account's password; a wrong one is a 403 `wrong_password`.
     #[schema(format = "password")]
     password: String,
+    /// With two-factor login on: a current code from the authenticator app (else 403
+    /// `mfa_code_required`; a wrong or used one is a 403 `invalid_mfa_code`).
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(value_type = String, pattern = "^[0-9]{6}$", min_length = 6, max_length = 6)]
+    totp_code: Option<String>,
 }
 
 /// `DELETE /v1/users/me` {password}: deletes the account and every session, says goodbye.
@@ -370,6 +412,7 @@ pub async fn delete_me(
     session: CurrentSession,
     ApiJson(body): ApiJson<DeleteBody>,
 ) -> Result<StatusCode, ApiError> {
-    owner::delete(&state, &session.user_id, &body.password).await?;
+    let code = optional_code(body.totp_code)?;
+    owner::delete(&state, &session.user_id, &body.password, code.as_ref()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,9 +1,11 @@
 //! Persistence: users and the email outbox in MongoDB, sessions and single-use codes in Redis.
 
+pub mod mfa_challenges;
 pub mod outbox;
 pub mod rate_limits;
 pub mod redis_store;
 pub mod sessions;
+pub mod user_mfa;
 pub mod user_profile;
 pub mod user_queries;
 pub mod users;

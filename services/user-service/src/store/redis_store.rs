@@ -86,7 +86,7 @@ impl RedisStore {
         self.conn.clone()
     }
 
-    async fn put_json<T: Serialize>(
+    pub(super) async fn put_json<T: Serialize>(
         &self,
         key: String,
         value: &T,
@@ -100,7 +100,10 @@ impl RedisStore {
     }
 
     /// Reads and deletes in one step: a token works once, even under races.
-    async fn take_json<T: DeserializeOwned>(&self, key: String) -> Result<Option<T>, StoreError> {
+    pub(super) async fn take_json<T: DeserializeOwned>(
+        &self,
+        key: String,
+    ) -> Result<Option<T>, StoreError> {
         let mut conn = self.conn.clone();
         let value: Option<String> = conn.get_del(key).await.map_err(StoreError::redis)?;
         value

@@ -36,6 +36,9 @@ pub struct UserDoc {
     /// The last successful login, recorded after the answer (absent: none since it existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_login_at: Option<bson::DateTime>,
+    /// Two-factor login, when enrolled (see `store::user_mfa`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mfa: Option<super::user_mfa::MfaDoc>,
 }
 
 /// Matches the stamp a workflow read: the field's absence for accounts from before stamps.
@@ -105,6 +108,7 @@ fn schema() -> Document {
                 "security_stamp": { "bsonType": "string", "minLength": 1, "maxLength": 64 },
                 "disabled": { "bsonType": "bool" },
                 "last_login_at": { "bsonType": "date" },
+                "mfa": super::user_mfa::schema(),
             },
         }
     }

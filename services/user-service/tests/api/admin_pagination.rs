@@ -28,6 +28,7 @@ fn user(created: chrono::DateTime<Utc>) -> UserDoc {
         security_stamp: "stamp".into(),
         disabled: false,
         last_login_at: None,
+        mfa: None,
     }
 }
 

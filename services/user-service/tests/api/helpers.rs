@@ -51,11 +51,21 @@ pub fn test_config() -> Config {
         ("HASH_CONCURRENCY", "2".to_owned()),
         ("OUTBOX_POLL_INTERVAL", "1s".to_owned()),
         ("SHUTDOWN_TIMEOUT", "5s".to_owned()),
+        ("MFA_ENCRYPTION_KEYS", format!("test:{}", random_key())),
     ];
     let mut env = Env::from_map(vars.into_iter().map(|(k, v)| (k.to_owned(), v)).collect());
     let mut config = Config::from_env(&mut env).expect("test configuration is valid");
     config.rate_limits = RateLimits::OFF;
     config
+}
+
+/// A random 32-byte key, base64, as `MFA_ENCRYPTION_KEYS` takes it.
+pub fn random_key() -> String {
+    use base64::Engine;
+    use rand::RngCore;
+    let mut key = [0u8; 32];
+    rand::rng().fill_bytes(&mut key);
+    base64::engine::general_purpose::STANDARD.encode(key)
 }
 
 pub struct TestApp {

@@ -116,6 +116,18 @@ impl Modify for Rules {
                 "dependentRequired".to_owned(),
                 json!({ "email": ["current_password"] }),
             );
+        // A second factor is a code or a recovery code, exactly one.
+        for body in ["MfaLoginBody", "DisableBody"] {
+            object(schemas, body)
+                .extensions
+                .get_or_insert_with(Default::default)
+                .insert(
+                    "oneOf".to_owned(),
+                    json!([{ "required": ["code"] }, { "required": ["recovery_code"] }]),
+                );
+        }
+        property(schemas, "MfaRequired", "mfa_required").enum_values =
+            Some(vec![Value::Bool(true)]);
         let constants: [(&str, &str, &[&str]); 3] = [
             ("Accepted", "status", &["accepted", "pending_verification"]),
             ("EmailChange", "status", &["pending_verification"]),

@@ -1,0 +1,134 @@
+//! Two-factor login in the `users` collection: the sealed TOTP secret, the digests of the
+//! unused recovery codes and the last accepted time step, in the user's `mfa` sub-document.
+//! Every write is conditional, so a code or a recovery code is accepted at most once even when
+//! requests race.
+
+use mongodb::bson::{self, Document, doc};
+use serde::{Deserialize, Serialize};
+
+use super::StoreError;
+use super::outbox::OutboxEntry;
+use super::users::{Updated, UserStore};
+use crate::secret_box::Sealed;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct MfaDoc {
+    /// The TOTP secret, encrypted (never stored in the clear).
+    pub secret: Sealed,
+    pub enabled_at: bson::DateTime,
+    /// SHA-256 (base64) of each unused recovery code, bound to the user.
+    pub recovery_codes: Vec<String>,
+    /// The newest time step whose code was accepted: no code of it or an older step works
+    /// again (replay).
+    pub last_step: i64,
+}
+
+/// The validator's rule for `mfa`.
+pub(super) fn schema() -> Document {
+    doc! {
+        "bsonType": "object",
+        "required": ["secret", "enabled_at", "recovery_codes", "last_step"],
+        "properties": {
+            "secret": {
+                "bsonType": "object",
+                "required": ["kid", "nonce", "ciphertext"],
+                "properties": {
+                    "kid": { "bsonType": "string", "minLength": 1, "maxLength": 32 },
+                    "nonce": { "bsonType": "string" },
+                    "ciphertext": { "bsonType": "string" },
+                },
+            },
+            "enabled_at": { "bsonType": "date" },
+            "recovery_codes": { "bsonType": "array", "maxItems": 20, "items": { "bsonType": "string" } },
+            "last_step": { "bsonType": "long" },
+        },
+    }
+}
+
+impl UserStore {
+    /// Turns two-factor login on, unless it already is, with the notice in the same
+    /// transaction.
+    #[tracing::instrument(name = "users.enable_mfa", skip_all, fields(user_id = %id))]
+    pub async fn enable_mfa(
+        &self,
+        id: &str,
+        mfa: &MfaDoc,
+        outbox: &[OutboxEntry],
+    ) -> Result<Updated, StoreError> {
+        let mfa = bson::to_bson(mfa).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.update_with_outbox(
+            id,
+            doc! { "mfa": { "$exists": false } },
+            doc! { "$set": { "mfa": mfa, "updated_at": bson::DateTime::now() } },
+            outbox,
+        )
+        .await
+    }
+
+    /// Turns two-factor login off, if it is on.
+    #[tracing::instrument(name = "users.disable_mfa", skip_all, fields(user_id = %id))]
+    pub async fn disable_mfa(
+        &self,
+        id: &str,
+        outbox: &[OutboxEntry],
+    ) -> Result<Updated, StoreError> {
+        self.update_with_outbox(
+            id,
+            doc! { "mfa": { "$exists": true } },
+            doc! {
+                "$unset": { "mfa": "" },
+                "$set": { "updated_at": bson::DateTime::now() },
+            },
+            outbox,
+        )
+        .await
+    }
+
+    /// Records that the code of `step` was used, if no code of it or a later step was, and the
+    /// secret is still `secret` (verified against); `reseal` replaces the secret's ciphertext
+    /// (re-encrypted under the current key) in the same write. Returns whether it was recorded.
+    #[tracing::instrument(name = "users.accept_totp_step", skip_all, fields(user_id = %id))]
+    pub async fn accept_totp_step(
+        &self,
+        id: &str,
+        secret: &Sealed,
+        step: i64,
+        reseal: Option<&Sealed>,
+    ) -> Result<bool, StoreError> {
+        let mut set = doc! { "mfa.last_step": step };
+        if let Some(sealed) = reseal {
+            let sealed = bson::to_bson(sealed).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            set.insert("mfa.secret", sealed);
+        }
+        self.users
+            .update_one(
+                doc! {
+                    "_id": id,
+                    "mfa.secret.ciphertext": &secret.ciphertext,
+                    "mfa.last_step": { "$lt": step },
+                },
+                doc! { "$set": set },
+            )
+            .await
+            .map(|r| r.matched_count == 1)
+            .map_err(StoreError::mongo)
+    }
+
+    /// Uses up the recovery code with this digest, if it is unused, with the notice in the same
+    /// transaction.
+    #[tracing::instrument(name = "users.use_recovery_code", skip_all, fields(user_id = %id))]
+    pub async fn use_recovery_code(
+        &self,
+        id: &str,
+        digest: &str,
+        outbox: &[OutboxEntry],
+    ) -> Result<Updated, StoreError> {
+        self.update_with_outbox(
+            id,
+            doc! { "mfa.recovery_codes": digest },
+            doc! { "$pull": { "mfa.recovery_codes": digest } },
+            outbox,
+        )
+        .await
+    }
+}

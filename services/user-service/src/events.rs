@@ -38,6 +38,8 @@ pub enum EventType {
     AdminDeleted,
     #[serde(rename = "user.admin.invited")]
     AdminInvited,
+    #[serde(rename = "user.admin.mfa_removed")]
+    AdminMfaRemoved,
 }
 
 impl EventType {
@@ -55,6 +57,7 @@ impl EventType {
             EventType::AdminEmailSent => "user.admin.email_sent",
             EventType::AdminDeleted => "user.admin.deleted",
             EventType::AdminInvited => "user.admin.invited",
+            EventType::AdminMfaRemoved => "user.admin.mfa_removed",
         }
     }
 }

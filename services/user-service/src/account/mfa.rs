@@ -15,6 +15,7 @@ use super::profile::current_user;
 use super::second_factor::{self, keys, new_recovery_codes};
 use super::{AccountError, passwords};
 use crate::state::AppState;
+use crate::store::outbox::OutboxEntry;
 use crate::store::user_mfa::MfaDoc;
 use crate::store::users::{Updated, UserDoc};
 use crate::totp;
@@ -127,15 +128,20 @@ pub async fn disable(
     }
     passwords::confirm(state, &user, password).await?;
     second_factor::check(state, &user, factor).await?;
-    remove(state, &user).await
+    remove(state, &user, Vec::new()).await
 }
 
 /// Removes the second factor of `user` without asking for it: for the owner after proving it
-/// (`disable`), and for an operator's request (the admin API, which audits the call). The
-/// owner is told by email.
+/// (`disable`), and for an operator's request (the admin API, whose audit event comes as
+/// `extra`, in the same write). The owner is told by email.
 #[tracing::instrument(name = "mfa.remove", skip_all, fields(user_id = %user.id))]
-pub async fn remove(state: &AppState, user: &UserDoc) -> Result<(), AccountError> {
-    let entries = vec![email_entry(&notice(user, EmailKind::MfaDisabled))];
+pub async fn remove(
+    state: &AppState,
+    user: &UserDoc,
+    extra: Vec<OutboxEntry>,
+) -> Result<(), AccountError> {
+    let mut entries = vec![email_entry(&notice(user, EmailKind::MfaDisabled))];
+    entries.extend(extra);
     if state.users.disable_mfa(&user.id, &entries).await? != Updated::Done {
         return Err(AccountError::MfaNotEnabled);
     }
@@ -143,17 +149,6 @@ pub async fn remove(state: &AppState, user: &UserDoc) -> Result<(), AccountError
     count(state, "mfa_disable");
     tracing::info!(user_id = %user.id, "two-factor login disabled");
     Ok(())
-}
-
-/// `remove` for a user id (what an admin API calls).
-#[tracing::instrument(name = "mfa.remove_for_user", skip_all)]
-pub async fn remove_for_user(state: &AppState, user_id: &str) -> Result<(), AccountError> {
-    let user = state
-        .users
-        .find_by_id(user_id)
-        .await?
-        .ok_or(AccountError::NotFound)?;
-    remove(state, &user).await
 }
 
 fn count(state: &AppState, action: &str) {

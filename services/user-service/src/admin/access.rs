@@ -5,7 +5,7 @@ use serde_json::json;
 use super::audit::{self, Action, Actor};
 use super::users::find;
 use crate::account::messages::event_entry;
-use crate::account::{AccountError, stamps};
+use crate::account::{AccountError, mfa, stamps};
 use crate::state::AppState;
 use crate::store::outbox::OutboxEntry;
 use crate::store::users::{StampGuard, Updated, UserDoc};
@@ -88,6 +88,26 @@ async fn disable(
             Ok(false)
         }
     }
+}
+
+/// Removes the account's second factor (an owner who lost the authenticator and the recovery
+/// codes), with the audit event in the same write; the owner is told by email.
+/// `MfaNotEnabled` when there is none.
+#[tracing::instrument(name = "admin.remove_mfa", skip_all, fields(user_id = %user_id))]
+pub async fn remove_mfa(
+    state: &AppState,
+    actor: &Actor,
+    user_id: &str,
+) -> Result<UserDoc, AccountError> {
+    let user = find(state, user_id).await?;
+    if user.mfa.is_none() {
+        return Err(AccountError::MfaNotEnabled);
+    }
+    let change = json!({ "mfa_enabled": false });
+    let event = audit::event(actor, Action::MfaRemoved, &user.id, change);
+    mfa::remove(state, &user, vec![event_entry(&event)]).await?;
+    audit::done(state, &event);
+    find(state, user_id).await
 }
 
 /// Ends one session (`Some(id)`) or all of them. Answers how many ended; `NotFound` for an

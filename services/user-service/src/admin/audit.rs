@@ -21,6 +21,7 @@ pub enum Action {
     EmailSent,
     Deleted,
     Invited,
+    MfaRemoved,
 }
 
 /// Every action's name, for metrics that start at zero.
@@ -33,6 +34,7 @@ pub const ACTIONS: &[&str] = &[
     "email_sent",
     "deleted",
     "invited",
+    "mfa_removed",
 ];
 
 impl Action {
@@ -46,6 +48,7 @@ impl Action {
             Action::EmailSent => "email_sent",
             Action::Deleted => "deleted",
             Action::Invited => "invited",
+            Action::MfaRemoved => "mfa_removed",
         }
     }
 
@@ -59,6 +62,7 @@ impl Action {
             Action::EmailSent => EventType::AdminEmailSent,
             Action::Deleted => EventType::AdminDeleted,
             Action::Invited => EventType::AdminInvited,
+            Action::MfaRemoved => EventType::AdminMfaRemoved,
         }
     }
 }

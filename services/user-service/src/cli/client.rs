@@ -123,6 +123,7 @@ async fn execute(command: &Command, target: &Target, out: &mut dyn Write) -> Res
         ),
         Command::Disable(id) => (Method::POST, format!("{users}/{id}/disable"), None),
         Command::Enable(id) => (Method::POST, format!("{users}/{id}/enable"), None),
+        Command::RemoveMfa(id) => (Method::DELETE, format!("{users}/{id}/mfa"), None),
         Command::Delete(id) => (Method::DELETE, format!("{users}/{id}"), None),
         Command::Sessions(id) => (Method::GET, format!("{users}/{id}/sessions"), None),
         Command::Revoke { id, session } => (

@@ -23,6 +23,7 @@ usage: user-service admin [--as NAME] <command>
   users send-email <id> verification|password-reset
   users disable <id>
   users enable <id>
+  users remove-mfa <id>
   users delete <id> --yes
   sessions list <user-id>
   sessions revoke <user-id> [<session-id>]
@@ -53,6 +54,7 @@ pub enum Command {
     },
     Disable(String),
     Enable(String),
+    RemoveMfa(String),
     Delete(String),
     Sessions(String),
     Revoke {
@@ -183,6 +185,7 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
         },
         ["users", "disable", _] => Command::Disable(id(2)?),
         ["users", "enable", _] => Command::Enable(id(2)?),
+        ["users", "remove-mfa", _] => Command::RemoveMfa(id(2)?),
         ["users", "delete", _] => {
             if !flags.contains_key("yes") {
                 return Err("delete needs --yes".into());

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use common::email::EmailKind;
 use reqwest::Method;
 use serde_json::Value;
 
@@ -170,5 +171,64 @@ async fn enabling_keeps_the_links_sent_while_disabled() {
         .await;
     assert_eq!(reset.status(), 204);
     assert_eq!(app.login(&email, "after the lockout").await.status(), 201);
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn an_operator_removes_a_lost_second_factor_audited_and_the_owner_is_told() {
+    let app = spawn_admin_app().await;
+    let tap = EventTap::bind(&app.config.events_exchange).await;
+    let enrolled = crate::mfa::enrolled_user(&app).await;
+    let id = app.user_id_of(&enrolled.token).await;
+    let shown = app
+        .admin_json(Method::GET, &format!("/admin/v1/users/{id}"))
+        .await;
+    assert_eq!(shown["mfa_enabled"], true);
+    // While it is on, the password alone gives no session.
+    let login: Value = app
+        .login(&enrolled.email, PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(login["mfa_required"], true);
+
+    let user = app
+        .admin_json(Method::DELETE, &format!("/admin/v1/users/{id}/mfa"))
+        .await;
+    assert_eq!(user["mfa_enabled"], false);
+    assert_eq!(app.login(&enrolled.email, PASSWORD).await.status(), 201);
+    let (status, body) = problem(
+        app.admin_call(Method::DELETE, &format!("/admin/v1/users/{id}/mfa"))
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("mfa_not_enabled"))
+    );
+
+    let events = tap.drain_events(Duration::from_secs(3)).await;
+    let removed: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "user.admin.mfa_removed")
+        .collect();
+    assert_eq!(removed.len(), 1, "{events:?}");
+    assert_eq!(removed[0]["user_id"], id.as_str());
+    assert_eq!(removed[0]["data"]["actor"], "ops");
+    assert!(
+        app.metrics()
+            .await
+            .contains("user_admin_actions_total{action=\"mfa_removed\"} 1")
+    );
+    let kinds: Vec<EmailKind> = drain_emails(&app.config.email_queue, Duration::from_secs(1))
+        .await
+        .into_iter()
+        .map(|m| m.kind)
+        .collect();
+    assert!(
+        kinds.contains(&EmailKind::MfaDisabled),
+        "the owner is told: {kinds:?}"
+    );
     app.finish().await;
 }

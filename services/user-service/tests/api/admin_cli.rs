@@ -53,6 +53,12 @@ async fn the_cli_lists_inspects_and_disables_users() {
     let user: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(user["active_sessions"], 1);
 
+    let (status, _, err) = cli(&app, &format!("users remove-mfa {id}"), OPS_TOKEN).await;
+    assert_eq!(
+        (status, err.contains("409 mfa_not_enabled")),
+        (1, true),
+        "{err}"
+    );
     let (status, _, _) = cli(&app, &format!("users disable {id}"), OPS_TOKEN).await;
     assert_eq!(status, 0);
     assert_eq!(app.auth_check(&token).await, 401);

@@ -59,6 +59,7 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/v1/users/{id}/emails", post(changes::send_email))
         .route("/admin/v1/users/{id}/disable", post(users::disable))
         .route("/admin/v1/users/{id}/enable", post(users::enable))
+        .route("/admin/v1/users/{id}/mfa", delete(users::remove_mfa))
         .route(
             "/admin/v1/users/{id}/sessions",
             get(sessions::list).delete(sessions::revoke_all),

@@ -26,6 +26,7 @@ use crate::http::openapi::rules::{display_name_pattern, locale_pattern, property
         invitations::invite,
         users::disable,
         users::enable,
+        users::remove_mfa,
         changes::update,
         changes::verify_email,
         changes::send_email,
@@ -104,7 +105,8 @@ pub enum AdminErrors {
     /// No such user or session (`not_found`).
     #[response(status = 404, content_type = "application/problem+json")]
     NotFound(ProblemDoc),
-    /// The account kept changing during the request (`conflict`); retry.
+    /// The account kept changing during the request (`conflict`); retry. Removing a second
+    /// factor that is not on: `mfa_not_enabled`.
     #[response(status = 409, content_type = "application/problem+json")]
     Conflict(ProblemDoc),
     /// MongoDB or Redis did not answer (`service_unavailable`); retry.

@@ -45,6 +45,8 @@ pub struct AdminUser {
     email: String,
     email_verified: bool,
     disabled: bool,
+    /// Two-factor login (TOTP) is on.
+    mfa_enabled: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     display_name: Option<String>,
     locale: String,
@@ -65,6 +67,7 @@ impl AdminUser {
             email: user.email,
             email_verified: user.email_verified,
             disabled: user.disabled,
+            mfa_enabled: user.mfa.is_some(),
             display_name: user.display_name,
             locale: user.locale,
             created_at: from_bson_time(user.created_at),
@@ -187,5 +190,24 @@ pub async fn enable(
     Path(id): Path<String>,
 ) -> Result<Json<AdminUser>, ApiError> {
     let user = access::set_disabled(&state, &actor, &id, false).await?;
+    Ok(Json(AdminUser::new(user, None)))
+}
+
+/// Removes the account's second factor, for an owner who lost both the authenticator and the
+/// recovery codes (after verifying who they are); the owner is told by email. The next login
+/// needs only the password, until the owner enrols again.
+#[utoipa::path(
+    delete,
+    path = "/admin/v1/users/{id}/mfa",
+    tag = "users",
+    params(("id" = String, Path, description = "User id")),
+    responses((status = 200, body = AdminUser), NeedsToken, AdminErrors)
+)]
+pub async fn remove_mfa(
+    State(state): State<AppState>,
+    Extension(actor): Extension<Actor>,
+    Path(id): Path<String>,
+) -> Result<Json<AdminUser>, ApiError> {
+    let user = access::remove_mfa(&state, &actor, &id).await?;
     Ok(Json(AdminUser::new(user, None)))
 }

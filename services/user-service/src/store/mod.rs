@@ -4,6 +4,7 @@ pub mod mfa_challenges;
 pub mod outbox;
 pub mod rate_limits;
 pub mod redis_store;
+mod session_scripts;
 pub mod sessions;
 pub mod user_mfa;
 pub mod user_profile;

@@ -23,6 +23,7 @@ use redis::{AsyncCommands, Script};
 
 use super::StoreError;
 use super::redis_store::RedisStore;
+use super::session_scripts::{CHECK, CREATE, MARK_VERIFIED, RESTAMP, SWAP_STAMP};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionRecord {
@@ -104,84 +105,6 @@ pub struct SessionStore {
     redis: RedisStore,
     policy: SessionPolicy,
 }
-
-/// Creates a session and its index entry, and makes sure the user's stamp key exists (its own
-/// stamp if none; the key's lifetime reaches past the newest session). Answers the stamp Redis
-/// holds. KEYS: session, index, stamp. ARGV: session TTL, index/stamp TTL, session id, digest,
-/// stamp, then field/value pairs.
-const CREATE: &str = r"
-local fields = {}
-for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
-redis.call('HSET', KEYS[1], unpack(fields))
-redis.call('EXPIRE', KEYS[1], ARGV[1])
-redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
-redis.call('EXPIRE', KEYS[2], ARGV[2])
-redis.call('SET', KEYS[3], ARGV[5], 'NX')
-redis.call('EXPIRE', KEYS[3], ARGV[2])
-return redis.call('GET', KEYS[3])
-";
-
-/// Looks a session up, refuses it when its stamp is not the user's current one (and deletes
-/// it) or when it is past its idle or absolute end, and touches it when due: all at once, and
-/// only on a session key that exists. KEYS: session. ARGV: stamp key prefix, now (unix
-/// seconds), idle timeout (s), touch interval (s). Answers the session's fields, nil when
-/// there is no session, or the status `ended` for one that ended.
-const CHECK: &str = r"
-local flat = redis.call('HGETALL', KEYS[1])
-if #flat == 0 then return false end
-local h = {}
-for i = 1, #flat, 2 do h[flat[i]] = flat[i + 1] end
-local user, stamp = h['user_id'], h['stamp']
-local last, expires = tonumber(h['last_seen_at']), tonumber(h['expires_at'])
-if not user or not stamp or not last or not expires then return false end
-local current = redis.call('GET', ARGV[1] .. user)
-if current ~= stamp then
-  redis.call('DEL', KEYS[1])
-  return {ok = 'ended'}
-end
-local now, idle = tonumber(ARGV[2]), tonumber(ARGV[3])
-if now >= expires or now >= last + idle then return {ok = 'ended'} end
-if now - last >= tonumber(ARGV[4]) then
-  redis.call('HSET', KEYS[1], 'last_seen_at', ARGV[2])
-  redis.call('EXPIRE', KEYS[1], math.max(1, math.min(now + idle, expires) - now))
-  for i = 1, #flat, 2 do
-    if flat[i] == 'last_seen_at' then flat[i + 1] = ARGV[2] end
-  end
-end
-return flat
-";
-
-/// Sets the stamp to ARGV[2] only while it still is ARGV[1]. KEYS: stamp. ARGV: expected, new,
-/// TTL.
-const SWAP_STAMP: &str = r"
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
-  return 1
-end
-return 0
-";
-
-/// Marks every listed session of a user whose key still exists as verified. KEYS: the
-/// session keys.
-const MARK_VERIFIED: &str = r"
-local n = 0
-for _, key in ipairs(KEYS) do
-  if redis.call('EXISTS', key) == 1 then
-    redis.call('HSET', key, 'email_verified', '1')
-    n = n + 1
-  end
-end
-return n
-";
-
-/// Re-stamps a session (the one a password change keeps) if it still exists.
-const RESTAMP: &str = r"
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  redis.call('HSET', KEYS[1], 'stamp', ARGV[1])
-  return 1
-end
-return 0
-";
 
 const MAX_TEXT: usize = 256;
 

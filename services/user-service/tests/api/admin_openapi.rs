@@ -2,15 +2,12 @@
 //! schemathesis fuzzing the running admin listener with every check (as for the public
 //! document) finds nothing undocumented.
 
-use std::path::PathBuf;
-use std::process::Stdio;
-
 use reqwest::Method;
 use serde_json::Value;
 
 use crate::admin::{OPS_TOKEN, spawn_admin_app};
 use crate::helpers::*;
-use crate::openapi::schemathesis;
+use crate::openapi::run_schemathesis;
 
 #[tokio::test]
 async fn serves_an_openapi_3_1_document_of_every_admin_route() {
@@ -58,42 +55,7 @@ async fn schemathesis_finds_nothing_undocumented_in_the_admin_api() {
         let email = app.verified_user().await;
         app.session(&email, PASSWORD).await;
     }
-    let config =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/api/schemathesis-admin.toml");
-    let output = tokio::process::Command::new(schemathesis())
-        .arg("--config-file")
-        .arg(config)
-        .arg("run")
-        .arg(format!("{}/admin/openapi.json", app.admin_api))
-        .args([
-            "--checks",
-            "all",
-            "--phases",
-            "examples,coverage,fuzzing",
-            "--max-examples",
-            "30",
-            "--seed",
-            "20261130",
-            "--generation-database",
-            "none",
-            "--workers",
-            "2",
-            "--request-timeout",
-            "20",
-            "--no-color",
-        ])
-        .arg("--header")
-        .arg(format!("Authorization: Bearer {OPS_TOKEN}"))
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .expect("schemathesis runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    println!("{stdout}");
-    assert!(
-        output.status.success(),
-        "schemathesis failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let url = format!("{}/admin/openapi.json", app.admin_api);
+    run_schemathesis("schemathesis-admin.toml", &url, OPS_TOKEN, "20261130", &[]).await;
     app.finish().await;
 }

@@ -29,6 +29,14 @@ pub fn amqp_url() -> String {
 /// unique database, key prefix and queue names, both listeners on free ports, and rate limits
 /// off (tests that check them switch them on).
 pub fn test_config() -> Config {
+    let mut env = Env::from_map(test_env().into_iter().collect());
+    let mut config = Config::from_env(&mut env).expect("test configuration is valid");
+    config.rate_limits = RateLimits::OFF;
+    config
+}
+
+/// The environment of `test_config` (rate limits aside), for a test that runs the binary.
+pub fn test_env() -> Vec<(String, String)> {
     let id = Uuid::new_v4().simple().to_string();
     let vars = [
         ("HTTP_ADDR", "127.0.0.1:0".to_owned()),
@@ -53,10 +61,7 @@ pub fn test_config() -> Config {
         ("SHUTDOWN_TIMEOUT", "5s".to_owned()),
         ("MFA_ENCRYPTION_KEYS", format!("test:{}", random_key())),
     ];
-    let mut env = Env::from_map(vars.into_iter().map(|(k, v)| (k.to_owned(), v)).collect());
-    let mut config = Config::from_env(&mut env).expect("test configuration is valid");
-    config.rate_limits = RateLimits::OFF;
-    config
+    vars.into_iter().map(|(k, v)| (k.to_owned(), v)).collect()
 }
 
 /// A random 32-byte key, base64, as `MFA_ENCRYPTION_KEYS` takes it.

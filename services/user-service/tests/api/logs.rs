@@ -35,9 +35,9 @@ pub fn capture() {
     LOGS.get_or_init(|| {
         let buffer = Buffer::default();
         let subscriber = tracing_subscriber::fmt()
-            // Everything of the service's own; only warnings of the libraries (their trace
+            // Everything of the service's own (its audit lines too); only warnings of the libraries (their trace
             // output would slow every other test of the binary down).
-            .with_env_filter("user_service=trace,user_platform_common=trace,warn")
+            .with_env_filter("user_service=trace,user_platform_common=trace,audit=trace,warn")
             .with_ansi(false)
             .with_writer(buffer.clone())
             .finish();

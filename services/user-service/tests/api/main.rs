@@ -20,6 +20,7 @@ mod mfa;
 mod mfa_at_rest;
 mod nginx;
 mod openapi;
+mod pages;
 mod otlp;
 mod outbox;
 mod password_resets;

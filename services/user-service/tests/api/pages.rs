@@ -4,7 +4,6 @@
 
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
-use serde_json::json;
 
 use crate::helpers::*;
 
@@ -134,7 +133,12 @@ impl<'a> Browser<'a> {
 async fn pages_carry_a_strict_policy_and_no_referrer() {
     let app = spawn_app().await;
     let mut browser = Browser::new(&app);
-    for path in ["/login", "/signup", "/forgot-password", "/verify-email?token=x"] {
+    for path in [
+        "/login",
+        "/signup",
+        "/forgot-password",
+        "/verify-email?token=x",
+    ] {
         let page = browser.get(path).await;
         let header = |name: &str| page.headers[name].to_str().unwrap().to_owned();
         let csp = header("content-security-policy");
@@ -158,7 +162,12 @@ async fn pages_carry_a_strict_policy_and_no_referrer() {
         .send()
         .await
         .unwrap();
-    assert!(css.headers()["content-type"].to_str().unwrap().starts_with("text/css"));
+    assert!(
+        css.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/css")
+    );
     assert!(css.text().await.unwrap().contains("--primary: #1d4ed8"));
     app.finish().await;
 }
@@ -174,15 +183,25 @@ async fn posts_need_the_csrf_token_and_our_origin() {
     // No token, a wrong token, another origin, a hidden origin from another site.
     for (token, headers, state) in [
         (None, vec![("origin", OWN_ORIGIN)], "csrf_failed"),
-        (Some("A".repeat(43)), vec![("origin", OWN_ORIGIN)], "csrf_failed"),
-        (Some(csrf.clone()), vec![("origin", "https://evil.example")], "cross_origin"),
+        (
+            Some("A".repeat(43)),
+            vec![("origin", OWN_ORIGIN)],
+            "csrf_failed",
+        ),
+        (
+            Some(csrf.clone()),
+            vec![("origin", "https://evil.example")],
+            "cross_origin",
+        ),
         (
             Some(csrf.clone()),
             vec![("origin", "null"), ("sec-fetch-site", "cross-site")],
             "cross_origin",
         ),
     ] {
-        let page = browser.post_with("/login", &fields, token.as_deref(), &headers).await;
+        let page = browser
+            .post_with("/login", &fields, token.as_deref(), &headers)
+            .await;
         assert_eq!(page.status, 403, "{state}");
         assert_eq!(page.state(), Some(state));
         assert!(browser.cookie("__Host-session").is_none());
@@ -221,7 +240,13 @@ async fn login_sets_a_host_only_session_cookie_that_forward_auth_accepts() {
         .iter()
         .find(|c| c.starts_with("__Host-session="))
         .expect("a session cookie");
-    for attribute in ["Path=/", "Secure", "HttpOnly", "SameSite=Lax", "Max-Age=86400"] {
+    for attribute in [
+        "Path=/",
+        "Secure",
+        "HttpOnly",
+        "SameSite=Lax",
+        "Max-Age=86400",
+    ] {
         assert!(session.contains(attribute), "{session}");
     }
     assert!(!session.contains("Domain"), "{session}");
@@ -247,7 +272,12 @@ async fn login_sets_a_host_only_session_cookie_that_forward_auth_accepts() {
     assert_eq!(check(token).await.unwrap().status(), 401, "session ended");
     let again = browser.get("/account").await;
     assert_eq!(again.status, 303);
-    assert!(again.headers[LOCATION].to_str().unwrap().starts_with("/login?return_to="));
+    assert!(
+        again.headers[LOCATION]
+            .to_str()
+            .unwrap()
+            .starts_with("/login?return_to=")
+    );
     app.finish().await;
 }
 
@@ -270,24 +300,38 @@ async fn return_to_must_be_on_an_allowed_origin() {
         let page = browser.get(&path).await;
         assert_eq!(page.status, 400, "{refused}");
         assert_eq!(page.state(), Some("invalid_return_to"));
+        browser.get("/login").await;
         let posted = browser
             .post(
                 "/login",
-                &[("email", &email), ("password", PASSWORD), ("return_to", refused)],
+                &[
+                    ("email", &email),
+                    ("password", PASSWORD),
+                    ("return_to", refused),
+                ],
             )
             .await;
         assert_eq!(posted.status, 400, "{refused}");
         assert!(browser.cookie("__Host-session").is_none());
     }
     let target = "https://grafana.tools.example.com/d/1?x=2";
-    let page = browser.get(&format!("/login?return_to={}", urlencode(target))).await;
+    let page = browser
+        .get(&format!("/login?return_to={}", urlencode(target)))
+        .await;
     assert_eq!(page.status, 200);
     let csp = page.headers["content-security-policy"].to_str().unwrap();
-    assert!(csp.contains("form-action 'self' https://app.example.com https://*.tools.example.com"), "{csp}");
+    assert!(
+        csp.contains("form-action 'self' https://app.example.com https://*.tools.example.com"),
+        "{csp}"
+    );
     let done = browser
         .post(
             "/login",
-            &[("email", &email), ("password", PASSWORD), ("return_to", target)],
+            &[
+                ("email", &email),
+                ("password", PASSWORD),
+                ("return_to", target),
+            ],
         )
         .await;
     assert_eq!(done.status, 303);
@@ -311,12 +355,16 @@ async fn opening_an_email_link_does_not_use_it() {
     let mut browser = Browser::new(&app);
     // A mail scanner, then the person: both only open it.
     for _ in 0..2 {
-        let page = browser.get(&format!("/verify-email?token={token}&lang=de")).await;
+        let page = browser
+            .get(&format!("/verify-email?token={token}&lang=de"))
+            .await;
         assert_eq!(page.data_page(), "verify-email");
         assert!(page.body.contains("<html lang=\"de\">"));
         assert!(page.body.contains(&token), "the form carries the token");
     }
-    let done = browser.post("/verify-email?lang=de", &[("token", &token)]).await;
+    let done = browser
+        .post("/verify-email?lang=de", &[("token", &token)])
+        .await;
     assert_eq!(done.status, 200);
     assert_eq!(done.state(), Some("verified"));
     assert!(done.body.contains("Ihre E-Mail-Adresse ist bestätigt."));
@@ -334,17 +382,28 @@ async fn reset_page_shows_policy_errors_at_the_field_and_keeps_the_link() {
     browser.get("/forgot-password").await;
     let sent = browser.post("/forgot-password", &[("email", &email)]).await;
     assert_eq!(sent.state(), Some("link_sent"));
-    let token = app.next_email().await.data["token"].as_str().unwrap().to_owned();
+    let token = app.next_email().await.data["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     browser.get(&format!("/reset-password?token={token}")).await;
     let short = browser
-        .post("/reset-password", &[("token", &token), ("new_password", "too short")])
+        .post(
+            "/reset-password",
+            &[("token", &token), ("new_password", "too short")],
+        )
         .await;
     assert_eq!(short.status, 422);
-    assert!(short.body.contains("data-field=\"new_password\" data-code=\"password_too_short\">Use at least 15 characters."));
+    assert!(short.body.contains(
+        "data-field=\"new_password\" data-code=\"password_too_short\">Use at least 15 characters."
+    ));
     assert!(short.body.contains("aria-invalid=\"true\""));
     let new_password = "a completely different passphrase";
     let done = browser
-        .post("/reset-password", &[("token", &token), ("new_password", new_password)])
+        .post(
+            "/reset-password",
+            &[("token", &token), ("new_password", new_password)],
+        )
         .await;
     assert_eq!(done.state(), Some("password_reset"));
     assert_eq!(app.login(&email, new_password).await.status(), 201);
@@ -360,7 +419,14 @@ async fn signup_answers_the_same_for_a_taken_address() {
         let mut browser = Browser::new(&app);
         browser.get("/signup").await;
         let page = browser
-            .post("/signup", &[("email", &email), ("password", PASSWORD), ("display_name", "")])
+            .post(
+                "/signup",
+                &[
+                    ("email", &email),
+                    ("password", PASSWORD),
+                    ("display_name", ""),
+                ],
+            )
             .await;
         assert_eq!(page.status, 200);
         answers.push(page.body.replace(&browser.csrf, ""));
@@ -376,7 +442,10 @@ async fn pages_keep_the_api_rate_limits() {
     let app = spawn_with(config).await;
     let mut browser = Browser::new(&app);
     browser.get("/login").await;
-    let fields = [("email", "nobody@example.com"), ("password", "wrong password here")];
+    let fields = [
+        ("email", "nobody@example.com"),
+        ("password", "wrong password here"),
+    ];
     for _ in 0..2 {
         let page = browser.post("/login", &fields).await;
         assert_eq!(page.state(), Some("invalid_credentials"));
@@ -393,7 +462,14 @@ async fn pages_can_be_turned_off() {
     let mut config = test_config();
     config.pages.enabled = false;
     let app = spawn_with(config).await;
-    let (status, body) = problem(app.client.get(format!("{}/login", app.base)).send().await.unwrap()).await;
+    let (status, body) = problem(
+        app.client
+            .get(format!("{}/login", app.base))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!(status, 404);
     assert_eq!(body["code"], "not_found");
     app.finish().await;
@@ -409,12 +485,27 @@ async fn a_shared_cookie_domain_uses_the_secure_prefix() {
     assert_eq!(config.pages.session_cookie(), "__Secure-session");
     let refused = |pairs: &[(&str, &str)]| {
         let mut env = test_env();
-        env.extend(pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        env.extend(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
         let mut vars = common::config::Env::from_map(env.into_iter().collect());
-        user_service::config::Config::from_env(&mut vars).unwrap_err().to_string()
+        user_service::config::Config::from_env(&mut vars)
+            .unwrap_err()
+            .to_string()
     };
-    assert!(refused(&[("PUBLIC_URL", "http://accounts.example.com")]).contains("PUBLIC_URL: must be https"));
-    assert!(refused(&[("PUBLIC_URL", "https://accounts.example.com"), ("SESSION_COOKIE_DOMAIN", "other.org")]).contains("SESSION_COOKIE_DOMAIN"));
+    assert!(
+        refused(&[("PUBLIC_URL", "http://accounts.example.com")])
+            .contains("PUBLIC_URL: must be https")
+    );
+    assert!(
+        refused(&[
+            ("PUBLIC_URL", "https://accounts.example.com"),
+            ("SESSION_COOKIE_DOMAIN", "other.org")
+        ])
+        .contains("SESSION_COOKIE_DOMAIN")
+    );
     assert!(refused(&[("RETURN_TO_ORIGINS", "https://*.com")]).contains("RETURN_TO_ORIGINS"));
     assert!(refused(&[("PAGES_PRIMARY_COLOR", "#ffdd00")]).contains("contrast"));
 }

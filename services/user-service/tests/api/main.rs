@@ -13,6 +13,7 @@ mod admin_pagination;
 mod breached_passwords;
 mod e2e;
 mod forward_auth;
+mod forward_auth_pages;
 mod hardening;
 mod helpers;
 mod logs;

@@ -8,21 +8,21 @@ use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use crate::helpers::*;
 
 /// The pages' origin in `test_config` (`PUBLIC_URL` unset).
-const OWN_ORIGIN: &str = "http://localhost:8080";
+pub const OWN_ORIGIN: &str = "http://localhost:8080";
 
 /// A browser stand-in: keeps the cookies the pages set and sends them back, with the page's
 /// CSRF token and an `Origin` header on posts.
-struct Browser<'a> {
+pub struct Browser<'a> {
     app: &'a TestApp,
     client: reqwest::Client,
     cookies: Vec<(String, String)>,
     csrf: String,
 }
 
-struct Page {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
+pub struct Page {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: String,
 }
 
 impl Page {
@@ -38,7 +38,7 @@ impl Page {
 }
 
 impl<'a> Browser<'a> {
-    fn new(app: &'a TestApp) -> Self {
+    pub fn new(app: &'a TestApp) -> Self {
         Browser {
             app,
             client: reqwest::Client::builder()
@@ -50,7 +50,7 @@ impl<'a> Browser<'a> {
         }
     }
 
-    fn cookie_header(&self) -> String {
+    pub fn cookie_header(&self) -> String {
         self.cookies
             .iter()
             .map(|(k, v)| format!("{k}={v}"))
@@ -87,7 +87,7 @@ impl<'a> Browser<'a> {
         }
     }
 
-    async fn get(&mut self, path: &str) -> Page {
+    pub async fn get(&mut self, path: &str) -> Page {
         let response = self
             .client
             .get(format!("{}{path}", self.app.base))
@@ -99,7 +99,7 @@ impl<'a> Browser<'a> {
     }
 
     /// A form post as a browser sends it from our page: same origin, with the CSRF token.
-    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+    pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
         let csrf = self.csrf.clone();
         self.post_with(path, fields, Some(&csrf), &[("origin", OWN_ORIGIN)])
             .await

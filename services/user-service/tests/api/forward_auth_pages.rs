@@ -6,7 +6,7 @@ use reqwest::header::LOCATION;
 
 use crate::helpers::*;
 use crate::nginx;
-use crate::pages::Browser;
+use crate::page_client::Browser;
 
 #[tokio::test]
 async fn browsers_without_a_session_are_sent_to_login_and_come_back() {

@@ -23,6 +23,7 @@ mod nginx;
 mod openapi;
 mod otlp;
 mod outbox;
+mod page_client;
 mod pages;
 mod password_resets;
 mod proxy;

@@ -84,6 +84,11 @@ fn nginx_binary() -> String {
 /// hosted login page, to come back afterwards.
 fn config(dir: &str, port: u16, app_base: &str, upstream: u16) -> String {
     let check = format!("{app_base}/v1/auth/check");
+    let signin = format!(
+        "location @signin {{
+      return 302 {app_base}/login?return_to=$scheme://$http_host$request_uri;
+    }}"
+    );
     let protected = |location: &str, auth: &str| {
         format!(
             "location {location} {{
@@ -141,11 +146,7 @@ http {{
             "auth_request /_auth;",
             "auth_request /_auth;\n      error_page 401 = @signin;"
         ),
-        format!(
-            "location @signin {{
-      return 302 {app_base}/login?return_to=$scheme://$http_host$request_uri;
-    }}"
-        ),
+        signin,
     )
 }
 

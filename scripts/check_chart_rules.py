@@ -337,6 +337,92 @@ def rabbitmq_ha():
 check("rabbitmq.replicas=3: peer discovery, quorum queues on every node, PDB, Erlang cookie", rabbitmq_ha)
 check("schema rejects an even RabbitMQ cluster size", fails(r"value must be one of", "--set", "rabbitmq.replicas=2"))
 
+# ------------------------------------------------------------------ hosted pages (userService.pages)
+PAGES_VALUES = f"{CHART}/ci/pages-values.yaml"
+
+
+def us_pod(docs):
+    return one(docs, "Deployment", "user-service")["spec"]["template"]
+
+
+def pages_defaults():
+    docs = render()
+    e = env(container(docs, ("Deployment", "user-service"), "user-service"))
+    for var in ("PUBLIC_URL", "VERIFY_EMAIL_URL", "PASSWORD_RESET_URL", "PAGES_TEMPLATE_DIR", "SESSION_COOKIE_DOMAIN"):
+        assert e[var]["value"] == "", f"{var} is {e[var]['value']!r}, want empty (the service's default)"
+    assert e["PAGES_ENABLED"]["value"] == "true"
+    ms = env(container(docs, ("Deployment", "mail-service"), "mail-service"))
+    assert ms["ALLOWED_LINK_ORIGINS"]["value"] == "http://localhost:8080", ms["ALLOWED_LINK_ORIGINS"]
+    assert not objs(docs, "ConfigMap", "user-service-pages")
+    assert "checksum/pages-templates" not in (us_pod(docs)["metadata"].get("annotations") or {})
+    # An Ingress without TLS still gives https (TLS may end in front of it; the cookies need it),
+    # and the link origins follow PUBLIC_URL.
+    docs = render("--set", "userService.ingress.enabled=true")
+    e = env(container(docs, ("Deployment", "user-service"), "user-service"))
+    assert e["PUBLIC_URL"]["value"] == "https://users.example.com", e["PUBLIC_URL"]
+    ms = env(container(docs, ("Deployment", "mail-service"), "mail-service"))
+    assert ms["ALLOWED_LINK_ORIGINS"]["value"] == "https://users.example.com", ms["ALLOWED_LINK_ORIGINS"]
+    # Explicit link URLs are kept and their origins allowed next to the pages'.
+    docs = render("--set", "userService.pages.publicUrl=https://login.example.com/",
+                  "--set", "userService.config.verifyEmailUrl=https://app.example.com/confirm")
+    e = env(container(docs, ("Deployment", "user-service"), "user-service"))
+    assert e["PUBLIC_URL"]["value"] == "https://login.example.com"
+    assert e["VERIFY_EMAIL_URL"]["value"] == "https://app.example.com/confirm"
+    ms = env(container(docs, ("Deployment", "mail-service"), "mail-service"))
+    assert ms["ALLOWED_LINK_ORIGINS"]["value"] == "https://app.example.com,https://login.example.com", ms["ALLOWED_LINK_ORIGINS"]
+
+
+check("pages: PUBLIC_URL empty without an Ingress, https://<first host> with one, link URLs and ALLOWED_LINK_ORIGINS follow it, explicit URLs kept", pages_defaults)
+
+
+def pages_templates():
+    docs = render("-f", PAGES_VALUES)
+    values = yaml.safe_load(open(PAGES_VALUES))["userService"]["pages"]
+    cm = one(docs, "ConfigMap", "user-service-pages")
+    assert cm["data"] == values["templates"]["files"], "ConfigMap data differs from templates.files"
+    pod = us_pod(docs)
+    c = next(c for c in pod["spec"]["containers"] if c["name"] == "user-service")
+    e = env(c)
+    mount = next(m for m in c["volumeMounts"] if m["name"] == "pages-templates")
+    assert mount["mountPath"] == e["PAGES_TEMPLATE_DIR"]["value"] and mount.get("readOnly") is True and "subPath" not in mount
+    vol = next(v for v in pod["spec"]["volumes"] if v["name"] == "pages-templates")
+    assert vol["configMap"]["name"] == cm["metadata"]["name"]
+    assert e["PUBLIC_URL"]["value"] == "https://accounts.example.com"
+    assert e["SESSION_COOKIE_DOMAIN"]["value"] == "example.com"
+    assert e["RETURN_TO_ORIGINS"]["value"] == ",".join(values["returnToOrigins"])
+    assert e["PAGES_PRIMARY_COLOR"]["value"] == values["brand"]["primaryColor"]
+    before = pod["metadata"]["annotations"]["checksum/pages-templates"]
+    after = us_pod(render("-f", PAGES_VALUES, "--set-string", "userService.pages.templates.files.pages\\.css=x"))
+    assert after["metadata"]["annotations"]["checksum/pages-templates"] != before, "checksum does not follow the files"
+    docs = render("--set", "userService.pages.templates.existingConfigMap=brand-pages")
+    assert not objs(docs, "ConfigMap", "user-service-pages"), "chart ConfigMap rendered with existingConfigMap"
+    pod = us_pod(docs)
+    vol = next(v for v in pod["spec"]["volumes"] if v["name"] == "pages-templates")
+    assert vol["configMap"]["name"] == "brand-pages"
+    assert "checksum/pages-templates" not in (pod["metadata"].get("annotations") or {})
+
+
+check("pages: inline templates in the chart's ConfigMap, mounted read-only at PAGES_TEMPLATE_DIR, checksum rolls the pods; existingConfigMap mounted as is", pages_templates)
+check("pages off without link URLs is rejected",
+      fails(r"userService\.config\.verifyEmailUrl is required with userService\.pages\.enabled=false", "--set", "userService.pages.enabled=false"))
+check("a cookie domain that is not the public host's parent is rejected",
+      fails(r"cookieDomain \"example\.org\" must be the public URL's host", "--set", "userService.pages.publicUrl=https://accounts.example.com",
+            "--set", "userService.pages.cookieDomain=example.org"))
+check("a cookie domain without a public URL is rejected",
+      fails(r"cookieDomain needs a public URL", "--set", "userService.pages.cookieDomain=example.com"))
+check("both templates sources at once are rejected",
+      fails(r"set existingConfigMap or files, not both", "--set", "userService.pages.templates.existingConfigMap=x",
+            "--set-string", "userService.pages.templates.files.fr\\.json=x"))
+check("a wildcard first Ingress host without publicUrl is rejected",
+      fails(r"userService\.pages\.publicUrl is required", "--set", "userService.ingress.enabled=true",
+            "--set-json", 'userService.ingress.hosts=[{"host":"*.example.com","paths":[{"path":"/","pathType":"Prefix"}]}]'))
+check("schema rejects an http public URL that is not localhost",
+      fails(r"publicUrl.*does not match pattern", "--set", "userService.pages.publicUrl=http://accounts.example.com"))
+check("schema rejects a colour that is not #rrggbb",
+      fails(r"primaryColor.*does not match pattern", "--set", "userService.pages.brand.primaryColor=blue"))
+check("schema rejects a template file name the service does not read",
+      fails(r"does not match pattern", "--set-string", "userService.pages.templates.files.theme\\.txt=x"))
+
 width = max(len(s) for s, _ in results)
 for status, name in results:
     print(f"{status:<{width}} {name}")

@@ -263,14 +263,98 @@ when unknown (an external broker without rabbitmq.external.userServiceUsername).
 {{- end }}
 {{- end }}
 
-{{/* ALLOWED_LINK_ORIGINS: as set, or the origins of the user-service's verify and reset pages. */}}
+{{/* ---------------------------------------------------------------------------------------- */}}
+{{/* Hosted pages (userService.pages)                                                          */}}
+{{/* ---------------------------------------------------------------------------------------- */}}
+
+{{/* PUBLIC_URL, or "" to leave the service's default (http://localhost:8080). With the pages on:
+pages.publicUrl when set; else, with the Ingress on, its first host: https (TLS at the Ingress or
+in front of it: the pages' cookies need it), http only for a `localhost` / `*.localhost` host the
+Ingress has no TLS for; else "". With the pages off: pages.publicUrl as given. */}}
+{{- define "up.pages.publicUrl" -}}
+{{- $p := .Values.userService.pages }}
+{{- $ing := .Values.userService.ingress }}
+{{- if $p.publicUrl }}
+{{- trimSuffix "/" $p.publicUrl }}
+{{- else if and $p.enabled $ing.enabled $ing.hosts }}
+{{- $host := (first $ing.hosts).host | default "" }}
+{{- if or (not $host) (contains "*" $host) }}
+{{- fail (printf "userService.pages.publicUrl is required: the first userService.ingress.hosts entry (%q) is not one host to derive it from" $host) }}
+{{- end }}
+{{- $tls := false }}
+{{- range $ing.tls }}{{ if has $host (default (list) .hosts) }}{{ $tls = true }}{{ end }}{{ end }}
+{{- $local := or (eq $host "localhost") (hasSuffix ".localhost" $host) }}
+{{- printf "%s://%s" (ternary "http" "https" (and $local (not $tls))) $host }}
+{{- end }}
+{{- end }}
+
+{{/* The origin email links default to: PUBLIC_URL's, or the service's default. */}}
+{{- define "up.pages.origin" -}}
+{{- $u := urlParse (include "up.pages.publicUrl" . | default "http://localhost:8080") }}
+{{- printf "%s://%s" $u.scheme $u.host }}
+{{- end }}
+
+{{/* VERIFY_EMAIL_URL and PASSWORD_RESET_URL as the service will use them: the values, or the
+hosted pages under PUBLIC_URL (the service's own defaults, which the chart leaves to it). Call
+with (dict "ctx" $ "key" "verifyEmailUrl"|"passwordResetUrl"). */}}
+{{- define "up.pages.linkUrl" -}}
+{{- $c := .ctx.Values.userService.config }}
+{{- $explicit := get $c .key }}
+{{- if $explicit }}
+{{- $explicit }}
+{{- else if not .ctx.Values.userService.pages.enabled }}
+{{- fail (printf "userService.config.%s is required with userService.pages.enabled=false: the emails must link to your own front-end's page" .key) }}
+{{- else }}
+{{- printf "%s/%s" (include "up.pages.origin" .ctx) (ternary "verify-email" "reset-password" (eq .key "verifyEmailUrl")) }}
+{{- end }}
+{{- end }}
+
+{{/* Name of the ConfigMap mounted at PAGES_TEMPLATE_DIR, or "" for none. */}}
+{{- define "up.pages.templatesConfigMap" -}}
+{{- $t := .Values.userService.pages.templates }}
+{{- if and $t.existingConfigMap $t.files }}
+{{- fail "userService.pages.templates: set existingConfigMap or files, not both" }}
+{{- else if $t.existingConfigMap }}
+{{- $t.existingConfigMap }}
+{{- else if $t.files }}
+{{- include "up.componentName" (dict "ctx" . "component" "user-service") }}-pages
+{{- end }}
+{{- end }}
+
+{{/* SESSION_COOKIE_DOMAIN, checked as the service does: PUBLIC_URL's host or a parent of it.
+Empty with the pages off (no cookie is set then). */}}
+{{- define "up.pages.cookieDomain" -}}
+{{- $d := .Values.userService.pages.cookieDomain | trimPrefix "." | lower }}
+{{- if and $d .Values.userService.pages.enabled }}
+{{- $public := include "up.pages.publicUrl" . }}
+{{- if not $public }}
+{{- fail "userService.pages.cookieDomain needs a public URL: set userService.pages.publicUrl (or enable the Ingress)" }}
+{{- end }}
+{{- $host := (urlParse $public).hostname | lower }}
+{{- if not (or (eq $host $d) (hasSuffix (printf ".%s" $d) $host)) }}
+{{- fail (printf "userService.pages.cookieDomain %q must be the public URL's host %q or a parent domain of it" $d $host) }}
+{{- end }}
+{{- $d }}
+{{- end }}
+{{- end }}
+
+{{/* The pages' login URL for ingress-nginx's auth-signin annotation, or "" without the pages or
+a public URL. */}}
+{{- define "up.pages.signinUrl" -}}
+{{- if .Values.userService.pages.enabled }}
+{{- with include "up.pages.publicUrl" . }}{{ . }}/login{{ end }}
+{{- end }}
+{{- end }}
+
+{{/* ALLOWED_LINK_ORIGINS: as set, or the origins of the verify and reset pages the user-service
+links to (explicit values or the hosted pages under PUBLIC_URL). */}}
 {{- define "up.linkOrigins" -}}
 {{- if .Values.mailService.config.allowedLinkOrigins -}}
 {{- .Values.mailService.config.allowedLinkOrigins -}}
 {{- else -}}
 {{- $origins := list -}}
-{{- range (list .Values.userService.config.verifyEmailUrl .Values.userService.config.passwordResetUrl) -}}
-{{- $u := urlParse . -}}
+{{- range (list "verifyEmailUrl" "passwordResetUrl") -}}
+{{- $u := urlParse (include "up.pages.linkUrl" (dict "ctx" $ "key" .)) -}}
 {{- $origins = append $origins (printf "%s://%s" $u.scheme $u.host) -}}
 {{- end -}}
 {{- $origins | uniq | join "," -}}

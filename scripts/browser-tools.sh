@@ -33,8 +33,10 @@ ensure_chromium() {
         echo "error: apt-get install chromium chromium-driver failed" >&2
         exit 1
     }
-    [ -x /usr/bin/chromium ] && [ -x /usr/bin/chromedriver ] ||
-        { echo "error: no /usr/bin/chromium and /usr/bin/chromedriver after the install" >&2; exit 1; }
+    if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+        echo "error: no /usr/bin/chromium and /usr/bin/chromedriver after the install" >&2
+        exit 1
+    fi
 }
 
 # selenium in $RUN_DIR/venv-browser (rebuilt when the requirements change) and axe-core in

@@ -477,7 +477,12 @@ class Suite:
                 detail = f"FAILED: {e}"
                 self.report.scenarios.append((name, detail))
                 print(f"    {detail}", file=sys.stderr, flush=True)
-                traceback.print_exc(file=sys.stderr)
+                if isinstance(e, ScenarioFailed):
+                    for frame in traceback.extract_tb(e.__traceback__)[1:]:
+                        if frame.filename == __file__ and frame.name != "check":
+                            print(f"    line {frame.lineno} in {frame.name}: {frame.line}", file=sys.stderr)
+                else:
+                    traceback.print_exc(file=sys.stderr)
                 for b in self.browsers:
                     try:
                         failed = re.sub(r"[^A-Za-z0-9]+", "-", name) + f"--{b.name}.png"

@@ -203,6 +203,7 @@ class Report:
         self.visits = []
         self.shots = {}
         self.scenarios = []
+        self.about = {}
 
     def shot_name(self, page, state, lang):
         name = page + (f"--{state}" if state else "") + (f"--{lang}" if lang and lang != "en" else "")
@@ -210,6 +211,7 @@ class Report:
 
     def write(self):
         lines = ["# Hosted pages in Chromium: axe-core and screenshots", ""]
+        lines += [f"{name}: {value}" + "  " for name, value in self.about.items()] + [""]
         failed = [s for s in self.scenarios if s[1] != "passed"]
         violations = sum(len(v["violations"]) for v in self.visits)
         lines += [
@@ -262,6 +264,9 @@ class Browser:
         self.driver = webdriver.Chrome(service=Service(suite.chromedriver), options=options)
         self.driver.set_page_load_timeout(30)
         self.driver.set_script_timeout(60)
+        about = suite.report.about
+        about.setdefault("Browser", f"{self.driver.capabilities.get('browserName')} {self.driver.capabilities.get('browserVersion')}")
+        about.setdefault("axe-core", self.driver.execute_script(suite.axe_source + "\n;return axe.version;"))
         self.page = None
         self.state = None
 
@@ -392,6 +397,7 @@ class Suite:
         self.base = args.base_url.rstrip("/")
         self.mail = Mailbox(args.maildir)
         self.report = Report(args.report_dir)
+        self.report.about["Service"] = args.base_url
         self.axe_source = Path(args.axe).read_text()
         self.chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
         self.chromedriver = os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver")

@@ -8,6 +8,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use crate::admin::tokens::AdminTokens;
 use crate::net::TrustedProxies;
+use crate::pages::PagesSettings;
 use crate::secret_box::KeyRing;
 use crate::store::rate_limits::LimitSetting;
 
@@ -125,11 +126,14 @@ pub struct Config {
     pub mfa_keys: Option<KeyRing>,
     /// The issuer authenticator apps show next to the account (`MFA_ISSUER`).
     pub mfa_issuer: String,
+    /// The hosted pages: origin, `return_to` allow-list, cookie, branding.
+    pub pages: PagesSettings,
 }
 
 impl Config {
     pub fn from_env(env: &mut Env) -> Result<Self, ConfigError> {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let pages = PagesSettings::from_env(env);
         let mut config = Config {
             http_addr: env.optional("HTTP_ADDR", ([0, 0, 0, 0], 8080).into()),
             admin_addr: env.optional("ADMIN_ADDR", ([0, 0, 0, 0], 9090).into()),
@@ -144,14 +148,15 @@ impl Config {
             session_ttl: env.duration("SESSION_TTL", Duration::from_secs(24 * 3600)),
             session_idle_timeout: env.duration("SESSION_IDLE_TIMEOUT", Duration::from_secs(3600)),
             verification_ttl: env.duration("VERIFICATION_TTL", Duration::from_secs(24 * 3600)),
+            // The hosted pages by default.
             verify_email_url: env.optional(
                 "VERIFY_EMAIL_URL",
-                "http://localhost:8080/verify-email".to_owned(),
+                format!("{}/verify-email", pages.public_origin),
             ),
             password_reset_ttl: env.duration("PASSWORD_RESET_TTL", Duration::from_secs(30 * 60)),
             password_reset_url: env.optional(
                 "PASSWORD_RESET_URL",
-                "http://localhost:8080/reset-password".to_owned(),
+                format!("{}/reset-password", pages.public_origin),
             ),
             events_exchange: env.optional("EVENTS_EXCHANGE", "user.events".to_owned()),
             request_timeout: env.duration("REQUEST_TIMEOUT", Duration::from_secs(10)),
@@ -172,6 +177,7 @@ impl Config {
             shutdown_timeout: env.duration("SHUTDOWN_TIMEOUT", Duration::from_secs(25)),
             mfa_keys: mfa_keys(env),
             mfa_issuer: env.optional("MFA_ISSUER", "User platform".to_owned()),
+            pages,
         };
         for (name, value, schemes) in [
             (

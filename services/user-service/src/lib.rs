@@ -12,6 +12,7 @@ pub mod http;
 pub mod mailer;
 pub mod metrics;
 pub mod net;
+pub mod pages;
 pub mod pwned;
 pub mod secret_box;
 pub mod server;

@@ -104,7 +104,11 @@ impl Application {
                 lifetime: config.session_ttl,
             },
         );
+        let site =
+            crate::pages::Site::load(&config.pages.brand, config.pages.template_dir.as_deref())
+                .context("loading the hosted pages' templates (PAGES_TEMPLATE_DIR)")?;
         let state = AppState {
+            site: Arc::new(site),
             config: config.clone(),
             users,
             sessions,

@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::crypto::Hasher;
 use crate::mailer::Mailer;
 use crate::metrics::Metrics;
+use crate::pages::Site;
 use crate::pwned::PwnedPasswords;
 use crate::store::rate_limits::RateLimiter;
 use crate::store::redis_store::RedisStore;
@@ -23,4 +24,6 @@ pub struct AppState {
     pub mailer: Mailer,
     pub metrics: Metrics,
     pub pwned: PwnedPasswords,
+    /// The hosted pages' templates, texts and stylesheet.
+    pub site: Arc<Site>,
 }

@@ -71,7 +71,10 @@ pub async fn link_email(
         .with_data("token", token.as_str())
         .with_data(
             "action_url",
-            format!("{}?token={token}", state.config.password_reset_url),
+            format!(
+                "{}?token={token}&lang={}",
+                state.config.password_reset_url, user.locale
+            ),
         )
         .expires_in(ttl);
     Ok(if invitation {

@@ -41,7 +41,10 @@ pub async fn verification_email(
         .with_data("token", token.as_str())
         .with_data(
             "action_url",
-            format!("{}?token={token}", state.config.verify_email_url),
+            format!(
+                "{}?token={token}&lang={}",
+                state.config.verify_email_url, user.locale
+            ),
         )
         .with_data("expires_in_hours", ttl.as_secs().div_ceil(3600))
         .expires_in(ttl);

@@ -1,4 +1,6 @@
-//! The `Authorization: Bearer <session token>` extractor.
+//! The `Authorization: Bearer <session token>` extractor, and the session cookie of browsers
+//! (accepted by the forward-auth check only: the JSON API takes bearer tokens alone, so it
+//! needs no CSRF defence).
 
 use axum::extract::FromRequestParts;
 use axum::http::header;
@@ -27,6 +29,34 @@ pub fn bearer(headers: &axum::http::HeaderMap) -> Credential<'_> {
         })
         .filter(|t| looks_like_token(t))
         .map_or(Credential::Malformed, Credential::Token)
+}
+
+/// A cookie of the request by name (every `Cookie` header; the first with that name).
+pub fn cookie_value<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value.trim_matches('"'))
+}
+
+/// The credential of a forward-auth check: the bearer token when an `Authorization` header
+/// came, else the hosted pages' session cookie (browsers), else none.
+pub fn bearer_or_cookie<'a>(
+    headers: &'a axum::http::HeaderMap,
+    cookie_name: &str,
+) -> Credential<'a> {
+    match bearer(headers) {
+        Credential::Missing => match cookie_value(headers, cookie_name) {
+            Some(token) if looks_like_token(token) => Credential::Token(token),
+            Some(_) => Credential::Malformed,
+            None => Credential::Missing,
+        },
+        other => other,
+    }
 }
 
 /// The session a request was made with.

@@ -30,6 +30,29 @@ where
     F: FnOnce(AppState, Email) -> Fut + Send + 'static,
     Fut: Future<Output = Result<(), AccountError>> + Send + 'static,
 {
+    handle(state, client, raw_email, what, send).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        Json(Accepted {
+            status: "accepted",
+            detail,
+        }),
+    ))
+}
+
+/// Validates and counts the request, then sends in the background (the API's and the hosted
+/// pages' "send me a link" forms).
+pub(crate) async fn handle<F, Fut>(
+    state: AppState,
+    client: &Client,
+    raw_email: &str,
+    what: &'static str,
+    send: F,
+) -> Result<(), ApiError>
+where
+    F: FnOnce(AppState, Email) -> Fut + Send + 'static,
+    Fut: Future<Output = Result<(), AccountError>> + Send + 'static,
+{
     let email = Email::parse(raw_email)
         .map_err(|e| ApiError::Validation(vec![ApiError::field("email", e)]))?;
     limits::enforce_client(&state, Limit::EmailIp, &client.0).await?;
@@ -39,11 +62,5 @@ where
             tracing::warn!(error = %chain(&e), "{what} not sent");
         }
     });
-    Ok((
-        StatusCode::ACCEPTED,
-        Json(Accepted {
-            status: "accepted",
-            detail,
-        }),
-    ))
+    Ok(())
 }

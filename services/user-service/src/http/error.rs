@@ -73,7 +73,7 @@ impl ApiError {
         FieldError::new(field, invalid)
     }
 
-    fn parts(&self) -> (StatusCode, &'static str, &'static str) {
+    pub(crate) fn parts(&self) -> (StatusCode, &'static str, &'static str) {
         use ApiError::*;
         match self {
             Validation(_) => (
@@ -187,7 +187,7 @@ impl ApiError {
         }
     }
 
-    fn detail(&self) -> String {
+    pub(crate) fn detail(&self) -> String {
         use ApiError::*;
         match self {
             Validation(_) => "One or more fields are invalid; see `errors`.".into(),

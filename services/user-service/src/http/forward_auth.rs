@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
-use super::auth::bearer;
+use super::auth::bearer_or_cookie;
 use super::error::ApiError;
 use super::openapi::{NeedsSession, ProblemDoc, Unavailable};
 use crate::account::access::{self, Requirement};
@@ -77,7 +77,8 @@ pub async fn check(
     let requirement = Requirement {
         verified_email: options.require_verified_email,
     };
-    let identity = access::check(&state, bearer(&headers), requirement).await?;
+    let cookie = state.config.pages.session_cookie();
+    let identity = access::check(&state, bearer_or_cookie(&headers, cookie), requirement).await?;
     // Ids are ours (UUIDs), always valid header values; refuse rather than panic if not.
     let header = |text: &str| HeaderValue::from_str(text).map_err(|_| ApiError::Internal);
     let identity_headers = [

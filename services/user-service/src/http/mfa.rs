@@ -46,7 +46,7 @@ pub fn optional_code(raw: Option<String>) -> Result<Option<SecretString>, ApiErr
 }
 
 /// Exactly one of `code` and `recovery_code`.
-fn parse_factor(
+pub(crate) fn parse_factor(
     code: Option<String>,
     recovery_code: Option<String>,
 ) -> Result<SecondFactor, ApiError> {

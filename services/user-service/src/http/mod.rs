@@ -9,6 +9,7 @@ pub mod forward_auth;
 mod json;
 mod mfa;
 pub mod openapi;
+pub mod pages;
 mod password_resets;
 pub mod request_span;
 mod sessions;
@@ -58,6 +59,12 @@ const ROUTES: &[(&str, &str)] = &[
 pub fn router(state: AppState) -> Router {
     let request_timeout = state.config.request_timeout;
     state.metrics.start_routes_at_zero(ROUTES);
+    let pages = if state.config.pages.enabled {
+        state.metrics.start_routes_at_zero(pages::ROUTES);
+        pages::router(&state)
+    } else {
+        Router::new()
+    };
     Router::new()
         .route("/openapi.json", get(openapi::document))
         .route("/v1/users", post(users::register))
@@ -103,6 +110,7 @@ pub fn router(state: AppState) -> Router {
                 .delete(forward_auth::check)
                 .options(forward_auth::check),
         )
+        .merge(pages)
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(middleware::from_fn_with_state(

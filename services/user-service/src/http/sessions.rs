@@ -93,23 +93,7 @@ pub async fn login(
     client: Client,
     ApiJson(body): ApiJson<LoginBody>,
 ) -> Result<impl IntoResponse, ApiError> {
-    if body.password.is_empty() {
-        return Err(ApiError::Validation(vec![FieldError {
-            field: "password",
-            code: "password_required",
-            detail: "password must not be empty".into(),
-        }]));
-    }
-    if body.password.chars().count() > MAX_LOGIN_PASSWORD {
-        return Err(ApiError::Validation(vec![FieldError {
-            field: "password",
-            code: "password_too_long",
-            detail: format!("password must be at most {MAX_LOGIN_PASSWORD} characters"),
-        }]));
-    }
-    let email = Email::parse(&body.email)
-        .map_err(|e| ApiError::Validation(vec![ApiError::field("email", e)]))?;
-    let password = Password::for_verification(&body.password);
+    let (email, password) = login_input(&body.email, &body.password)?;
     Ok(
         match login::login(&state, client.0, &email, password).await? {
             login::LoginOutcome::Session(session) => {
@@ -123,6 +107,28 @@ pub async fn login(
             .into_response(),
         },
     )
+}
+
+/// The address and password of a login, checked for shape only (the same for the API and the
+/// hosted login page).
+pub(crate) fn login_input(email: &str, password: &str) -> Result<(Email, Password), ApiError> {
+    if password.is_empty() {
+        return Err(ApiError::Validation(vec![FieldError {
+            field: "password",
+            code: "password_required",
+            detail: "password must not be empty".into(),
+        }]));
+    }
+    if password.chars().count() > MAX_LOGIN_PASSWORD {
+        return Err(ApiError::Validation(vec![FieldError {
+            field: "password",
+            code: "password_too_long",
+            detail: format!("password must be at most {MAX_LOGIN_PASSWORD} characters"),
+        }]));
+    }
+    let email =
+        Email::parse(email).map_err(|e| ApiError::Validation(vec![ApiError::field("email", e)]))?;
+    Ok((email, Password::for_verification(password)))
 }
 
 #[derive(Serialize, ToSchema)]

@@ -49,42 +49,57 @@ pub struct RegisterBody {
 }
 
 impl RegisterBody {
-    /// Every field is checked, so the client learns about all problems at once.
     fn parse(self) -> Result<Registration, ApiError> {
-        let mut errors = Vec::new();
-        let email = Email::parse(&self.email)
-            .map_err(|e| errors.push(ApiError::field("email", e)))
-            .ok();
-        let password = Password::parse(&self.password)
-            .map_err(|e| errors.push(ApiError::field("password", e)))
-            .ok();
-        let display_name = match self.display_name.as_deref().map(DisplayName::parse) {
-            Some(Ok(name)) => Some(name),
-            Some(Err(e)) => {
-                errors.push(ApiError::field("display_name", e));
-                None
-            }
-            None => None,
-        };
-        let locale = Locale::parse(self.locale.as_deref().unwrap_or("en"))
-            .map_err(|e| errors.push(ApiError::field("locale", e)))
-            .ok();
-        if let (Some(email), Some(password)) = (&email, &password)
-            && let Err(e) = password
-                .check_not_derived_from(email)
-                .and_then(|()| password.check_not_common())
-        {
-            errors.push(ApiError::field("password", e));
+        parse_registration(
+            &self.email,
+            &self.password,
+            self.display_name.as_deref(),
+            self.locale.as_deref(),
+        )
+    }
+}
+
+/// A registration's fields (the API's body, the sign-up page's form). Every field is checked,
+/// so the client learns about all problems at once.
+pub(crate) fn parse_registration(
+    email: &str,
+    password: &str,
+    display_name: Option<&str>,
+    locale: Option<&str>,
+) -> Result<Registration, ApiError> {
+    let mut errors = Vec::new();
+    let email = Email::parse(email)
+        .map_err(|e| errors.push(ApiError::field("email", e)))
+        .ok();
+    let password = Password::parse(password)
+        .map_err(|e| errors.push(ApiError::field("password", e)))
+        .ok();
+    let display_name = match display_name.map(DisplayName::parse) {
+        Some(Ok(name)) => Some(name),
+        Some(Err(e)) => {
+            errors.push(ApiError::field("display_name", e));
+            None
         }
-        match (email, password, locale) {
-            (Some(email), Some(password), Some(locale)) if errors.is_empty() => Ok(Registration {
-                email,
-                password,
-                display_name,
-                locale,
-            }),
-            _ => Err(ApiError::Validation(errors)),
-        }
+        None => None,
+    };
+    let locale = Locale::parse(locale.unwrap_or("en"))
+        .map_err(|e| errors.push(ApiError::field("locale", e)))
+        .ok();
+    if let (Some(email), Some(password)) = (&email, &password)
+        && let Err(e) = password
+            .check_not_derived_from(email)
+            .and_then(|()| password.check_not_common())
+    {
+        errors.push(ApiError::field("password", e));
+    }
+    match (email, password, locale) {
+        (Some(email), Some(password), Some(locale)) if errors.is_empty() => Ok(Registration {
+            email,
+            password,
+            display_name,
+            locale,
+        }),
+        _ => Err(ApiError::Validation(errors)),
     }
 }
 

@@ -1,0 +1,212 @@
+//! What every page request carries and every form post must prove: the page's language, the
+//! CSRF token (a `__Host-csrf` cookie the form repeats), the origin of a post, and the browser
+//! session (the session cookie, backed by the same Redis sessions as bearer tokens).
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use subtle::ConstantTimeEq;
+
+use super::view::View;
+use crate::crypto::{looks_like_token, new_token, token_digest};
+use crate::http::AppState;
+use crate::http::auth::cookie_value;
+use crate::pages::origins::WebOrigin;
+use crate::store::sessions::SessionLookup;
+
+const CSRF_COOKIE: &str = "__Host-csrf";
+
+/// The request's page context: language, CSRF token and session cookie.
+pub struct Page {
+    pub locale: String,
+    pub csrf: String,
+    /// The CSRF cookie is new (none came with the request): the response sets it.
+    new_csrf: bool,
+    /// The session token from the session cookie, when one came.
+    pub session_token: Option<String>,
+}
+
+impl Page {
+    pub fn from_parts(parts: &Parts, state: &AppState) -> Self {
+        let lang = parts.uri.query().and_then(|q| {
+            url::form_urlencoded::parse(q.as_bytes())
+                .find(|(k, _)| k == "lang")
+                .map(|(_, v)| v.into_owned())
+        });
+        let accept = parts
+            .headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok());
+        let locale = state.site.negotiate(lang.as_deref(), accept);
+        let existing = cookie_value(&parts.headers, CSRF_COOKIE).filter(|t| looks_like_token(t));
+        let session_cookie = state.config.pages.session_cookie();
+        Page {
+            locale,
+            new_csrf: existing.is_none(),
+            csrf: existing.map_or_else(new_token, str::to_owned),
+            session_token: cookie_value(&parts.headers, session_cookie)
+                .filter(|t| looks_like_token(t))
+                .map(str::to_owned),
+        }
+    }
+
+    /// `?lang=<locale>`, kept on every link and form of the pages.
+    pub fn query(&self) -> String {
+        format!("?lang={}", self.locale)
+    }
+
+    pub(super) fn attach_csrf_cookie(&self, response: &mut Response) {
+        if self.new_csrf {
+            let cookie = format!(
+                "{CSRF_COOKIE}={}; Path=/; Secure; HttpOnly; SameSite=Strict",
+                self.csrf
+            );
+            if let Ok(value) = HeaderValue::from_str(&cookie) {
+                response.headers_mut().append(header::SET_COOKIE, value);
+            }
+        }
+    }
+
+    pub fn refuse(&self, state: &AppState, code: &'static str, status: StatusCode) -> Response {
+        View::refusal(code, status).render(state, self)
+    }
+
+    /// A 303 to a path of the pages, in this page's language.
+    pub fn redirect(&self, path: &str) -> Response {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        Redirect::to(&format!("{path}{sep}lang={}", self.locale)).into_response()
+    }
+}
+
+impl FromRequestParts<AppState> for Page {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Page::from_parts(parts, state))
+    }
+}
+
+/// Whether a post comes from the pages' own origin. Browsers send the page's origin, except
+/// that `Referrer-Policy: no-referrer` (which the pages set, as links carry tokens) makes them
+/// send `Origin: null`; then the fetch metadata tells (`Sec-Fetch-Site: same-origin`). A
+/// client that sends neither is no browser and still needs the CSRF token.
+pub fn same_origin(headers: &HeaderMap, own: &WebOrigin) -> bool {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    match header("origin") {
+        Some(origin) if origin != "null" => origin.eq_ignore_ascii_case(own.as_str()),
+        _ => header("sec-fetch-site").is_none_or(|site| site == "same-origin"),
+    }
+}
+
+/// A form post from our own pages: its origin checked, its CSRF token matched against the
+/// cookie, its fields parsed into `T` (missing ones take their defaults).
+pub struct Posted<T> {
+    pub page: Page,
+    pub form: T,
+}
+
+#[derive(Deserialize)]
+struct CsrfField {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+impl<T: DeserializeOwned> FromRequest<AppState> for Posted<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        let (parts, body) = req.into_parts();
+        let page = Page::from_parts(&parts, state);
+        if !same_origin(&parts.headers, &state.config.pages.public_origin) {
+            tracing::warn!("form post from another origin refused");
+            return Err(page.refuse(state, "cross_origin", StatusCode::FORBIDDEN));
+        }
+        let bytes = Bytes::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(|_| page.refuse(state, "payload_too_large", StatusCode::PAYLOAD_TOO_LARGE))?;
+        let sent = serde_urlencoded::from_bytes::<CsrfField>(&bytes)
+            .map(|f| f.csrf_token)
+            .unwrap_or_default();
+        let matches: bool = sent.as_bytes().ct_eq(page.csrf.as_bytes()).into();
+        if page.new_csrf || !matches {
+            tracing::warn!("form post without a valid CSRF token refused");
+            return Err(page.refuse(state, "csrf_failed", StatusCode::FORBIDDEN));
+        }
+        let form = serde_urlencoded::from_bytes::<T>(&bytes)
+            .map_err(|_| page.refuse(state, "invalid_body", StatusCode::BAD_REQUEST))?;
+        Ok(Posted { page, form })
+    }
+}
+
+/// The browser's session, from its session cookie. Without a valid one, the browser is sent
+/// to the login page, to come back here afterwards.
+pub struct SignedIn {
+    pub digest: String,
+    pub id: String,
+    pub user_id: String,
+}
+
+impl FromRequestParts<AppState> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let page = Page::from_parts(parts, state);
+        let to_login = || page.redirect("/login?return_to=%2Faccount");
+        let Some(token) = &page.session_token else {
+            return Err(to_login());
+        };
+        let digest = token_digest(token);
+        match state.sessions.check(&digest).await {
+            Ok(SessionLookup::Valid(record)) => Ok(SignedIn {
+                digest,
+                id: record.id,
+                user_id: record.user_id,
+            }),
+            Ok(_) => Err(to_login()),
+            Err(e) => Err(View::new("error", "error_title")
+                .with("back_to", "/account")
+                .problem("", e.into())
+                .render(state, &page)),
+        }
+    }
+}
+
+/// `Set-Cookie` for a new browser session, living as long as the session can.
+pub fn session_cookie(state: &AppState, token: &str) -> HeaderValue {
+    let settings = &state.config.pages;
+    let max_age = state.sessions.policy().lifetime.as_secs();
+    let domain = settings
+        .cookie_domain
+        .as_ref()
+        .map_or_else(String::new, |d| format!("; Domain={d}"));
+    let cookie = format!(
+        "{}={token}; Path=/{domain}; Max-Age={max_age}; Secure; HttpOnly; SameSite=Lax",
+        settings.session_cookie()
+    );
+    HeaderValue::from_str(&cookie).expect("tokens and domains are header-safe")
+}
+
+/// `Set-Cookie` that removes the browser session's cookie.
+pub fn clear_session_cookie(state: &AppState) -> HeaderValue {
+    let settings = &state.config.pages;
+    let domain = settings
+        .cookie_domain
+        .as_ref()
+        .map_or_else(String::new, |d| format!("; Domain={d}"));
+    let cookie = format!(
+        "{}=; Path=/{domain}; Max-Age=0; Secure; HttpOnly; SameSite=Lax",
+        settings.session_cookie()
+    );
+    HeaderValue::from_str(&cookie).expect("domains are header-safe")
+}
+
+/// The body of a form that has nothing but its CSRF token.
+#[derive(Deserialize, Default)]
+pub struct NoFields {}

@@ -1,0 +1,129 @@
+//! The hosted pages (docs/pages.md): server-rendered HTML on the public port for sign-up,
+//! email links, login and the account, built on the same workflows, limits and error codes as
+//! the JSON API. No JavaScript and no third-party assets; every response carries a strict
+//! Content-Security-Policy, `Referrer-Policy: no-referrer` and `Cache-Control: no-store`.
+
+mod account;
+mod account_mfa;
+mod device;
+pub mod guard;
+mod links;
+mod login;
+mod signup;
+mod view;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use crate::http::AppState;
+
+/// Every (method, route) of the pages, for metrics that start at zero.
+pub const ROUTES: &[(&str, &str)] = &[
+    ("GET", "/assets/pages.css"),
+    ("GET", "/signup"),
+    ("POST", "/signup"),
+    ("GET", "/verify-email"),
+    ("POST", "/verify-email"),
+    ("POST", "/verify-email/resend"),
+    ("GET", "/reset-password"),
+    ("POST", "/reset-password"),
+    ("GET", "/forgot-password"),
+    ("POST", "/forgot-password"),
+    ("GET", "/login"),
+    ("POST", "/login"),
+    ("POST", "/login/mfa"),
+    ("GET", "/logout"),
+    ("POST", "/logout"),
+    ("GET", "/account"),
+    ("POST", "/account/profile"),
+    ("POST", "/account/email"),
+    ("POST", "/account/password"),
+    ("POST", "/account/sessions/revoke"),
+    ("POST", "/account/sessions/revoke-others"),
+    ("POST", "/account/mfa"),
+    ("POST", "/account/mfa/confirm"),
+    ("POST", "/account/mfa/disable"),
+    ("POST", "/account/delete"),
+];
+
+pub fn router(state: &AppState) -> Router<AppState> {
+    let csp = content_security_policy(state);
+    Router::new()
+        .route("/assets/pages.css", get(stylesheet))
+        .route("/signup", get(signup::show).post(signup::submit))
+        .route("/verify-email", get(links::verify_page).post(links::verify))
+        .route("/verify-email/resend", post(links::resend))
+        .route("/reset-password", get(links::reset_page).post(links::reset))
+        .route(
+            "/forgot-password",
+            get(links::forgot_page).post(links::forgot),
+        )
+        .route("/login", get(login::show).post(login::submit))
+        .route("/login/mfa", post(login::second_step))
+        .route("/logout", get(login::confirm).post(login::submit_logout))
+        .route("/account", get(account::show))
+        .route("/account/profile", post(account::profile))
+        .route("/account/email", post(account::email))
+        .route("/account/password", post(account::password))
+        .route("/account/sessions/revoke", post(account::revoke))
+        .route(
+            "/account/sessions/revoke-others",
+            post(account::revoke_others),
+        )
+        .route("/account/mfa", post(account_mfa::enrol))
+        .route("/account/mfa/confirm", post(account_mfa::confirm))
+        .route("/account/mfa/disable", post(account_mfa::disable))
+        .route("/account/delete", post(account::delete))
+        .method_not_allowed_fallback(signup::method_not_allowed)
+        .layer(middleware::from_fn_with_state(csp, page_headers))
+}
+
+/// `default-src 'none'`: the pages load their own stylesheet and images (the QR code is a
+/// `data:` image; the logo may come from its configured origin), post forms to themselves or
+/// (after login, by redirect) to an allowed `return_to` origin, and cannot be framed.
+fn content_security_policy(state: &AppState) -> HeaderValue {
+    let pages = &state.config.pages;
+    let mut img = vec!["'self'".to_owned(), "data:".to_owned()];
+    img.extend(pages.brand.logo_origin());
+    let mut form_action = vec!["'self'".to_owned()];
+    form_action.extend(pages.return_to.0.iter().map(|p| p.csp_source()));
+    let policy = format!(
+        "default-src 'none'; style-src 'self'; img-src {}; form-action {}; \
+         frame-ancestors 'none'; base-uri 'none'",
+        img.join(" "),
+        form_action.join(" ")
+    );
+    HeaderValue::from_str(&policy).expect("origins are header-safe")
+}
+
+async fn page_headers(State(csp): State<HeaderValue>, req: Request, next: Next) -> Response {
+    let mut response = next.run(req).await;
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_SECURITY_POLICY, csp);
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        "cross-origin-opener-policy",
+        HeaderValue::from_static("same-origin"),
+    );
+    response
+}
+
+/// The stylesheet, with the brand's colours.
+async fn stylesheet(State(state): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/css; charset=utf-8"),
+        )],
+        state.site.stylesheet().to_owned(),
+    )
+        .into_response()
+}

@@ -44,7 +44,7 @@ os.environ.setdefault("SE_OFFLINE", "true")
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support import expected_conditions  # noqa: E402
+from selenium.common.exceptions import WebDriverException  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 CHROMIUM_FLAGS = [
@@ -63,6 +63,24 @@ CHROMIUM_FLAGS = [
 
 class ScenarioFailed(AssertionError):
     pass
+
+
+class Mismatch:
+    """Checks that record a departure from the contract and let the scenario go on (so that one
+    run shows every one); each still fails the run."""
+
+    def __init__(self, suite):
+        self.suite = suite
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, tb):
+        if isinstance(error, ScenarioFailed):
+            self.suite.report.mismatches.append((self.suite.scenario, str(error)))
+            print(f"    MISMATCH: {error}", file=sys.stderr, flush=True)
+            return True
+        return False
 
 
 def check(condition, message):
@@ -203,6 +221,7 @@ class Report:
         self.visits = []
         self.shots = {}
         self.scenarios = []
+        self.mismatches = []
         self.about = {}
 
     def shot_name(self, page, state, lang):
@@ -225,6 +244,9 @@ class Report:
         ]
         for name, result in self.scenarios:
             lines.append(f"| {name} | {result.splitlines()[0] if result else ''} |")
+        if self.mismatches:
+            lines += ["", "## Departures from the contract (the scenarios went on)", ""]
+            lines += [f"- {name}: {what}" for name, what in self.mismatches]
         lines += [
             "",
             "## Pages",
@@ -290,9 +312,21 @@ class Browser:
         return self.click(form.find_element(By.CSS_SELECTOR, "button[type=submit]"))
 
     def click(self, element):
-        old = self.driver.find_element(By.TAG_NAME, "html")
+        """Clicks and waits for the next document: the old one carries a mark the next lacks."""
+        mark = secrets.token_hex(8)
+        self.driver.execute_script("window.__pagesTestMark = arguments[0];", mark)
         element.click()
-        WebDriverWait(self.driver, 30).until(expected_conditions.staleness_of(old))
+
+        def next_document(driver):
+            try:
+                return driver.execute_script(
+                    "return window.__pagesTestMark !== arguments[0] && document.readyState === 'complete';",
+                    mark,
+                )
+            except WebDriverException:  # the old document going away under the script
+                return False
+
+        WebDriverWait(self.driver, 30).until(next_document)
         return self.loaded()
 
     def form(self, form_id):
@@ -404,6 +438,7 @@ class Suite:
         self.return_to_origin = args.return_to_origin
         self.browsers = []
         self.scenario = None
+        self.mismatch = Mismatch(self)
 
     def browser(self, name):
         b = Browser(self, name)
@@ -504,9 +539,11 @@ class Suite:
         self.report.write()
         failed = [s for s in self.report.scenarios if s[1] != "passed"]
         violations = [(v["path"], x["id"]) for v in self.report.visits for x in v["violations"]]
+        mismatches = self.report.mismatches
         print(
             f"{len(self.report.scenarios) - len(failed)} passed, {len(failed)} failed "
-            f"({len(self.report.visits)} page views, {len(violations)} axe violations); "
+            f"({len(self.report.visits)} page views, {len(violations)} axe violations, "
+            f"{len(mismatches)} other departures from the contract); "
             f"report: {self.report.dir / 'index.md'}",
             flush=True,
         )
@@ -514,7 +551,9 @@ class Suite:
             print(f"scenario {name}: {result}", file=sys.stderr)
         for path, rule in violations:
             print(f"axe violation on {path}: {rule}", file=sys.stderr)
-        return not failed and not violations
+        for name, what in mismatches:
+            print(f"scenario {name}: departure from the contract: {what}", file=sys.stderr)
+        return not failed and not violations and not mismatches
 
     # -- steps shared by scenarios
     def sign_up(self, browser, email_address, password, name="Ada Lovelace"):
@@ -612,7 +651,12 @@ def sign_up_verify_sessions_password_change_two_factor_logout(suite):
         check(len(rows) == 2, f"{browser.name}: /account lists {len(rows)} sessions, not 2")
         check(len(current) == 1, f"{browser.name}: {len(current)} sessions marked current")
         for row in rows:
-            check(row.find_elements(By.CSS_SELECTOR, "form.revoke-form"), "a session row without revoke-form")
+            with suite.mismatch:
+                check(
+                    row.find_elements(By.CSS_SELECTOR, "form.revoke-form"),
+                    f"{browser.name}: the session row data-current={row.get_attribute('data-current')} "
+                    "has no form.revoke-form",
+                )
         return current[0], {r.get_attribute("data-session-id") for r in rows}
 
     first_current, first_ids = sessions(first)
@@ -744,11 +788,16 @@ def forms_posted_from_another_origin(suite):
     try:
         browser = suite.browser("attacker")
         browser.open("/login").expect("login")  # the browser has the service's cookies
-        for name in forms:
+        for name, (path, _) in forms.items():
             browser.open(attacker.origin + "/prize")
             browser.click(browser.one(f"form#attack-{name} button"))
             check(browser.origin() == suite.base, f"the attack on {name} left the browser at {browser.url()}")
-            browser.expect("error", "cross_origin", status=403)
+            with suite.mismatch:
+                check(
+                    browser.page == "error" and browser.state == "cross_origin" and browser.status() == 403,
+                    f"POST {path} from {attacker.origin}: expected 403 data-page=error "
+                    f"data-state=cross_origin, got HTTP {browser.status()} at {browser.where()}",
+                )
     finally:
         attacker.close()
 

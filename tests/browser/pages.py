@@ -311,6 +311,10 @@ class Browser:
             self.fill(form, name, value)
         return self.click(form.find_element(By.CSS_SELECTOR, "button[type=submit]"))
 
+    def submit_form(self, form):
+        """Submits a form found otherwise than by id (e.g. one of several of a class)."""
+        return self.click(form.find_element(By.CSS_SELECTOR, "button[type=submit]"))
+
     def click(self, element):
         """Clicks and waits for the next document: the old one carries a mark the next lacks."""
         mark = secrets.token_hex(8)
@@ -357,6 +361,13 @@ class Browser:
                 self.driver.find_elements(By.CSS_SELECTOR, f"label[for='{element.get_attribute('id')}']"),
                 f"field {name} has no <label for=...>",
             )
+            if not element.is_displayed():
+                # Behind a disclosure (<details>): opened as a person would, by its summary.
+                summary = self.driver.execute_script(
+                    "const d = arguments[0].closest('details'); return d && d.querySelector('summary');", element
+                )
+                check(summary is not None, f"field {name} is hidden on {self.where()}")
+                summary.click()
             element.clear()
             element.send_keys(value)
 
@@ -752,6 +763,63 @@ def password_reset_by_email_link(suite):
         landing.close()
 
 
+def every_account_form(suite):
+    """The account page's other forms: profile, email change, revoking sessions, a recovery code
+    at login, turning two-factor off, deleting the account."""
+    email_address = unique_email("ines")
+    password = new_password()
+    first = suite.browser("first")
+    suite.sign_up(first, email_address, password, name="Ines")
+    suite.verify(first, email_address)
+    suite.log_in(first, email_address, password).expect("account")
+
+    first.submit("profile-form", display_name="Ines Mendes", locale="de").expect("account", "profile_saved")
+    check(first.one("form#profile-form [name=display_name]").get_attribute("value") == "Ines Mendes",
+          "the saved name is not shown")
+    first.submit("profile-form", locale="en").expect("account", "profile_saved")
+    first.submit("email-form", new_email=unique_email("ines-new"), current_password=password)
+    first.expect("account", "email_change_pending")
+
+    # One other session revoked by its row, then all others at once.
+    second, third = suite.browser("second"), suite.browser("third")
+    for other in (second, third):
+        suite.log_in(other, email_address, password).expect("account")
+    first.open("/account").expect("account")
+    others = first.driver.find_elements(By.CSS_SELECTOR, "table#sessions tr[data-current=false] form.revoke-form")
+    check(len(others) == 2, f"{len(others)} revoke forms for the 2 other sessions")
+    first.submit_form(others[0]).expect("account", "session_revoked")
+    rows = first.driver.find_elements(By.CSS_SELECTOR, "table#sessions tr[data-session-id]")
+    check(len(rows) == 2, f"{len(rows)} sessions listed after revoking one of 3")
+    first.submit("revoke-others-form").expect("account")
+    rows = first.driver.find_elements(By.CSS_SELECTOR, "table#sessions tr[data-session-id]")
+    check(len(rows) == 1, f"{len(rows)} sessions listed after revoking the others")
+    for other in (second, third):
+        other.open("/account").expect("login")
+
+    # Two-factor on; a recovery code instead of a code at login; two-factor off.
+    first.submit("mfa-enrol-form", password=password).expect("mfa-enrol")
+    authenticator = Authenticator(first.text("code#mfa-secret"))
+    first.submit("mfa-confirm-form", code=authenticator.code()).expect("mfa-recovery-codes")
+    recovery = first.text("ul#recovery-codes li")
+    suite.log_out(first)
+    suite.log_in(first, email_address, password).expect("login-mfa", status=200)
+    first.submit("mfa-form", recovery_code=recovery).expect("account")
+    suite.log_out(first)
+    suite.log_in(first, email_address, password).expect("login-mfa")
+    first.submit("mfa-form", recovery_code=recovery)
+    check(first.page in ("login-mfa", "login") and first.state, f"a used recovery code: {first.where()}")
+    if first.page == "login":
+        first.submit("login-form", email=email_address, password=password).expect("login-mfa")
+    first.submit("mfa-form", code=authenticator.code()).expect("account")
+    first.submit("mfa-disable-form", password=password, code=authenticator.code()).expect("account")
+    first.one("form#mfa-enrol-form")
+
+    # Deleting the account ends it: the session is gone, the password no longer logs in.
+    first.submit("delete-form", password=password).expect("account-deleted")
+    first.open("/account").expect("login")
+    suite.log_in(first, email_address, password).expect("login", "invalid_credentials")
+
+
 def csrf_token_missing_or_wrong(suite):
     browser = suite.browser("csrf")
     for change in ["arguments[0].remove();", "arguments[0].value = 'not-the-token';"]:
@@ -816,6 +884,7 @@ SCENARIOS = [
     security_headers,
     sign_up_verify_sessions_password_change_two_factor_logout,
     password_reset_by_email_link,
+    every_account_form,
     csrf_token_missing_or_wrong,
     forms_posted_from_another_origin,
     return_to_another_origin_is_refused,
@@ -835,8 +904,12 @@ def parse_args():
         help="an origin in the service's RETURN_TO_ORIGINS, http://127.0.0.1:PORT with PORT free; "
         "env BROWSER_RETURN_TO_ORIGIN",
     )
-    parser.add_argument("--only", action="append", help="run only the scenarios with this name")
+    parser.add_argument(
+        "--only", action="append", help="run only the scenario with this name; env BROWSER_ONLY (comma-separated)"
+    )
     args = parser.parse_args()
+    if not args.only and env("BROWSER_ONLY"):
+        args.only = [name.strip() for name in env("BROWSER_ONLY").split(",")]
     missing = [a for a in ["base_url", "maildir", "report_dir", "axe", "return_to_origin"] if not getattr(args, a)]
     if missing:
         parser.error("missing: " + ", ".join("--" + m.replace("_", "-") for m in missing))

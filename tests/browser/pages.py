@@ -203,9 +203,9 @@ class Site:
         self.server.server_close()
 
 
-def plain_page(title, body):
+def plain_page(title, body, head=""):
     return (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8">{head}'
         f"<title>{html.escape(title)}</title></head><body><main><h1>{html.escape(title)}</h1>"
         f"{body}</main></body></html>"
     )
@@ -852,18 +852,26 @@ def forms_posted_from_another_origin(suite):
         f'<input type="hidden" name="csrf_token" value="guess"><button type="submit">Claim {name}</button></form>'
         for name, (path, fields) in forms.items()
     )
-    attacker = Site(0, {"/prize": plain_page("You won a prize", body)})
+    # The same page hiding where it comes from: its POSTs carry `Origin: null`, with
+    # `Sec-Fetch-Site: cross-site`.
+    quiet = '<meta name="referrer" content="no-referrer">'
+    attacker = Site(0, {
+        "/prize": plain_page("You won a prize", body),
+        "/quiet-prize": plain_page("You won a prize", body, head=quiet),
+    })
+    attacks = [(page, name) for page in ("/prize", "/quiet-prize") for name in forms]
     try:
         browser = suite.browser("attacker")
         browser.open("/login").expect("login")  # the browser has the service's cookies
-        for name, (path, _) in forms.items():
-            browser.open(attacker.origin + "/prize")
+        for page, name in attacks:
+            path = forms[name][0]
+            browser.open(attacker.origin + page)
             browser.click(browser.one(f"form#attack-{name} button"))
             check(browser.origin() == suite.base, f"the attack on {name} left the browser at {browser.url()}")
             with suite.mismatch:
                 check(
                     browser.page == "error" and browser.state == "cross_origin" and browser.status() == 403,
-                    f"POST {path} from {attacker.origin}: expected 403 data-page=error "
+                    f"POST {path} from {attacker.origin}{page}: expected 403 data-page=error "
                     f"data-state=cross_origin, got HTTP {browser.status()} at {browser.where()}",
                 )
     finally:

@@ -14,6 +14,8 @@ cd "$REPO_ROOT"
 . "$SCRIPT_DIR/toolchain.sh"
 
 USER_HTTP=${USER_HTTP:-127.0.0.1:8080}
+# The hosted pages' origin as the browser sees it (the email links point there).
+PUBLIC_URL=${PUBLIC_URL:-http://localhost:${USER_HTTP##*:}}
 USER_ADMIN=${USER_ADMIN:-127.0.0.1:9090}
 MAIL_ADMIN=${MAIL_ADMIN:-127.0.0.1:9091}
 
@@ -80,11 +82,10 @@ up() {
     HTTP_ADDR="$USER_HTTP" ADMIN_ADDR="$USER_ADMIN" \
     MFA_ENCRYPTION_KEYS="$(cat "$mfa_keys")" \
     MONGODB_URI="mongodb://127.0.0.1:27017/?directConnection=true" MONGODB_DATABASE=user_platform \
-    VERIFY_EMAIL_URL="http://$USER_HTTP/verify-email" \
-    PASSWORD_RESET_URL="http://$USER_HTTP/reset-password"
+    PUBLIC_URL="$PUBLIC_URL"
   start_one mail-service "${common[@]}" \
     ADMIN_ADDR="$MAIL_ADMIN" SMTP_HOST=127.0.0.1 SMTP_PORT=2525 SMTP_TLS=none \
-    MAIL_FROM="User Platform <no-reply@localhost>" ALLOWED_LINK_ORIGINS="http://$USER_HTTP"
+    MAIL_FROM="User Platform <no-reply@localhost>" ALLOWED_LINK_ORIGINS="$PUBLIC_URL"
   wait_ready user-service "http://$USER_ADMIN/readyz"
   wait_ready mail-service "http://$MAIL_ADMIN/readyz"
   cat <<EOT
@@ -95,7 +96,12 @@ The user platform is running:
   logs          $LOG_DIR/{user-service,mail-service}.log
   captured mail $RUN_DIR/maildir/new/  (SMTP sink on 127.0.0.1:2525)
 
-Try it:
+Try it in a browser:
+  $PUBLIC_URL/signup        sign up, then open the link of the verification email:
+  scripts/mail-links.py     prints the links of the newest captured email
+  $PUBLIC_URL/login         log in; $PUBLIC_URL/account manages the account
+
+Or with the JSON API:
   curl -i -X POST http://$USER_HTTP/v1/users -H 'content-type: application/json' \\
        -d '{"email":"ada@example.com","password":"correct horse battery staple"}'
   grep -rh '^Token:' $RUN_DIR/maildir/new/ | tail -1   # a verification token (the only one on a fresh machine)

@@ -80,8 +80,15 @@ fn nginx_binary() -> String {
 }
 
 /// The forward-auth part of the configuration, as docs/api.md shows it. `/verified/` asks the
-/// check to require a confirmed address.
-fn config(dir: &str, port: u16, check: &str, upstream: u16) -> String {
+/// check to require a confirmed address; `/app/` sends browsers without a session to the
+/// hosted login page, to come back afterwards.
+fn config(dir: &str, port: u16, app_base: &str, upstream: u16) -> String {
+    let check = format!("{app_base}/v1/auth/check");
+    let signin = format!(
+        "location @signin {{
+      return 302 {app_base}/login?return_to=$scheme://$http_host$request_uri;
+    }}"
+    );
     let protected = |location: &str, auth: &str| {
         format!(
             "location {location} {{
@@ -126,6 +133,8 @@ http {{
     {}
     {}
     {}
+    {}
+    {}
   }}
 }}
 ",
@@ -133,24 +142,37 @@ http {{
         auth("/_auth_verified", "?require_verified_email=true"),
         protected("/", "/_auth"),
         protected("/verified/", "/_auth_verified"),
+        protected("/app/", "/_auth").replace(
+            "auth_request /_auth;",
+            "auth_request /_auth;\n      error_page 401 = @signin;"
+        ),
+        signin,
     )
 }
 
-/// Starts nginx on a free port in front of a fresh upstream, checking with `app_base`.
-pub async fn start(app_base: &str) -> Nginx {
-    let (upstream_port, upstream) = start_upstream().await;
-    let dir = std::env::temp_dir().join(format!("nginx-test-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
+/// A port that was free a moment ago.
+pub async fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
         .await
         .unwrap()
         .local_addr()
         .unwrap()
-        .port();
-    let check = format!("{app_base}/v1/auth/check");
+        .port()
+}
+
+/// Starts nginx on a free port in front of a fresh upstream, checking with `app_base`.
+pub async fn start(app_base: &str) -> Nginx {
+    start_on(app_base, free_port().await).await
+}
+
+/// Starts nginx on `port` in front of a fresh upstream, checking with `app_base`.
+pub async fn start_on(app_base: &str, port: u16) -> Nginx {
+    let (upstream_port, upstream) = start_upstream().await;
+    let dir = std::env::temp_dir().join(format!("nginx-test-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
     let conf = dir.join("nginx.conf");
     let dir_text = dir.to_str().unwrap();
-    std::fs::write(&conf, config(dir_text, port, &check, upstream_port)).unwrap();
+    std::fs::write(&conf, config(dir_text, port, app_base, upstream_port)).unwrap();
     let child = Command::new(nginx_binary())
         .args(["-e", &format!("{dir_text}/error.log"), "-p", dir_text, "-c"])
         .arg(&conf)

@@ -33,7 +33,7 @@ async fn register_stores_the_user_and_queues_a_verification_email() {
     assert_eq!(token.len(), 43);
     assert_eq!(
         email.data["action_url"],
-        format!("https://app.example.com/verify-email?token={token}")
+        format!("https://app.example.com/verify-email?token={token}&lang=en")
     );
     app.finish().await;
 }

@@ -180,31 +180,26 @@ impl FromRequestParts<AppState> for SignedIn {
 
 /// `Set-Cookie` for a new browser session, living as long as the session can.
 pub fn session_cookie(state: &AppState, token: &str) -> HeaderValue {
-    let settings = &state.config.pages;
     let max_age = state.sessions.policy().lifetime.as_secs();
-    let domain = settings
-        .cookie_domain
-        .as_ref()
-        .map_or_else(String::new, |d| format!("; Domain={d}"));
-    let cookie = format!(
-        "{}={token}; Path=/{domain}; Max-Age={max_age}; Secure; HttpOnly; SameSite=Lax",
-        settings.session_cookie()
-    );
-    HeaderValue::from_str(&cookie).expect("tokens and domains are header-safe")
+    session_cookie_header(state, token, max_age)
 }
 
 /// `Set-Cookie` that removes the browser session's cookie.
 pub fn clear_session_cookie(state: &AppState) -> HeaderValue {
+    session_cookie_header(state, "", 0)
+}
+
+fn session_cookie_header(state: &AppState, value: &str, max_age: u64) -> HeaderValue {
     let settings = &state.config.pages;
     let domain = settings
         .cookie_domain
         .as_ref()
         .map_or_else(String::new, |d| format!("; Domain={d}"));
     let cookie = format!(
-        "{}=; Path=/{domain}; Max-Age=0; Secure; HttpOnly; SameSite=Lax",
+        "{}={value}; Path=/{domain}; Max-Age={max_age}; Secure; HttpOnly; SameSite=Lax",
         settings.session_cookie()
     );
-    HeaderValue::from_str(&cookie).expect("domains are header-safe")
+    HeaderValue::from_str(&cookie).expect("tokens and domains are header-safe")
 }
 
 /// The body of a form that has nothing but its CSRF token.

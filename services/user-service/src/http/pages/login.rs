@@ -36,6 +36,13 @@ fn target(state: &AppState, raw: &str) -> Option<String> {
     check_return_to(raw, &pages.public_origin, &pages.return_to)
 }
 
+/// A posted `return_to` (empty: the account page) and where it leads; `None`: refused.
+fn posted_return_to(state: &AppState, raw: String) -> Option<(String, String)> {
+    let return_to = if raw.is_empty() { HOME.to_owned() } else { raw };
+    let target = target(state, &return_to)?;
+    Some((return_to, target))
+}
+
 fn login_view(return_to: &str) -> View {
     View::new("login", "login_title").with("return_to", return_to)
 }
@@ -68,12 +75,7 @@ pub async fn submit(
     client: Client,
     Posted { page, form }: Posted<LoginForm>,
 ) -> Response {
-    let return_to = if form.return_to.is_empty() {
-        HOME.to_owned()
-    } else {
-        form.return_to
-    };
-    let Some(target) = target(&state, &return_to) else {
+    let Some((return_to, target)) = posted_return_to(&state, form.return_to) else {
         return page.refuse(&state, "invalid_return_to", StatusCode::BAD_REQUEST);
     };
     let refused = |e: ApiError| {
@@ -125,12 +127,7 @@ pub async fn second_step(
     client: Client,
     Posted { page, form }: Posted<MfaForm>,
 ) -> Response {
-    let return_to = if form.return_to.is_empty() {
-        HOME.to_owned()
-    } else {
-        form.return_to
-    };
-    let Some(target) = target(&state, &return_to) else {
+    let Some((return_to, target)) = posted_return_to(&state, form.return_to) else {
         return page.refuse(&state, "invalid_return_to", StatusCode::BAD_REQUEST);
     };
     let optional = |s: String| Some(s.trim().to_owned()).filter(|s| !s.is_empty());

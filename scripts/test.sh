@@ -9,6 +9,9 @@ REPO_ROOT=$(cd -- "$SCRIPT_DIR/.." && pwd)
 cd "$REPO_ROOT"
 # shellcheck source=scripts/toolchain.sh
 . "$SCRIPT_DIR/toolchain.sh"
+# ensure_chromium, ensure_browser_tools: the hosted pages' browser tests (also run on its own by CI).
+# shellcheck source=scripts/browser-tools.sh
+. "$SCRIPT_DIR/browser-tools.sh"
 
 RUN_DIR=${RUN_DIR:-$REPO_ROOT/.run}
 
@@ -97,6 +100,7 @@ ensure_nginx() {
 started=$(date +%s)
 ensure_toolchain
 ensure_nginx
+ensure_chromium
 # CI builds once from scratch: incremental compilation state would only cost disk and time.
 if [ "${CI:-}" = "true" ]; then export CARGO_INCREMENTAL=0; fi
 check_disk_space
@@ -104,6 +108,11 @@ check_disk_space
 "$SCRIPT_DIR/services.sh" start
 ensure_apitest_tools
 export SCHEMATHESIS=$RUN_DIR/venv-apitest/bin/schemathesis
+# BROWSER_PYTHON, AXE_CORE_JS, BROWSER_REPORT_DIR (screenshots and axe-core results of every
+# page, index.md), CHROMIUM, CHROMEDRIVER for services/user-service/tests/api/browser.rs.
+browser_env=$(RUN_DIR=$RUN_DIR ensure_browser_tools)
+while IFS= read -r line; do export "${line?}"; done <<<"$browser_env"
+echo "==> browser tests report to $BROWSER_REPORT_DIR"
 
 SMTP_SINK_MAILDIR=$("$SCRIPT_DIR/services.sh" maildir)
 export SMTP_SINK_MAILDIR

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-fn maildir() -> PathBuf {
+pub fn maildir() -> PathBuf {
     std::env::var("SMTP_SINK_MAILDIR")
         .map(PathBuf::from)
         .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../.run/maildir").into())
@@ -18,6 +18,16 @@ fn maildir() -> PathBuf {
 /// The mail service as deployed, on this test's queue and key prefix, sending to the SMTP capture
 /// server.
 pub fn mail_config(queue: &str, prefix: &str) -> mail_service::Config {
+    // The user service's test pages (`test_config`).
+    mail_config_with_links(queue, prefix, "https://app.example.com")
+}
+
+/// `mail_config` with `link_origins` (`ALLOWED_LINK_ORIGINS`) the origins its links may point at.
+pub fn mail_config_with_links(
+    queue: &str,
+    prefix: &str,
+    link_origins: &str,
+) -> mail_service::Config {
     let port = std::env::var("SMTP_SINK_PORT").unwrap_or_else(|_| "2525".into());
     let vars = [
         ("ADMIN_ADDR", "127.0.0.1:0".to_owned()),
@@ -36,8 +46,7 @@ pub fn mail_config(queue: &str, prefix: &str) -> mail_service::Config {
         ("REDIS_URL", redis_url()),
         ("REDIS_KEY_PREFIX", prefix.to_owned()),
         ("RETRY_DELAYS", "1s".to_owned()),
-        // The user service's test pages (`test_config`).
-        ("ALLOWED_LINK_ORIGINS", "https://app.example.com".to_owned()),
+        ("ALLOWED_LINK_ORIGINS", link_origins.to_owned()),
         ("SHUTDOWN_TIMEOUT", "5s".to_owned()),
     ];
     let env =

@@ -11,6 +11,7 @@ mod admin_cli;
 mod admin_openapi;
 mod admin_pagination;
 mod breached_passwords;
+mod browser;
 mod e2e;
 mod forward_auth;
 mod forward_auth_pages;

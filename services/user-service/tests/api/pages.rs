@@ -84,6 +84,20 @@ async fn posts_need_the_csrf_token_and_our_origin() {
         assert_eq!(page.state(), Some(state));
         assert!(browser.cookie("__Host-session").is_none());
     }
+    // Refused as cross-site before anything else, even where no session would send the
+    // browser to the login page.
+    let page = browser
+        .post_with(
+            "/account/profile",
+            &[("display_name", "x")],
+            Some(&csrf),
+            &[("origin", "https://evil.example")],
+        )
+        .await;
+    assert_eq!(
+        (page.status.as_u16(), page.state()),
+        (403, Some("cross_origin"))
+    );
     // What browsers send from our own page under `Referrer-Policy: no-referrer`.
     let page = browser
         .post_with(

@@ -3,9 +3,10 @@
 //! session (the session cookie, backed by the same Redis sessions as bearer tokens).
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -105,8 +106,26 @@ pub fn same_origin(headers: &HeaderMap, own: &WebOrigin) -> bool {
     }
 }
 
-/// A form post from our own pages: its origin checked, its CSRF token matched against the
-/// cookie, its fields parsed into `T` (missing ones take their defaults).
+/// Every request but a `GET` or `HEAD` must come from our own origin: checked before the
+/// handler's extractors, so a cross-site post is refused as such even where the session
+/// extractor would have sent it to the login page.
+pub async fn refuse_cross_origin(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD);
+    if safe || same_origin(req.headers(), &state.config.pages.public_origin) {
+        return next.run(req).await;
+    }
+    tracing::warn!(method = %req.method(), "form post from another origin refused");
+    let (parts, _) = req.into_parts();
+    Page::from_parts(&parts, &state).refuse(&state, "cross_origin", StatusCode::FORBIDDEN)
+}
+
+/// A form post from our own pages (its origin checked by `refuse_cross_origin`): its CSRF
+/// token matched against the cookie, its fields parsed into `T` (missing ones take their
+/// defaults).
 pub struct Posted<T> {
     pub page: Page,
     pub form: T,
@@ -122,12 +141,9 @@ impl<T: DeserializeOwned> FromRequest<AppState> for Posted<T> {
     type Rejection = Response;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Response> {
+        // The origin was checked before any extractor ran (`refuse_cross_origin`).
         let (parts, body) = req.into_parts();
         let page = Page::from_parts(&parts, state);
-        if !same_origin(&parts.headers, &state.config.pages.public_origin) {
-            tracing::warn!("form post from another origin refused");
-            return Err(page.refuse(state, "cross_origin", StatusCode::FORBIDDEN));
-        }
         let bytes = Bytes::from_request(Request::from_parts(parts, body), state)
             .await
             .map_err(|_| page.refuse(state, "payload_too_large", StatusCode::PAYLOAD_TOO_LARGE))?;

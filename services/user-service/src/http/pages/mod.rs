@@ -79,6 +79,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/account/mfa/disable", post(account_mfa::disable))
         .route("/account/delete", post(account::delete))
         .method_not_allowed_fallback(signup::method_not_allowed)
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            guard::refuse_cross_origin,
+        ))
         .layer(middleware::from_fn_with_state(csp, page_headers))
 }
 

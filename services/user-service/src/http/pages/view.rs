@@ -124,36 +124,17 @@ impl View {
     pub fn render(self, state: &AppState, page: &Page) -> Response {
         let site = &state.site;
         let text = |key: &str| site.text(&page.locale, key);
-        let outcome = self.message.map(|m| match m {
-            Message::Done(name) => Outcome {
-                message: text(&format!("state_{name}")).unwrap_or_default(),
-                state: name.to_owned(),
-                alert: false,
-            },
-            Message::Refused {
-                code,
-                detail,
-                wait_seconds,
-            } => Outcome {
-                message: text(&format!("error_{code}"))
-                    .map(|m| m.replace("{seconds}", &wait_seconds.unwrap_or(1).to_string()))
-                    .unwrap_or(detail),
-                state: code.to_owned(),
-                alert: true,
-            },
-        });
+        let outcome = self.message.map(|m| outcome(m, &text));
         let errors: BTreeMap<&str, FieldMessage> = self
             .errors
             .into_iter()
             .map(|e| {
                 let message = text(&format!("error_{}", e.code)).unwrap_or(e.detail);
-                (
-                    e.field,
-                    FieldMessage {
-                        code: e.code,
-                        message,
-                    },
-                )
+                let shown = FieldMessage {
+                    code: e.code,
+                    message,
+                };
+                (e.field, shown)
             })
             .collect();
         let brand = &state.config.pages.brand;
@@ -162,18 +143,12 @@ impl View {
             ("page", Value::from(self.page)),
             ("title", Value::from(text(self.title).unwrap_or_default())),
             ("lang", Value::from(page.locale.as_str())),
-            ("q", Value::from(format!("?lang={}", page.locale))),
+            ("q", Value::from(page.query())),
             ("csrf", Value::from(page.csrf.as_str())),
             ("signed_in", Value::from(self.signed_in)),
             ("failed", Value::from(self.failed.unwrap_or(""))),
-            (
-                "status",
-                serde_json::to_value(outcome).unwrap_or(Value::Null),
-            ),
-            (
-                "errors",
-                serde_json::to_value(errors).unwrap_or(Value::Null),
-            ),
+            ("status", json_value(outcome)),
+            ("errors", json_value(errors)),
             (
                 "brand",
                 serde_json::json!({
@@ -188,20 +163,54 @@ impl View {
         context
             .entry("values")
             .or_insert_with(|| Value::Object(Map::new()));
-        let mut context = minijinja::Value::from_serialize(&context);
-        context = minijinja::context! { t => site.texts(&page.locale), ..context };
-        let mut response = match site.render(self.page, context) {
-            Ok(html) => (self.status, html).into_response(),
-            Err(e) => {
-                tracing::error!(error = %crate::store::chain(&e), "page not rendered");
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
-            }
-        };
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/html; charset=utf-8"),
-        );
-        page.attach_csrf_cookie(&mut response);
-        response
+        let context = minijinja::Value::from_serialize(&context);
+        let context = minijinja::context! { t => site.texts(&page.locale), ..context };
+        html_response(site.render(self.page, context), self.status, page)
     }
+}
+
+fn json_value(value: impl Serialize) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}
+
+/// The outcome message in the page's language (the API's English detail when no text exists).
+fn outcome(message: Message, text: &impl Fn(&str) -> Option<String>) -> Outcome {
+    match message {
+        Message::Done(name) => Outcome {
+            message: text(&format!("state_{name}")).unwrap_or_default(),
+            state: name.to_owned(),
+            alert: false,
+        },
+        Message::Refused {
+            code,
+            detail,
+            wait_seconds,
+        } => Outcome {
+            message: text(&format!("error_{code}"))
+                .map(|m| m.replace("{seconds}", &wait_seconds.unwrap_or(1).to_string()))
+                .unwrap_or(detail),
+            state: code.to_owned(),
+            alert: true,
+        },
+    }
+}
+
+fn html_response(
+    rendered: Result<String, crate::pages::site::RenderError>,
+    status: StatusCode,
+    page: &Page,
+) -> Response {
+    let mut response = match rendered {
+        Ok(html) => (status, html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %crate::store::chain(&e), "page not rendered");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    };
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    page.attach_csrf_cookie(&mut response);
+    response
 }

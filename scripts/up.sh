@@ -97,9 +97,9 @@ The user platform is running:
   captured mail $RUN_DIR/maildir/new/  (SMTP sink on 127.0.0.1:2525)
 
 Try it in a browser:
-  $PUBLIC_URL/signup        sign up, then open the link of the verification email:
-  scripts/mail-links.py     prints the links of the newest captured email
-  $PUBLIC_URL/login         log in; $PUBLIC_URL/account manages the account
+  1. open $PUBLIC_URL/signup and create an account
+  2. scripts/mail-links.py prints the verification email's link: open it, press the button
+  3. log in at $PUBLIC_URL/login; $PUBLIC_URL/account manages the account
 
 Or with the JSON API:
   curl -i -X POST http://$USER_HTTP/v1/users -H 'content-type: application/json' \\

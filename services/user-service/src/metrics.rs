@@ -20,7 +20,18 @@ pub struct Metrics {
     pub auth_check_duration: HistogramVec,
     pub admin_actions: IntCounterVec,
     pub admin_auth_failures: IntCounter,
+    pub page_refusals: IntCounterVec,
 }
+
+/// Why a hosted page refused a request (`user_page_refusals_total{reason}`).
+pub const PAGE_REFUSALS: &[&str] = &[
+    "csrf_failed",
+    "cross_origin",
+    "invalid_return_to",
+    "invalid_body",
+    "payload_too_large",
+    "method_not_allowed",
+];
 
 /// The results of the forward-auth check (`user_auth_checks_total{result}`).
 pub const AUTH_CHECK_RESULTS: &[&str] =
@@ -126,9 +137,18 @@ impl Metrics {
                 "user_admin_auth_failures_total",
                 "Admin API requests refused for a missing or unknown token",
             )?,
+            page_refusals: IntCounterVec::new(
+                Opts::new(
+                    "user_page_refusals_total",
+                    "Hosted-page requests refused before any workflow (csrf_failed, cross_origin, \
+                     invalid_return_to, invalid_body, payload_too_large, method_not_allowed)",
+                ),
+                &["reason"],
+            )?,
         };
         m.start_at_zero();
         registry.register(Box::new(m.admin_auth_failures.clone()))?;
+        registry.register(Box::new(m.page_refusals.clone()))?;
         registry.register(Box::new(m.admin_actions.clone()))?;
         registry.register(Box::new(m.auth_checks.clone()))?;
         registry.register(Box::new(m.auth_check_duration.clone()))?;
@@ -198,6 +218,9 @@ impl Metrics {
         }
         for action in crate::admin::audit::ACTIONS {
             self.admin_actions.with_label_values(&[action]);
+        }
+        for reason in PAGE_REFUSALS {
+            self.page_refusals.with_label_values(&[reason]);
         }
         for result in AUTH_CHECK_RESULTS {
             self.auth_checks.with_label_values(&[result]);

@@ -98,6 +98,15 @@ async fn posts_need_the_csrf_token_and_our_origin() {
         (page.status.as_u16(), page.state()),
         (403, Some("cross_origin"))
     );
+    let metrics = app.metrics().await;
+    for (reason, count) in [
+        ("csrf_failed", 2),
+        ("cross_origin", 3),
+        ("invalid_return_to", 0),
+    ] {
+        let line = format!("user_page_refusals_total{{reason=\"{reason}\"}} {count}");
+        assert!(metrics.contains(&line), "{line} not in the metrics");
+    }
     // What browsers send from our own page under `Referrer-Policy: no-referrer`.
     let page = browser
         .post_with(

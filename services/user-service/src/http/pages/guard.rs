@@ -72,7 +72,13 @@ impl Page {
         }
     }
 
+    /// The refusal page for a request refused before any workflow, counted by its code
+    /// (`user_page_refusals_total{reason}`: a rise in `cross_origin` or `csrf_failed` is an
+    /// attack, or a `PUBLIC_URL` that is not what browsers see).
     pub fn refuse(&self, state: &AppState, code: &'static str, status: StatusCode) -> Response {
+        if crate::metrics::PAGE_REFUSALS.contains(&code) {
+            state.metrics.page_refusals.with_label_values(&[code]).inc();
+        }
         View::refusal(code, status).render(state, self)
     }
 

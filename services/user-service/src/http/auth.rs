@@ -10,6 +10,7 @@ use super::AppState;
 use super::error::ApiError;
 use crate::account::access::Credential;
 use crate::crypto::{looks_like_token, token_digest};
+use crate::store::StoreError;
 use crate::store::sessions::SessionLookup;
 
 /// The bearer token of a request: none, malformed (another scheme, or not of our tokens'
@@ -74,15 +75,24 @@ impl FromRequestParts<AppState> for CurrentSession {
             Credential::Token(token) => token,
             Credential::Missing | Credential::Malformed => return Err(ApiError::Unauthorized),
         };
+        CurrentSession::of_token(state, token)
+            .await?
+            .ok_or(ApiError::Unauthorized)
+    }
+}
+
+impl CurrentSession {
+    /// The valid session of a token (bearer or the pages' cookie), `None` when it is unknown
+    /// or ended. One Redis round trip: lookup, expiry, the account's security stamp, touch.
+    pub async fn of_token(state: &AppState, token: &str) -> Result<Option<Self>, StoreError> {
         let digest = token_digest(token);
-        // One Redis round trip: lookup, expiry, the account's security stamp, touch.
-        let SessionLookup::Valid(record) = state.sessions.check(&digest).await? else {
-            return Err(ApiError::Unauthorized);
-        };
-        Ok(CurrentSession {
-            digest,
-            id: record.id,
-            user_id: record.user_id,
+        Ok(match state.sessions.check(&digest).await? {
+            SessionLookup::Valid(record) => Some(CurrentSession {
+                digest,
+                id: record.id,
+                user_id: record.user_id,
+            }),
+            SessionLookup::Ended | SessionLookup::Unknown => None,
         })
     }
 }

@@ -13,11 +13,10 @@ use serde::de::DeserializeOwned;
 use subtle::ConstantTimeEq;
 
 use super::view::View;
-use crate::crypto::{looks_like_token, new_token, token_digest};
+use crate::crypto::{looks_like_token, new_token};
 use crate::http::AppState;
-use crate::http::auth::cookie_value;
+use crate::http::auth::{CurrentSession, cookie_value};
 use crate::pages::origins::WebOrigin;
-use crate::store::sessions::SessionLookup;
 
 const CSRF_COOKIE: &str = "__Host-csrf";
 
@@ -184,14 +183,13 @@ impl FromRequestParts<AppState> for SignedIn {
         let Some(token) = &page.session_token else {
             return Err(to_login());
         };
-        let digest = token_digest(token);
-        match state.sessions.check(&digest).await {
-            Ok(SessionLookup::Valid(record)) => Ok(SignedIn {
-                digest,
-                id: record.id,
-                user_id: record.user_id,
+        match CurrentSession::of_token(state, token).await {
+            Ok(Some(session)) => Ok(SignedIn {
+                digest: session.digest,
+                id: session.id,
+                user_id: session.user_id,
             }),
-            Ok(_) => Err(to_login()),
+            Ok(None) => Err(to_login()),
             Err(e) => Err(View::new("error", "error_title")
                 .with("back_to", "/account")
                 .problem("", e.into())

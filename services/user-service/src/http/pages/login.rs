@@ -11,14 +11,14 @@ use super::guard::{NoFields, Page, Posted, clear_session_cookie, session_cookie}
 use super::view::View;
 use crate::account::login::{self, LoginOutcome, NewSession};
 use crate::account::mfa_login;
-use crate::crypto::{looks_like_token, token_digest};
+use crate::crypto::looks_like_token;
 use crate::http::AppState;
+use crate::http::auth::CurrentSession;
 use crate::http::client::Client;
 use crate::http::error::ApiError;
 use crate::http::mfa::parse_factor;
 use crate::http::sessions::login_input;
 use crate::pages::origins::check_return_to;
-use crate::store::sessions::SessionLookup;
 
 /// Where a login goes when no `return_to` was given.
 const HOME: &str = "/account";
@@ -54,7 +54,7 @@ pub async fn show(State(state): State<AppState>, page: Page, uri: Uri) -> Respon
         return page.refuse(&state, "invalid_return_to", StatusCode::BAD_REQUEST);
     };
     if let Some(token) = &page.session_token
-        && let Ok(SessionLookup::Valid(_)) = state.sessions.check(&token_digest(token)).await
+        && let Ok(Some(_)) = CurrentSession::of_token(&state, token).await
     {
         return Redirect::to(&target).into_response();
     }
@@ -161,10 +161,7 @@ pub async fn second_step(
 /// `GET /logout`: asks to confirm (a link must not log anyone out).
 pub async fn confirm(State(state): State<AppState>, page: Page) -> Response {
     let signed_in = match &page.session_token {
-        Some(token) => matches!(
-            state.sessions.check(&token_digest(token)).await,
-            Ok(SessionLookup::Valid(_))
-        ),
+        Some(token) => matches!(CurrentSession::of_token(&state, token).await, Ok(Some(_))),
         None => false,
     };
     let view = View::new("logout", "logout_title");
@@ -183,7 +180,7 @@ pub async fn submit_logout(
     Posted { page, .. }: Posted<NoFields>,
 ) -> Response {
     if let Some(token) = &page.session_token
-        && let Ok(SessionLookup::Valid(record)) = state.sessions.check(&token_digest(token)).await
+        && let Ok(Some(record)) = CurrentSession::of_token(&state, token).await
     {
         if let Err(e) = state.sessions.revoke(&record.user_id, &record.id).await {
             return View::refusal("service_unavailable", StatusCode::SERVICE_UNAVAILABLE)

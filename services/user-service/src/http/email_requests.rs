@@ -11,8 +11,8 @@ use axum::http::StatusCode;
 
 use super::AppState;
 use super::client::Client;
+use super::docs::Accepted;
 use super::error::ApiError;
-use super::openapi::Accepted;
 use crate::account::AccountError;
 use crate::account::limits::{self, Limit};
 use crate::domain::Email;

@@ -11,8 +11,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::auth::bearer_or_cookie;
+use super::docs::{NeedsSession, ProblemDoc, Unavailable};
 use super::error::ApiError;
-use super::openapi::{NeedsSession, ProblemDoc, Unavailable};
 use crate::account::access::{self, Requirement};
 
 pub const USER_ID: HeaderName = HeaderName::from_static("x-user-id");

@@ -5,77 +5,20 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::AppState;
 use super::auth::CurrentSession;
 use super::client::Client;
-use super::error::{ApiError, FieldError};
+use super::docs::{BodyErrors, Limited, NeedsSession, ProblemDoc, Unavailable, WrongPassword};
+use super::error::ApiError;
+use super::fields::{parse_code, parse_factor, with_second_factor};
 use super::json::ApiJson;
-use super::openapi::{BodyErrors, Limited, NeedsSession, ProblemDoc, Unavailable, WrongPassword};
 use super::sessions::NewSession;
-use super::users::not_null;
-use crate::account::second_factor::SecondFactor;
 use crate::account::{mfa, mfa_login};
 use crate::crypto::looks_like_token;
-use crate::totp;
-
-/// The longest recovery code taken as typed (with dashes and spaces).
-const MAX_RECOVERY_CODE: usize = 64;
-
-/// A `totp_code` field: six digits, else 422 `invalid_totp_code`.
-pub fn parse_code(field: &'static str, raw: &str) -> Result<SecretString, FieldError> {
-    if totp::is_code_shaped(raw) {
-        Ok(SecretString::from(raw))
-    } else {
-        Err(FieldError {
-            field,
-            code: "invalid_totp_code",
-            detail: format!("{field} must be the 6 digits the authenticator app shows"),
-        })
-    }
-}
-
-/// A `totp_code` field, checked for shape.
-pub fn optional_code(raw: Option<String>) -> Result<Option<SecretString>, ApiError> {
-    raw.map(|c| parse_code("totp_code", &c))
-        .transpose()
-        .map_err(|e| ApiError::Validation(vec![e]))
-}
-
-/// Exactly one of `code` and `recovery_code`.
-pub(crate) fn parse_factor(
-    code: Option<String>,
-    recovery_code: Option<String>,
-) -> Result<SecondFactor, ApiError> {
-    let invalid = |field, code, detail: &str| {
-        ApiError::Validation(vec![FieldError {
-            field,
-            code,
-            detail: detail.into(),
-        }])
-    };
-    match (code, recovery_code) {
-        (Some(code), None) => parse_code("code", &code)
-            .map(SecondFactor::Code)
-            .map_err(|e| ApiError::Validation(vec![e])),
-        (None, Some(raw)) if !raw.is_empty() && raw.chars().count() <= MAX_RECOVERY_CODE => {
-            Ok(SecondFactor::RecoveryCode(raw.into()))
-        }
-        (None, Some(_)) => Err(invalid(
-            "recovery_code",
-            "invalid_recovery_code",
-            "recovery_code must be 1 to 64 characters",
-        )),
-        _ => Err(invalid(
-            "code",
-            "mfa_factor_required",
-            "send exactly one of code and recovery_code",
-        )),
-    }
-}
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -191,20 +134,14 @@ pub async fn confirm(
     }))
 }
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct DisableBody {
-    /// The account's password; a wrong one is a 403 `wrong_password`.
-    #[schema(format = "password")]
-    password: String,
-    /// A current code; or else `recovery_code` (exactly one of the two).
-    #[serde(default, deserialize_with = "not_null")]
-    #[schema(value_type = String, pattern = "^[0-9]{6}$", min_length = 6, max_length = 6)]
-    code: Option<String>,
-    /// An unused recovery code (dashes, spaces and case do not matter); uses it up.
-    #[serde(default, deserialize_with = "not_null")]
-    #[schema(value_type = String, min_length = 1, max_length = 64)]
-    recovery_code: Option<String>,
+with_second_factor! {
+    #[derive(Deserialize, ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct DisableBody {
+        /// The account's password; a wrong one is a 403 `wrong_password`.
+        #[schema(format = "password")]
+        password: String,
+    }
 }
 
 /// Turns two-factor login off: password and a current code (or a recovery code). The owner
@@ -239,20 +176,14 @@ pub async fn disable(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct MfaLoginBody {
-    /// From the `200` answer of `POST /v1/sessions`.
-    #[schema(pattern = "^[A-Za-z0-9_-]{43}$", min_length = 43, max_length = 43)]
-    challenge: String,
-    /// A current code; or else `recovery_code` (exactly one of the two).
-    #[serde(default, deserialize_with = "not_null")]
-    #[schema(value_type = String, pattern = "^[0-9]{6}$", min_length = 6, max_length = 6)]
-    code: Option<String>,
-    /// An unused recovery code (dashes, spaces and case do not matter); uses it up.
-    #[serde(default, deserialize_with = "not_null")]
-    #[schema(value_type = String, min_length = 1, max_length = 64)]
-    recovery_code: Option<String>,
+with_second_factor! {
+    #[derive(Deserialize, ToSchema)]
+    #[serde(deny_unknown_fields)]
+    pub struct MfaLoginBody {
+        /// From the `200` answer of `POST /v1/sessions`.
+        #[schema(pattern = "^[A-Za-z0-9_-]{43}$", min_length = 43, max_length = 43)]
+        challenge: String,
+    }
 }
 
 /// The second login step: the challenge with a current code or a recovery code gives the

@@ -3,8 +3,10 @@
 pub mod admin;
 mod auth;
 mod client;
+pub mod docs;
 mod email_requests;
 pub mod error;
+mod fields;
 pub mod forward_auth;
 mod json;
 mod mfa;

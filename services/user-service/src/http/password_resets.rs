@@ -8,12 +8,10 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::client::Client;
+use super::docs::{Accepted, BodyErrors, Limited, NewPasswordRefused, TokenRefused, Unavailable};
 use super::email_requests;
 use super::error::ApiError;
 use super::json::ApiJson;
-use super::openapi::{
-    Accepted, BodyErrors, Limited, NewPasswordRefused, TokenRefused, Unavailable,
-};
 use crate::account::reset;
 use crate::crypto::looks_like_token;
 

@@ -11,9 +11,9 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::auth::CurrentSession;
 use super::client::Client;
+use super::docs::{BodyErrors, Limited, NeedsSession, ProblemDoc, Unavailable};
 use super::error::{ApiError, FieldError};
 use super::json::ApiJson;
-use super::openapi::{BodyErrors, Limited, NeedsSession, ProblemDoc, Unavailable};
 use crate::account::login;
 use crate::domain::{Email, Password};
 

@@ -5,24 +5,26 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use chrono::Utc;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::AppState;
 use super::auth::CurrentSession;
 use super::client::Client;
-use super::error::{ApiError, FieldError};
-use super::json::ApiJson;
-use super::mfa::{optional_code, parse_code};
-use super::openapi::{
+use super::docs::{
     Accepted, BodyErrors, Limited, NeedsSession, NewPasswordRefused, Unavailable, WrongPassword,
 };
+use super::error::{ApiError, FieldError};
+use super::fields::{
+    not_null, optional_code, parse_code, parse_registration, present, profile_changes,
+};
+use super::json::ApiJson;
 use crate::account::owner::{self, SessionRef};
 use crate::account::profile::{self, ProfileEdit};
 use crate::account::registration::{self, Registration};
-use crate::domain::{DisplayName, Email, Locale, Password};
+use crate::domain::Email;
 use crate::store::from_bson_time;
-use crate::store::users::{ProfileChanges, UserDoc};
+use crate::store::users::UserDoc;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -56,50 +58,6 @@ impl RegisterBody {
             self.display_name.as_deref(),
             self.locale.as_deref(),
         )
-    }
-}
-
-/// A registration's fields (the API's body, the sign-up page's form). Every field is checked,
-/// so the client learns about all problems at once.
-pub(crate) fn parse_registration(
-    email: &str,
-    password: &str,
-    display_name: Option<&str>,
-    locale: Option<&str>,
-) -> Result<Registration, ApiError> {
-    let mut errors = Vec::new();
-    let email = Email::parse(email)
-        .map_err(|e| errors.push(ApiError::field("email", e)))
-        .ok();
-    let password = Password::parse(password)
-        .map_err(|e| errors.push(ApiError::field("password", e)))
-        .ok();
-    let display_name = match display_name.map(DisplayName::parse) {
-        Some(Ok(name)) => Some(name),
-        Some(Err(e)) => {
-            errors.push(ApiError::field("display_name", e));
-            None
-        }
-        None => None,
-    };
-    let locale = Locale::parse(locale.unwrap_or("en"))
-        .map_err(|e| errors.push(ApiError::field("locale", e)))
-        .ok();
-    if let (Some(email), Some(password)) = (&email, &password)
-        && let Err(e) = password
-            .check_not_derived_from(email)
-            .and_then(|()| password.check_not_common())
-    {
-        errors.push(ApiError::field("password", e));
-    }
-    match (email, password, locale) {
-        (Some(email), Some(password), Some(locale)) if errors.is_empty() => Ok(Registration {
-            email,
-            password,
-            display_name,
-            locale,
-        }),
-        _ => Err(ApiError::Validation(errors)),
     }
 }
 
@@ -186,20 +144,6 @@ pub async fn me(
     ))
 }
 
-/// `null` and absent differ: absent leaves a field alone, `null` clears it.
-pub(crate) fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<Option<T>>, D::Error> {
-    Option::<T>::deserialize(d).map(Some)
-}
-
-/// A field that may be absent but, when present, is a value: `null` is refused (400).
-pub(super) fn not_null<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
-    d: D,
-) -> Result<Option<T>, D::Error> {
-    T::deserialize(d).map(Some)
-}
-
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PatchBody {
@@ -283,25 +227,11 @@ impl PatchBody {
     /// Every field is checked, so the client learns about all problems at once.
     fn parse(self) -> Result<ProfileEdit, ApiError> {
         let mut errors = Vec::new();
-        let mut changes = ProfileChanges::default();
-        match self.display_name {
-            Some(Some(raw)) => match DisplayName::parse(&raw) {
-                Ok(name) => changes.display_name = Some(Some(name.into_inner())),
-                Err(e) => errors.push(ApiError::field("display_name", e)),
-            },
-            Some(None) => changes.display_name = Some(None),
-            None => {}
-        }
-        if let Some(raw) = self.locale {
-            match Locale::parse(&raw) {
-                Ok(locale) => changes.locale = Some(locale.as_str().to_owned()),
-                Err(e) => errors.push(ApiError::field("locale", e)),
-            }
-        }
+        let changes = profile_changes(self.display_name, self.locale, &mut errors);
         let new_email = match self.email.as_deref().map(Email::parse) {
             Some(Ok(email)) => Some(email),
             Some(Err(e)) => {
-                errors.push(ApiError::field("email", e));
+                errors.push(FieldError::new("email", e));
                 None
             }
             None => None,

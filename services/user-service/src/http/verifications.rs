@@ -8,10 +8,10 @@ use utoipa::ToSchema;
 
 use super::AppState;
 use super::client::Client;
+use super::docs::{Accepted, BodyErrors, Limited, ProblemDoc, TokenRefused, Unavailable};
 use super::email_requests;
 use super::error::ApiError;
 use super::json::ApiJson;
-use super::openapi::{Accepted, BodyErrors, Limited, ProblemDoc, TokenRefused, Unavailable};
 use crate::account::verification;
 use crate::crypto::looks_like_token;
 

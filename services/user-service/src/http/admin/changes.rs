@@ -6,15 +6,14 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::openapi::{AdminErrors, NeedsToken};
+use super::docs::{AdminErrors, NeedsToken};
 use super::users::AdminUser;
 use crate::admin::audit::Actor;
 use crate::admin::profile::{self, Mail};
-use crate::domain::{DisplayName, Locale};
+use crate::http::docs::BodyErrors;
 use crate::http::error::ApiError;
+use crate::http::fields::{present, profile_changes};
 use crate::http::json::ApiJson;
-use crate::http::openapi::BodyErrors;
-use crate::http::users::present;
 use crate::state::AppState;
 use crate::store::users::ProfileChanges;
 
@@ -34,21 +33,7 @@ pub struct AdminPatch {
 impl AdminPatch {
     fn parse(self) -> Result<ProfileChanges, ApiError> {
         let mut errors = Vec::new();
-        let mut changes = ProfileChanges::default();
-        match self.display_name {
-            Some(Some(raw)) => match DisplayName::parse(&raw) {
-                Ok(name) => changes.display_name = Some(Some(name.into_inner())),
-                Err(e) => errors.push(ApiError::field("display_name", e)),
-            },
-            Some(None) => changes.display_name = Some(None),
-            None => {}
-        }
-        if let Some(raw) = self.locale {
-            match Locale::parse(&raw) {
-                Ok(locale) => changes.locale = Some(locale.as_str().to_owned()),
-                Err(e) => errors.push(ApiError::field("locale", e)),
-            }
-        }
+        let changes = profile_changes(self.display_name, self.locale, &mut errors);
         if errors.is_empty() {
             Ok(changes)
         } else {

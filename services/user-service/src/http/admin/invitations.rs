@@ -6,14 +6,14 @@ use axum::{Extension, Json};
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::openapi::{AdminErrors, NeedsToken};
+use super::docs::{AdminErrors, NeedsToken};
 use super::users::AdminUser;
 use crate::admin::audit::Actor;
 use crate::admin::invite::{self, Invitation};
 use crate::domain::{DisplayName, Email, Locale};
+use crate::http::docs::{BodyErrors, ProblemDoc};
 use crate::http::error::ApiError;
 use crate::http::json::ApiJson;
-use crate::http::openapi::{BodyErrors, ProblemDoc};
 use crate::state::AppState;
 
 #[derive(Deserialize, ToSchema)]

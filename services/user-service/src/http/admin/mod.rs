@@ -3,6 +3,7 @@
 //! the answer is 401, whatever the path. The token's name is the actor of every action.
 
 mod changes;
+mod docs;
 mod invitations;
 mod openapi;
 mod sessions;

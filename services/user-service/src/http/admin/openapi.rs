@@ -2,11 +2,11 @@
 //! admin token like everything else on that listener).
 
 use axum::Json;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
-use utoipa::{IntoResponses, Modify, OpenApi};
+use utoipa::openapi::security::SecurityRequirement;
+use utoipa::{Modify, OpenApi};
 
 use super::{changes, invitations, sessions, users};
-use crate::http::openapi::ProblemDoc;
+use crate::http::docs::bearer_scheme;
 use crate::http::openapi::rules::{display_name_pattern, locale_pattern, property};
 
 #[derive(OpenApi)]
@@ -47,15 +47,10 @@ struct AdminAuth;
 
 impl Modify for AdminAuth {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
+        bearer_scheme(
+            openapi,
             "admin_token",
-            SecurityScheme::Http(
-                HttpBuilder::new()
-                    .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("One of the configured `ADMIN_API_TOKENS`."))
-                    .build(),
-            ),
+            "One of the configured `ADMIN_API_TOKENS`.",
         );
         openapi.security = Some(vec![SecurityRequirement::new(
             "admin_token",
@@ -83,33 +78,4 @@ impl Modify for AdminRules {
 /// `GET /admin/openapi.json`.
 pub async fn document() -> Json<utoipa::openapi::OpenApi> {
     Json(AdminDoc::openapi())
-}
-
-/// No admin token, or not a configured one.
-#[derive(IntoResponses)]
-#[response(
-    status = 401,
-    content_type = "application/problem+json",
-    headers(("WWW-Authenticate" = String))
-)]
-#[allow(dead_code)] // Documents a response `ApiError` produces; never built.
-pub struct NeedsToken(#[to_schema] ProblemDoc);
-
-/// What any admin operation can answer besides its own responses.
-#[derive(IntoResponses)]
-#[allow(dead_code)] // Documents responses `ApiError` produces; never built.
-pub enum AdminErrors {
-    /// A query parameter is malformed (`invalid_query`).
-    #[response(status = 400, content_type = "application/problem+json")]
-    BadRequest(ProblemDoc),
-    /// No such user or session (`not_found`).
-    #[response(status = 404, content_type = "application/problem+json")]
-    NotFound(ProblemDoc),
-    /// The account kept changing during the request (`conflict`); retry. Removing a second
-    /// factor that is not on: `mfa_not_enabled`.
-    #[response(status = 409, content_type = "application/problem+json")]
-    Conflict(ProblemDoc),
-    /// MongoDB or Redis did not answer (`service_unavailable`); retry.
-    #[response(status = 503, content_type = "application/problem+json")]
-    Unavailable(ProblemDoc),
 }

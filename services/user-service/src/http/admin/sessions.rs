@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::openapi::{AdminErrors, NeedsToken};
+use super::docs::{AdminErrors, NeedsToken};
 use crate::admin::access;
 use crate::admin::audit::Actor;
 use crate::http::error::ApiError;

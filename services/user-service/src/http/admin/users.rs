@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::openapi::{AdminErrors, NeedsToken};
+use super::docs::{AdminErrors, NeedsToken};
 use crate::admin::access;
 use crate::admin::audit::Actor;
 use crate::admin::users::{self as workflow, Cursor, MAX_LIMIT};

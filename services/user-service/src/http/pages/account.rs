@@ -8,14 +8,15 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::guard::{Page, Posted, SignedIn, clear_session_cookie};
+use super::guard::{Posted, SignedIn, clear_session_cookie};
+use super::page::Page;
 use super::view::View;
 use crate::account::owner::{self, SessionRef};
 use crate::account::profile::{self, ProfileEdit};
 use crate::domain::{DisplayName, Email, Locale};
 use crate::http::AppState;
 use crate::http::error::{ApiError, FieldError};
-use crate::http::mfa::optional_code;
+use crate::http::fields::optional_code;
 use crate::store::users::ProfileChanges;
 
 #[derive(Serialize)]

@@ -14,7 +14,7 @@ use crate::account::mfa;
 use crate::account::second_factor::SecondFactor;
 use crate::http::AppState;
 use crate::http::error::ApiError;
-use crate::http::mfa::parse_code;
+use crate::http::fields::parse_code;
 
 #[derive(Deserialize, Default)]
 #[serde(default)]

@@ -8,8 +8,9 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::guard::{Page, Posted};
+use super::guard::Posted;
 use super::login::query_param;
+use super::page::Page;
 use super::view::View;
 use crate::account::{reset, verification};
 use crate::crypto::looks_like_token;

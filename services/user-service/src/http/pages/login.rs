@@ -7,7 +7,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::guard::{NoFields, Page, Posted, clear_session_cookie, session_cookie};
+use super::guard::{NoFields, Posted, clear_session_cookie, session_cookie};
+use super::page::Page;
 use super::view::View;
 use crate::account::login::{self, LoginOutcome, NewSession};
 use crate::account::mfa_login;
@@ -16,7 +17,7 @@ use crate::http::AppState;
 use crate::http::auth::CurrentSession;
 use crate::http::client::Client;
 use crate::http::error::ApiError;
-use crate::http::mfa::parse_factor;
+use crate::http::fields::parse_factor;
 use crate::http::sessions::login_input;
 use crate::pages::origins::check_return_to;
 

@@ -9,6 +9,7 @@ mod device;
 pub mod guard;
 mod links;
 mod login;
+mod page;
 mod signup;
 mod view;
 

@@ -7,12 +7,13 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::guard::{Page, Posted};
+use super::guard::Posted;
+use super::page::Page;
 use super::view::View;
 use crate::account::registration;
 use crate::http::AppState;
 use crate::http::client::Client;
-use crate::http::users::parse_registration;
+use crate::http::fields::parse_registration;
 
 pub async fn show(State(state): State<AppState>, page: Page) -> Response {
     View::new("signup", "signup_title").render(&state, &page)

@@ -8,7 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::guard::Page;
+use super::page::Page;
 use crate::http::AppState;
 use crate::http::error::{ApiError, FieldError};
 
@@ -36,6 +36,18 @@ enum Message {
         detail: String,
         wait_seconds: Option<u64>,
     },
+}
+
+impl Page {
+    /// The refusal page for a request refused before any workflow, counted by its code
+    /// (`user_page_refusals_total{reason}`: a rise in `cross_origin` or `csrf_failed` is an
+    /// attack, or a `PUBLIC_URL` that is not what browsers see).
+    pub fn refuse(&self, state: &AppState, code: &'static str, status: StatusCode) -> Response {
+        if crate::metrics::PAGE_REFUSALS.contains(&code) {
+            state.metrics.page_refusals.with_label_values(&[code]).inc();
+        }
+        View::refusal(code, status).render(state, self)
+    }
 }
 
 pub struct View {

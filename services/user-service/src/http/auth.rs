@@ -8,6 +8,7 @@ use axum::http::request::Parts;
 
 use super::AppState;
 use super::error::ApiError;
+use crate::account::AccountError;
 use crate::account::access::Credential;
 use crate::crypto::{looks_like_token, token_digest};
 use crate::store::StoreError;
@@ -73,11 +74,13 @@ impl FromRequestParts<AppState> for CurrentSession {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let token = match bearer(&parts.headers) {
             Credential::Token(token) => token,
-            Credential::Missing | Credential::Malformed => return Err(ApiError::Unauthorized),
+            Credential::Missing | Credential::Malformed => {
+                return Err(ApiError::Account(AccountError::Unauthorized));
+            }
         };
         CurrentSession::of_token(state, token)
             .await?
-            .ok_or(ApiError::Unauthorized)
+            .ok_or(ApiError::Account(AccountError::Unauthorized))
     }
 }
 

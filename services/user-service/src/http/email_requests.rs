@@ -54,7 +54,7 @@ where
     Fut: Future<Output = Result<(), AccountError>> + Send + 'static,
 {
     let email = Email::parse(raw_email)
-        .map_err(|e| ApiError::Validation(vec![ApiError::field("email", e)]))?;
+        .map_err(|e| ApiError::invalid(vec![ApiError::field("email", e)]))?;
     limits::enforce_client(&state, Limit::EmailIp, &client.0).await?;
     limits::enforce(&state, Limit::EmailAddress, email.as_str()).await?;
     tokio::spawn(async move {

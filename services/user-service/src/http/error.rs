@@ -4,15 +4,18 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use super::problem::{self, Kind};
 use crate::account::AccountError;
 pub use crate::account::FieldError;
 use crate::domain::Invalid;
 use crate::store::{StoreError, chain};
 
+/// What the HTTP layer answers with: an account workflow's outcome, or a refusal of the
+/// request itself (its body, its route, its admin token, its time).
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
-    #[error("validation failed")]
-    Validation(Vec<FieldError>),
+    #[error(transparent)]
+    Account(AccountError),
     #[error("malformed JSON")]
     MalformedJson(String),
     #[error("invalid body")]
@@ -23,45 +26,14 @@ pub enum ApiError {
     UnsupportedMediaType,
     #[error("payload too large")]
     PayloadTooLarge,
-    #[error("missing or invalid credentials")]
-    Unauthorized,
     /// The admin API's 401: no configured admin token.
     #[error("missing or invalid admin token")]
     AdminUnauthorized,
-    #[error("invalid email or password")]
-    InvalidCredentials,
-    #[error("email not verified")]
-    EmailNotVerified,
-    #[error("invalid or expired token")]
-    InvalidToken,
-    #[error("wrong password")]
-    WrongPassword,
-    #[error("email address taken")]
-    EmailTaken,
-    #[error("rate limited")]
-    RateLimited(std::time::Duration),
+    /// No such route.
     #[error("not found")]
     NotFound,
-    #[error("two-factor login not configured")]
-    MfaNotConfigured,
-    #[error("two-factor login already enabled")]
-    MfaAlreadyEnabled,
-    #[error("two-factor login not enabled")]
-    MfaNotEnabled,
-    #[error("no two-factor enrolment in progress")]
-    MfaNotPending,
-    #[error("one-time code required")]
-    MfaCodeRequired,
-    #[error("invalid one-time code")]
-    InvalidMfaCode,
-    #[error("invalid login challenge")]
-    InvalidChallenge,
     #[error("method not allowed")]
     MethodNotAllowed,
-    #[error("account disabled")]
-    AccountDisabled,
-    #[error("conflicting change")]
-    Conflict,
     #[error("{0} unavailable")]
     Unavailable(&'static str),
     #[error("internal error")]
@@ -73,158 +45,74 @@ impl ApiError {
         FieldError::new(field, invalid)
     }
 
-    pub(crate) fn parts(&self) -> (StatusCode, &'static str, &'static str) {
-        use ApiError::*;
+    /// Invalid fields of a request (422 `validation_failed`).
+    pub fn invalid(errors: Vec<FieldError>) -> Self {
+        ApiError::Account(AccountError::Validation(errors))
+    }
+
+    /// The problem kind: status, code, title and default detail.
+    pub(crate) fn kind(&self) -> &'static Kind {
         match self {
-            Validation(_) => (
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_failed",
-                "Validation failed",
-            ),
-            MalformedJson(_) => (StatusCode::BAD_REQUEST, "malformed_json", "Malformed JSON"),
-            InvalidBody(_) => (
-                StatusCode::BAD_REQUEST,
-                "invalid_body",
-                "Invalid request body",
-            ),
-            InvalidQuery(_) => (
-                StatusCode::BAD_REQUEST,
-                "invalid_query",
-                "Invalid query string",
-            ),
-            UnsupportedMediaType => (
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "Unsupported media type",
-            ),
-            PayloadTooLarge => (
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "payload_too_large",
-                "Payload too large",
-            ),
-            Unauthorized | AdminUnauthorized => {
-                (StatusCode::UNAUTHORIZED, "unauthorized", "Unauthorized")
-            }
-            InvalidCredentials => (
-                StatusCode::UNAUTHORIZED,
-                "invalid_credentials",
-                "Invalid credentials",
-            ),
-            EmailNotVerified => (
-                StatusCode::FORBIDDEN,
-                "email_not_verified",
-                "Email not verified",
-            ),
-            InvalidToken => (
-                StatusCode::BAD_REQUEST,
-                "invalid_token",
-                "Invalid or expired token",
-            ),
-            WrongPassword => (StatusCode::FORBIDDEN, "wrong_password", "Wrong password"),
-            EmailTaken => (StatusCode::CONFLICT, "email_taken", "Email address taken"),
-            RateLimited(_) => (
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limited",
-                "Too many requests",
-            ),
-            NotFound => (StatusCode::NOT_FOUND, "not_found", "Not found"),
-            MfaNotConfigured => (
-                StatusCode::NOT_IMPLEMENTED,
-                "mfa_not_configured",
-                "Two-factor login not configured",
-            ),
-            MfaAlreadyEnabled => (
-                StatusCode::CONFLICT,
-                "mfa_already_enabled",
-                "Two-factor login already enabled",
-            ),
-            MfaNotEnabled => (
-                StatusCode::CONFLICT,
-                "mfa_not_enabled",
-                "Two-factor login not enabled",
-            ),
-            MfaNotPending => (
-                StatusCode::CONFLICT,
-                "mfa_enrolment_not_started",
-                "No enrolment in progress",
-            ),
-            MfaCodeRequired => (
-                StatusCode::FORBIDDEN,
-                "mfa_code_required",
-                "One-time code required",
-            ),
-            InvalidMfaCode => (
-                StatusCode::FORBIDDEN,
-                "invalid_mfa_code",
-                "Invalid one-time code",
-            ),
-            InvalidChallenge => (
-                StatusCode::UNAUTHORIZED,
-                "invalid_mfa_challenge",
-                "Invalid login challenge",
-            ),
-            MethodNotAllowed => (
-                StatusCode::METHOD_NOT_ALLOWED,
-                "method_not_allowed",
-                "Method not allowed",
-            ),
-            AccountDisabled => (
-                StatusCode::FORBIDDEN,
-                "account_disabled",
-                "Account disabled",
-            ),
-            Conflict => (StatusCode::CONFLICT, "conflict", "Conflicting change"),
-            Unavailable(_) => (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "service_unavailable",
-                "Service unavailable",
-            ),
-            Internal => (
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal_error",
-                "Internal error",
-            ),
+            ApiError::Account(e) => account_kind(e),
+            ApiError::MalformedJson(_) => &problem::MALFORMED_JSON,
+            ApiError::InvalidBody(_) => &problem::INVALID_BODY,
+            ApiError::InvalidQuery(_) => &problem::INVALID_QUERY,
+            ApiError::UnsupportedMediaType => &problem::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::PayloadTooLarge => &problem::PAYLOAD_TOO_LARGE,
+            ApiError::AdminUnauthorized => &problem::ADMIN_UNAUTHORIZED,
+            ApiError::NotFound => &problem::NOT_FOUND,
+            ApiError::MethodNotAllowed => &problem::METHOD_NOT_ALLOWED,
+            ApiError::Unavailable(_) => &problem::UNAVAILABLE,
+            ApiError::Internal => &problem::INTERNAL,
+        }
+    }
+
+    /// How long to wait before retrying, for a rate limit.
+    pub(crate) fn retry_after(&self) -> Option<std::time::Duration> {
+        match self {
+            ApiError::Account(AccountError::RateLimited(wait)) => Some(*wait),
+            _ => None,
         }
     }
 
     pub(crate) fn detail(&self) -> String {
-        use ApiError::*;
         match self {
-            Validation(_) => "One or more fields are invalid; see `errors`.".into(),
-            MalformedJson(d) | InvalidBody(d) | InvalidQuery(d) => d.clone(),
-            UnsupportedMediaType => "Send the body as application/json.".into(),
-            PayloadTooLarge => "The request body is too large.".into(),
-            Unauthorized => "Send a valid session token as `Authorization: Bearer <token>`.".into(),
-            AdminUnauthorized => "Send an admin token as `Authorization: Bearer <token>`.".into(),
-            InvalidCredentials => "The email or the password is wrong.".into(),
-            EmailNotVerified => "Confirm your email address before logging in.".into(),
-            InvalidToken => "The token is invalid, expired or already used.".into(),
-            WrongPassword => "The current password is wrong.".into(),
-            EmailTaken => "Another account has this email address now.".into(),
-            RateLimited(wait) => format!(
+            ApiError::MalformedJson(d) | ApiError::InvalidBody(d) | ApiError::InvalidQuery(d) => {
+                d.clone()
+            }
+            ApiError::Account(AccountError::RateLimited(wait)) => format!(
                 "Too many attempts; retry in {} seconds.",
                 wait.as_secs().max(1)
             ),
-            NotFound => "No such resource.".into(),
-            MfaNotConfigured => "Two-factor login is not configured on this server.".into(),
-            MfaAlreadyEnabled => "Two-factor login is already on; turn it off first.".into(),
-            MfaNotEnabled => "Two-factor login is not on for this account.".into(),
-            MfaNotPending => {
-                "No enrolment is in progress (or it expired); start one with POST /v1/users/me/mfa/totp.".into()
-            }
-            MfaCodeRequired => {
-                "Two-factor login is on: send a current code from the authenticator app as `totp_code`.".into()
-            }
-            InvalidMfaCode => "The code is wrong, expired or already used.".into(),
-            InvalidChallenge => {
-                "The login challenge is unknown, expired, used or out of attempts; log in again.".into()
-            }
-            MethodNotAllowed => "This resource does not support that method.".into(),
-            AccountDisabled => "This account has been disabled; contact support.".into(),
-            Conflict => "The account changed during the request; retry.".into(),
-            Unavailable(_) => "A backing service is unavailable; retry shortly.".into(),
-            Internal => "An unexpected error occurred.".into(),
+            _ => self.kind().detail.to_owned(),
         }
+    }
+}
+
+/// The one table from account outcomes to problems.
+fn account_kind(e: &AccountError) -> &'static Kind {
+    use AccountError::*;
+    match e {
+        Validation(_) => &problem::VALIDATION,
+        Unauthorized => &problem::UNAUTHORIZED,
+        InvalidCredentials => &problem::INVALID_CREDENTIALS,
+        EmailNotVerified => &problem::EMAIL_NOT_VERIFIED,
+        InvalidToken => &problem::INVALID_TOKEN,
+        WrongPassword => &problem::WRONG_PASSWORD,
+        EmailTaken => &problem::EMAIL_TAKEN,
+        RateLimited(_) => &problem::RATE_LIMITED,
+        NotFound => &problem::NOT_FOUND,
+        AccountDisabled => &problem::ACCOUNT_DISABLED,
+        Conflict => &problem::CONFLICT,
+        MfaNotConfigured => &problem::MFA_NOT_CONFIGURED,
+        MfaAlreadyEnabled => &problem::MFA_ALREADY_ENABLED,
+        MfaNotEnabled => &problem::MFA_NOT_ENABLED,
+        MfaNotPending => &problem::MFA_NOT_PENDING,
+        MfaCodeRequired => &problem::MFA_CODE_REQUIRED,
+        InvalidMfaCode => &problem::INVALID_MFA_CODE,
+        InvalidChallenge => &problem::INVALID_CHALLENGE,
+        Store(e) if e.dependency().is_some() => &problem::UNAVAILABLE,
+        Store(_) | Seal(_) | Hash(_) => &problem::INTERNAL,
     }
 }
 
@@ -245,49 +133,42 @@ struct Problem<'a> {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, code, title) = self.parts();
+        let kind = self.kind();
         let problem = Problem {
-            kind: format!("urn:user-platform:problem:{code}"),
-            title,
-            status: status.as_u16(),
+            kind: format!("urn:user-platform:problem:{}", kind.code),
+            title: kind.title,
+            status: kind.status.as_u16(),
             detail: self.detail(),
-            code,
+            code: kind.code,
             errors: match &self {
-                ApiError::Validation(errors) => Some(errors),
+                ApiError::Account(AccountError::Validation(errors)) => Some(errors),
                 _ => None,
             },
             request_id: super::request_span::current_request_id().map(|id| id.to_string()),
         };
         let body = serde_json::to_vec(&problem).expect("a problem always serialises");
-        let mut response = (status, body).into_response();
+        let mut response = (kind.status, body).into_response();
         let headers = response.headers_mut();
         headers.insert(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
-        match self {
-            ApiError::Unauthorized => {
-                headers.insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Bearer realm=\"user-platform\""),
-                );
-            }
-            ApiError::AdminUnauthorized => {
-                headers.insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Bearer realm=\"user-platform-admin\""),
-                );
-            }
-            ApiError::Unavailable(_) => {
-                headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
-            }
-            ApiError::RateLimited(wait) => {
-                headers.insert(
-                    header::RETRY_AFTER,
-                    HeaderValue::from(wait.as_secs_f64().ceil().max(1.0) as u64),
-                );
-            }
-            _ => {}
+        let realm = match &self {
+            ApiError::Account(AccountError::Unauthorized) => Some("Bearer realm=\"user-platform\""),
+            ApiError::AdminUnauthorized => Some("Bearer realm=\"user-platform-admin\""),
+            _ => None,
+        };
+        if let Some(realm) = realm {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(realm));
+        }
+        if kind.status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+        }
+        if let Some(wait) = self.retry_after() {
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(wait.as_secs_f64().ceil().max(1.0) as u64),
+            );
         }
         response
     }
@@ -295,50 +176,30 @@ impl IntoResponse for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        let cause = chain(&e);
-        match e.dependency() {
-            Some(dependency) => {
-                tracing::error!(dependency, error = %cause, "dependency unavailable");
-                ApiError::Unavailable(dependency)
-            }
-            None => {
-                tracing::error!(error = %cause, "corrupt stored data");
-                ApiError::Internal
-            }
-        }
+        AccountError::Store(e).into()
     }
 }
 
+/// The workflow's outcome as it is; causes that the caller never sees (a dependency down,
+/// corrupt data, a secret that cannot be opened, a hashing failure) are logged here, once.
 impl From<AccountError> for ApiError {
     fn from(e: AccountError) -> Self {
-        match e {
-            AccountError::Validation(errors) => ApiError::Validation(errors),
-            AccountError::Unauthorized => ApiError::Unauthorized,
-            AccountError::InvalidCredentials => ApiError::InvalidCredentials,
-            AccountError::EmailNotVerified => ApiError::EmailNotVerified,
-            AccountError::InvalidToken => ApiError::InvalidToken,
-            AccountError::WrongPassword => ApiError::WrongPassword,
-            AccountError::EmailTaken => ApiError::EmailTaken,
-            AccountError::RateLimited(wait) => ApiError::RateLimited(wait),
-            AccountError::NotFound => ApiError::NotFound,
-            AccountError::AccountDisabled => ApiError::AccountDisabled,
-            AccountError::Conflict => ApiError::Conflict,
-            AccountError::MfaNotConfigured => ApiError::MfaNotConfigured,
-            AccountError::MfaAlreadyEnabled => ApiError::MfaAlreadyEnabled,
-            AccountError::MfaNotEnabled => ApiError::MfaNotEnabled,
-            AccountError::MfaNotPending => ApiError::MfaNotPending,
-            AccountError::MfaCodeRequired => ApiError::MfaCodeRequired,
-            AccountError::InvalidMfaCode => ApiError::InvalidMfaCode,
-            AccountError::InvalidChallenge => ApiError::InvalidChallenge,
-            AccountError::Seal(e) => {
-                tracing::error!(error = %chain(&e), "a TOTP secret could not be opened; check MFA_ENCRYPTION_KEYS");
-                ApiError::Internal
+        match &e {
+            AccountError::Store(cause) => match cause.dependency() {
+                Some(dependency) => {
+                    tracing::error!(dependency, error = %chain(cause), "dependency unavailable")
+                }
+                None => tracing::error!(error = %chain(cause), "corrupt stored data"),
+            },
+            AccountError::Seal(cause) => tracing::error!(
+                error = %chain(cause),
+                "a TOTP secret could not be opened; check MFA_ENCRYPTION_KEYS"
+            ),
+            AccountError::Hash(cause) => {
+                tracing::error!(error = %chain(cause), "password hashing failed")
             }
-            AccountError::Store(e) => e.into(),
-            AccountError::Hash(e) => {
-                tracing::error!(error = %chain(&e), "password hashing failed");
-                ApiError::Internal
-            }
+            _ => {}
         }
+        ApiError::Account(e)
     }
 }

@@ -69,7 +69,7 @@ pub fn parse_code(field: &'static str, raw: &str) -> Result<SecretString, FieldE
 pub fn optional_code(raw: Option<String>) -> Result<Option<SecretString>, ApiError> {
     raw.map(|c| parse_code("totp_code", &c))
         .transpose()
-        .map_err(|e| ApiError::Validation(vec![e]))
+        .map_err(|e| ApiError::invalid(vec![e]))
 }
 
 /// Exactly one of `code` and `recovery_code`.
@@ -78,7 +78,7 @@ pub(crate) fn parse_factor(
     recovery_code: Option<String>,
 ) -> Result<SecondFactor, ApiError> {
     let invalid = |field, code, detail: &str| {
-        ApiError::Validation(vec![FieldError {
+        ApiError::invalid(vec![FieldError {
             field,
             code,
             detail: detail.into(),
@@ -87,7 +87,7 @@ pub(crate) fn parse_factor(
     match (code, recovery_code) {
         (Some(code), None) => parse_code("code", &code)
             .map(SecondFactor::Code)
-            .map_err(|e| ApiError::Validation(vec![e])),
+            .map_err(|e| ApiError::invalid(vec![e])),
         (None, Some(raw)) if !raw.is_empty() && raw.chars().count() <= MAX_RECOVERY_CODE => {
             Ok(SecondFactor::RecoveryCode(raw.into()))
         }
@@ -168,6 +168,6 @@ pub(crate) fn parse_registration(
             display_name,
             locale,
         }),
-        _ => Err(ApiError::Validation(errors)),
+        _ => Err(ApiError::invalid(errors)),
     }
 }

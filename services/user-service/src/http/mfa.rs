@@ -17,6 +17,7 @@ use super::error::ApiError;
 use super::fields::{parse_code, parse_factor, with_second_factor};
 use super::json::ApiJson;
 use super::sessions::NewSession;
+use crate::account::AccountError;
 use crate::account::{mfa, mfa_login};
 use crate::crypto::looks_like_token;
 
@@ -127,7 +128,7 @@ pub async fn confirm(
     session: CurrentSession,
     ApiJson(body): ApiJson<ConfirmBody>,
 ) -> Result<Json<RecoveryCodes>, ApiError> {
-    let code = parse_code("code", &body.code).map_err(|e| ApiError::Validation(vec![e]))?;
+    let code = parse_code("code", &body.code).map_err(|e| ApiError::invalid(vec![e]))?;
     let codes = mfa::confirm_enrolment(&state, &session.user_id, &code).await?;
     Ok(Json(RecoveryCodes {
         recovery_codes: codes.iter().map(|c| c.expose_secret().to_owned()).collect(),
@@ -214,7 +215,7 @@ pub async fn login(
 ) -> Result<impl IntoResponse, ApiError> {
     let factor = parse_factor(body.code, body.recovery_code)?;
     if !looks_like_token(&body.challenge) {
-        return Err(ApiError::InvalidChallenge);
+        return Err(ApiError::Account(AccountError::InvalidChallenge));
     }
     let session = mfa_login::complete(&state, client.0, &body.challenge, factor).await?;
     Ok((StatusCode::CREATED, Json(NewSession::new(&state, session))))

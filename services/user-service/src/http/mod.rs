@@ -13,6 +13,7 @@ mod mfa;
 pub mod openapi;
 pub mod pages;
 mod password_resets;
+mod problem;
 pub mod request_span;
 mod sessions;
 mod users;
@@ -68,6 +69,29 @@ pub fn router(state: AppState) -> Router {
         Router::new()
     };
     Router::new()
+        .merge(api_routes())
+        .merge(pages)
+        .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            record_metrics,
+        ))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(
+            request_timeout,
+            answer_within,
+        ))
+        // Timeouts and fallbacks get the headers too.
+        .layer(middleware::from_fn(security_headers))
+        // Outermost: the request's span and id cover everything above.
+        .layer(middleware::from_fn(request_span::trace_request))
+        .with_state(state)
+}
+
+/// The public API's routes (the hosted pages are merged beside them).
+fn api_routes() -> Router<AppState> {
+    Router::new()
         .route("/openapi.json", get(openapi::document))
         .route("/v1/users", post(users::register))
         .route(
@@ -112,23 +136,6 @@ pub fn router(state: AppState) -> Router {
                 .delete(forward_auth::check)
                 .options(forward_auth::check),
         )
-        .merge(pages)
-        .fallback(|| async { ApiError::NotFound })
-        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            record_metrics,
-        ))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(middleware::from_fn_with_state(
-            request_timeout,
-            answer_within,
-        ))
-        // Timeouts and fallbacks get the headers too.
-        .layer(middleware::from_fn(security_headers))
-        // Outermost: the request's span and id cover everything above.
-        .layer(middleware::from_fn(request_span::trace_request))
-        .with_state(state)
 }
 
 /// Every request is answered within `REQUEST_TIMEOUT`: a dependency that hangs (a stalled

@@ -12,6 +12,7 @@ use super::docs::{Accepted, BodyErrors, Limited, NewPasswordRefused, TokenRefuse
 use super::email_requests;
 use super::error::ApiError;
 use super::json::ApiJson;
+use crate::account::AccountError;
 use crate::account::reset;
 use crate::crypto::looks_like_token;
 
@@ -89,7 +90,7 @@ pub async fn confirm(
     ApiJson(body): ApiJson<ConfirmBody>,
 ) -> Result<StatusCode, ApiError> {
     if !looks_like_token(&body.token) {
-        return Err(ApiError::InvalidToken);
+        return Err(ApiError::Account(AccountError::InvalidToken));
     }
     reset::confirm(&state, &body.token, &body.new_password).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -113,21 +113,21 @@ pub async fn login(
 /// hosted login page).
 pub(crate) fn login_input(email: &str, password: &str) -> Result<(Email, Password), ApiError> {
     if password.is_empty() {
-        return Err(ApiError::Validation(vec![FieldError {
+        return Err(ApiError::invalid(vec![FieldError {
             field: "password",
             code: "password_required",
             detail: "password must not be empty".into(),
         }]));
     }
     if password.chars().count() > MAX_LOGIN_PASSWORD {
-        return Err(ApiError::Validation(vec![FieldError {
+        return Err(ApiError::invalid(vec![FieldError {
             field: "password",
             code: "password_too_long",
             detail: format!("password must be at most {MAX_LOGIN_PASSWORD} characters"),
         }]));
     }
     let email =
-        Email::parse(email).map_err(|e| ApiError::Validation(vec![ApiError::field("email", e)]))?;
+        Email::parse(email).map_err(|e| ApiError::invalid(vec![ApiError::field("email", e)]))?;
     Ok((email, Password::for_verification(password)))
 }
 

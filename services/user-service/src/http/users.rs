@@ -256,7 +256,7 @@ impl PatchBody {
             None => None,
         };
         if !errors.is_empty() {
-            return Err(ApiError::Validation(errors));
+            return Err(ApiError::invalid(errors));
         }
         Ok(ProfileEdit {
             changes,

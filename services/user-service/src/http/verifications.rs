@@ -12,6 +12,7 @@ use super::docs::{Accepted, BodyErrors, Limited, ProblemDoc, TokenRefused, Unava
 use super::email_requests;
 use super::error::ApiError;
 use super::json::ApiJson;
+use crate::account::AccountError;
 use crate::account::verification;
 use crate::crypto::looks_like_token;
 
@@ -90,7 +91,7 @@ pub async fn confirm(
     ApiJson(body): ApiJson<ConfirmBody>,
 ) -> Result<Json<Verified>, ApiError> {
     if !looks_like_token(&body.token) {
-        return Err(ApiError::InvalidToken);
+        return Err(ApiError::Account(AccountError::InvalidToken));
     }
     let email = verification::confirm(&state, &body.token).await?;
     Ok(Json(Verified {

@@ -37,7 +37,7 @@ impl AdminPatch {
         if errors.is_empty() {
             Ok(changes)
         } else {
-            Err(ApiError::Validation(errors))
+            Err(ApiError::invalid(errors))
         }
     }
 }

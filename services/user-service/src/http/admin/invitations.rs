@@ -51,7 +51,7 @@ impl InviteBody {
                 display_name,
                 locale,
             }),
-            _ => Err(ApiError::Validation(errors)),
+            _ => Err(ApiError::invalid(errors)),
         }
     }
 }

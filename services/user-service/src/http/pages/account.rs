@@ -11,6 +11,7 @@ use serde_json::json;
 use super::guard::{Posted, SignedIn, clear_session_cookie};
 use super::page::Page;
 use super::view::View;
+use crate::account::AccountError;
 use crate::account::owner::{self, SessionRef};
 use crate::account::profile::{self, ProfileEdit};
 use crate::domain::{DisplayName, Email, Locale};
@@ -88,7 +89,7 @@ pub(super) async fn after(
     // A session that ended with the action (or meanwhile) goes to the login page.
     let view = match account_view(state, session).await {
         Ok(view) => view,
-        Err(ApiError::Unauthorized) => return page.redirect("/login"),
+        Err(ApiError::Account(AccountError::Unauthorized)) => return page.redirect("/login"),
         Err(e) => {
             return View::refusal("internal_error", StatusCode::OK)
                 .problem("", e)
@@ -97,7 +98,7 @@ pub(super) async fn after(
     };
     match outcome {
         Ok(done) => view.done(done),
-        Err(ApiError::Unauthorized) => return page.redirect("/login"),
+        Err(ApiError::Account(AccountError::Unauthorized)) => return page.redirect("/login"),
         Err(e) => view.problem(form, e),
     }
     .render(state, page)
@@ -106,7 +107,9 @@ pub(super) async fn after(
 pub async fn show(State(state): State<AppState>, session: SignedIn, page: Page) -> Response {
     match account_view(&state, &session).await {
         Ok(view) => view.render(&state, &page),
-        Err(ApiError::Unauthorized) => page.redirect("/login?return_to=%2Faccount"),
+        Err(ApiError::Account(AccountError::Unauthorized)) => {
+            page.redirect("/login?return_to=%2Faccount")
+        }
         Err(e) => View::refusal("internal_error", StatusCode::OK)
             .problem("", e)
             .render(&state, &page),
@@ -151,7 +154,7 @@ pub async fn profile(
             .map(|_| "profile_saved")
             .map_err(ApiError::from)
     } else {
-        Err(ApiError::Validation(errors))
+        Err(ApiError::invalid(errors))
     };
     after(&state, &page, &session, "profile-form", outcome).await
 }
@@ -170,7 +173,7 @@ fn code(raw: String) -> Result<Option<secrecy::SecretString>, ApiError> {
 
 fn required(field: &'static str, code: &'static str, value: &str) -> Result<(), ApiError> {
     if value.is_empty() {
-        return Err(ApiError::Validation(vec![FieldError {
+        return Err(ApiError::invalid(vec![FieldError {
             field,
             code,
             detail: format!("{field} is required"),
@@ -187,7 +190,7 @@ pub async fn email(
 ) -> Response {
     let outcome = async {
         let email = Email::parse(&form.new_email)
-            .map_err(|e| ApiError::Validation(vec![ApiError::field("new_email", e)]))?;
+            .map_err(|e| ApiError::invalid(vec![ApiError::field("new_email", e)]))?;
         required(
             "current_password",
             "current_password_required",

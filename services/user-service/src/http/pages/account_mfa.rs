@@ -10,6 +10,7 @@ use serde::Deserialize;
 use super::account::after;
 use super::guard::{Posted, SignedIn};
 use super::view::View;
+use crate::account::AccountError;
 use crate::account::mfa;
 use crate::account::second_factor::SecondFactor;
 use crate::http::AppState;
@@ -63,7 +64,7 @@ pub async fn confirm(
         Ok(code) => mfa::confirm_enrolment(&state, &session.user_id, &code)
             .await
             .map_err(ApiError::from),
-        Err(e) => Err(ApiError::Validation(vec![e])),
+        Err(e) => Err(ApiError::invalid(vec![e])),
     };
     match outcome {
         Ok(codes) => {
@@ -75,12 +76,13 @@ pub async fn confirm(
         }
         // A wrong code: the same enrolment can be answered again (the key is not shown twice;
         // it is in the app already).
-        Err(e @ (ApiError::Validation(_) | ApiError::InvalidMfaCode)) => {
-            View::new("mfa-enrol", "mfa_enrol_title")
-                .signed_in()
-                .problem("mfa-confirm-form", e)
-                .render(&state, &page)
-        }
+        Err(
+            e @ (ApiError::Account(AccountError::Validation(_))
+            | ApiError::Account(AccountError::InvalidMfaCode)),
+        ) => View::new("mfa-enrol", "mfa_enrol_title")
+            .signed_in()
+            .problem("mfa-confirm-form", e)
+            .render(&state, &page),
         Err(e) => after(&state, &page, &session, "mfa-enrol-form", Err(e)).await,
     }
 }

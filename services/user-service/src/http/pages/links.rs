@@ -12,6 +12,7 @@ use super::guard::Posted;
 use super::login::query_param;
 use super::page::Page;
 use super::view::View;
+use crate::account::AccountError;
 use crate::account::{reset, verification};
 use crate::crypto::looks_like_token;
 use crate::http::AppState;
@@ -53,7 +54,7 @@ pub async fn verify(
             .await
             .map_err(ApiError::from)
     } else {
-        Err(ApiError::InvalidToken)
+        Err(ApiError::Account(AccountError::InvalidToken))
     };
     match outcome {
         Ok(_) => verify_view().with("verified", true).done("verified"),
@@ -121,11 +122,11 @@ pub async fn reset(
             .await
             .map_err(ApiError::from)
     } else {
-        Err(ApiError::InvalidToken)
+        Err(ApiError::Account(AccountError::InvalidToken))
     };
     match outcome {
         Ok(()) => reset_view().with("done", true).done("password_reset"),
-        Err(e @ ApiError::Validation(_)) => reset_view()
+        Err(e @ ApiError::Account(AccountError::Validation(_))) => reset_view()
             .with("token", &form.token)
             .problem("reset-form", e),
         Err(e) => reset_view().problem("reset-form", e),

@@ -10,6 +10,7 @@ use serde_json::json;
 use super::guard::{NoFields, Posted, clear_session_cookie, session_cookie};
 use super::page::Page;
 use super::view::View;
+use crate::account::AccountError;
 use crate::account::login::{self, LoginOutcome, NewSession};
 use crate::account::mfa_login;
 use crate::crypto::looks_like_token;
@@ -142,14 +143,17 @@ pub async fn second_step(
     };
     if !looks_like_token(&form.challenge) {
         return login_view(&return_to)
-            .problem("login-form", ApiError::InvalidChallenge)
+            .problem(
+                "login-form",
+                ApiError::Account(AccountError::InvalidChallenge),
+            )
             .render(&state, &page);
     }
     match mfa_login::complete(&state, client.0, &form.challenge, factor).await {
         Ok(session) => signed_in(&state, &session, &target),
         Err(e) => match ApiError::from(e) {
             // The challenge is gone: start again from the password.
-            e @ ApiError::InvalidChallenge => login_view(&return_to)
+            e @ ApiError::Account(AccountError::InvalidChallenge) => login_view(&return_to)
                 .problem("login-form", e)
                 .render(&state, &page),
             e => mfa_view(&form.challenge, &return_to)

@@ -9,6 +9,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::page::Page;
+use crate::account::AccountError;
 use crate::http::AppState;
 use crate::http::error::{ApiError, FieldError};
 
@@ -102,11 +103,8 @@ impl View {
     /// An error of a workflow: its status and code as the API gives them; a validation error
     /// puts each problem at its field of `form`.
     pub fn problem(mut self, form: &'static str, error: ApiError) -> Self {
-        let (status, code, _) = error.parts();
-        let wait_seconds = match &error {
-            ApiError::RateLimited(wait) => Some(wait.as_secs().max(1)),
-            _ => None,
-        };
+        let (status, code) = (error.kind().status, error.kind().code);
+        let wait_seconds = error.retry_after().map(|wait| wait.as_secs().max(1));
         self.status = status;
         self.failed = Some(form);
         self.message = Some(Message::Refused {
@@ -114,7 +112,7 @@ impl View {
             detail: error.detail(),
             wait_seconds,
         });
-        if let ApiError::Validation(errors) = error {
+        if let ApiError::Account(AccountError::Validation(errors)) = error {
             self.errors = errors;
         }
         self

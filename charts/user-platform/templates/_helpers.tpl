@@ -709,3 +709,40 @@ own. Call with (dict "ctx" $ "name" <name>). */}}
 {{- define "up.mailService.hpaName" -}}
 {{- printf "keda-hpa-%s" (include "up.componentName" (dict "ctx" . "component" "mail-service")) }}
 {{- end }}
+
+{{/* Guards of a broker StatefulSet against changes Kubernetes refuses or that lose data,
+compared with the StatefulSet in the cluster (lookup: helm install/upgrade and --dry-run=server;
+nothing to compare under helm template). Each message names the migration in
+docs/deployment.md, "Upgrading". Call with (dict "ctx" $ "name" <StatefulSet> "key"
+"redis"|"rabbitmq" "v" <values> "ha" <bool>). */}}
+{{- define "up.guard.statefulSet" -}}
+{{- $live := lookup "apps/v1" "StatefulSet" .ctx.Release.Namespace .name }}
+{{- if $live }}
+{{- $doc := "docs/deployment.md, Upgrading" }}
+{{- $claims := default (list) $live.spec.volumeClaimTemplates }}
+{{- if ne (gt (len $claims) 0) (.v.persistence.enabled | default false) }}
+{{- fail (printf "%s.persistence.enabled cannot change on the existing StatefulSet %s (volumeClaimTemplates are immutable): back up, delete the StatefulSet (and PVC), upgrade (%s)" .key .name $doc) }}
+{{- end }}
+{{- if $claims }}
+{{- $claim := (first $claims).spec }}
+{{- $size := $claim.resources.requests.storage }}
+{{- if ne (include "up.bytes" $size) (include "up.bytes" .v.persistence.size) }}
+{{- fail (printf "%s.persistence.size %s differs from the existing StatefulSet %s (%s; volumeClaimTemplates are immutable): resize the PVCs, then kubectl delete statefulset %s --cascade=orphan, then upgrade (%s)" .key .v.persistence.size .name $size .name $doc) }}
+{{- end }}
+{{- if ne (default "" $claim.storageClassName) (default (default "" $claim.storageClassName) .v.persistence.storageClass) }}
+{{- fail (printf "%s.persistence.storageClass %s differs from the existing StatefulSet %s (%s): the data must be moved to new volumes (%s)" .key .v.persistence.storageClass .name $claim.storageClassName $doc) }}
+{{- end }}
+{{- end }}
+{{- if eq .key "rabbitmq" }}
+{{- $liveEnv := list }}
+{{- range $live.spec.template.spec.containers }}{{ range .env }}{{ $liveEnv = append $liveEnv .name }}{{ end }}{{ end }}
+{{- if ne (has "RABBITMQ_NODENAME" $liveEnv) .ha }}
+{{- fail (printf "rabbitmq.replicas %v changes the node name of %s (single node: rabbit@<pod>; cluster: rabbit@<pod>.<headless service>): the node would boot an empty database on the same volume, orphaning %s and its dead letters. Drain the queues, delete the StatefulSet and its PVCs, upgrade (%s)" .v.replicas .name .ctx.Values.emailQueue $doc) }}
+{{- end }}
+{{- $policy := ternary "Parallel" "OrderedReady" .ha }}
+{{- if ne (default "OrderedReady" $live.spec.podManagementPolicy) $policy }}
+{{- fail (printf "the existing StatefulSet %s has podManagementPolicy %s, this chart %s (immutable): kubectl delete statefulset %s --cascade=orphan (the pods keep running), then upgrade (%s)" .name (default "OrderedReady" $live.spec.podManagementPolicy) $policy .name $doc) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}

@@ -330,6 +330,33 @@ else
   cat "$OUT/chart-rules.log"; record FAIL "chart rules (scripts/check_chart_rules.py)"
 fi
 
+# ---------------------------------------------------------- objects in the cluster (issue 27)
+# lookup against a stand-in API server (helm template --dry-run=server): credentials kept by
+# credentials.mode=lookup, and the broker StatefulSet guards (persistence, node names,
+# podManagementPolicy) with their refusals.
+if "$PY" scripts/check_chart_lookups.py "$HELM" "$CHART" >"$OUT/chart-lookups.log" 2>&1; then
+  record ok "chart lookups: $(tail -1 "$OUT/chart-lookups.log" | sed 's/^chart lookups: //')"
+else
+  cat "$OUT/chart-lookups.log"; record FAIL "chart lookups (scripts/check_chart_lookups.py)"
+fi
+# Upgrade from the previous release: no immutable field of a StatefulSet, a Deployment selector
+# or a volumeClaimTemplate changes without a documented migration; and a changed selector fails.
+if "$PY" scripts/check_chart_upgrade.py "$HELM" "$CHART" >"$OUT/chart-upgrade.log" 2>&1; then
+  record ok "$(tail -1 "$OUT/chart-upgrade.log")"
+else
+  cat "$OUT/chart-upgrade.log"; record FAIL "chart upgrade (scripts/check_chart_upgrade.py)"
+fi
+neg_chart="$OUT/neg-chart"
+rm -rf "$neg_chart" && cp -r "$CHART" "$neg_chart"
+sed -i 's/^app.kubernetes.io\/component: {{ .component }}$/app.kubernetes.io\/component: {{ .component }}-v2/' "$neg_chart/templates/_helpers.tpl"
+if "$PY" scripts/check_chart_upgrade.py "$HELM" "$CHART" "$neg_chart" >"$OUT/neg.log" 2>&1; then
+  record FAIL "rejects an upgrade that changes a selector: accepted"
+elif grep -q "immutable selector changes" "$OUT/neg.log"; then
+  record ok "rejects an upgrade that changes a Deployment/StatefulSet selector"
+else
+  cat "$OUT/neg.log"; record FAIL "rejects an upgrade that changes a selector: unexpected error"
+fi
+
 # The CRD schemas are strict: an unknown field in a custom resource is an error.
 so_json=$(find "$OUT/crs/defaults-cluster-apis" -name 'scaledobject--*.json' 2>/dev/null | head -1)
 [[ -n "$so_json" ]] || die "no rendered ScaledObject for the negative CRD case"

@@ -98,7 +98,7 @@ def secret_data(docs):
 
 
 def stable_credentials():
-    seed = ["--set", "credentials.seed=" + "s" * 40, *APIS]
+    seed = ["--set", "credentials.mode=seed", "--set", "credentials.seed=" + "s" * 40, *APIS]
     a, b = secret_data(render(*seed)), secret_data(render(*seed))
     assert a == b, "two renders with credentials.seed give different Secrets"
     docs = render(*APIS)
@@ -171,7 +171,8 @@ check("Redis ACL users per service, default user off; RabbitMQ users per client 
 
 # ------------------------------------------------------------------ 4. memory caps
 def memory_caps():
-    docs = render("--set", "redis.resources.limits.memory=512Mi", "--set", "rabbitmq.resources.limits.memory=2Gi")
+    docs = render("--set", "redis.resources.limits.memory=512Mi", "--set", "redis.resources.requests.memory=512Mi",
+                  "--set", "rabbitmq.resources.limits.memory=2Gi", "--set", "rabbitmq.resources.requests.memory=2Gi")
     args = one(docs, "StatefulSet", "-redis")["spec"]["template"]["spec"]["containers"][0]["args"]
     assert args[args.index("--maxmemory") + 1] == str(256 * 1024 * 1024), "Redis maxmemory is not half the limit"
     conf = one(docs, "ConfigMap", "rabbitmq-config")["data"]["10-user-platform.conf"]
@@ -283,7 +284,7 @@ def extras():
     for sts in objs(docs, "StatefulSet"):
         t = sts["spec"]["template"]
         assert t["metadata"]["annotations"]["backup.example.com/exclude"] == "true"
-        assert t["spec"]["priorityClassName"] == "system-cluster-critical"
+        assert t["spec"]["priorityClassName"] == "user-platform-brokers"
     side = render("--set-json", 'mailService.sidecars=[{"name":"proxy","image":"envoy:v1"}]',
                   "--set-json", 'mailService.initContainers=[{"name":"wait","image":"busybox:1"}]',
                   "--set-json", 'redis.podSecurityContext={"runAsNonRoot":true}')
@@ -357,7 +358,7 @@ def pages_defaults():
     assert "checksum/pages-templates" not in (us_pod(docs)["metadata"].get("annotations") or {})
     # An Ingress without TLS still gives https (TLS may end in front of it; the cookies need it),
     # and the link origins follow PUBLIC_URL.
-    docs = render("--set", "userService.ingress.enabled=true")
+    docs = render("--set", "userService.ingress.enabled=true", "--set", "userService.config.trustedProxies=10.0.0.0/8")
     e = env(container(docs, ("Deployment", "user-service"), "user-service"))
     assert e["PUBLIC_URL"]["value"] == "https://users.example.com", e["PUBLIC_URL"]
     ms = env(container(docs, ("Deployment", "mail-service"), "mail-service"))
@@ -422,6 +423,237 @@ check("schema rejects a colour that is not #rrggbb",
       fails(r"primaryColor.*does not match pattern", "--set", "userService.pages.brand.primaryColor=blue"))
 check("schema rejects a template file name the service does not read",
       fails(r"does not match pattern", "--set-string", "userService.pages.templates.files.theme\\.txt=x"))
+
+# ================================================================== issue 27: GitOps, upgrades, outages
+SEED = ["--set", "credentials.mode=seed"]
+
+
+def pod_annotations(docs, kind, name_part):
+    return one(docs, kind, name_part)["spec"]["template"]["metadata"].get("annotations") or {}
+
+
+# ------------------------------------------------------------------ 27.1 credentials mode, services roll
+def credentials_roll_services():
+    a = render(*APIS, *SEED, "--set", "credentials.seed=" + "a" * 40)
+    b = render(*APIS, *SEED, "--set", "credentials.seed=" + "b" * 40)
+    for kind, name in (("Deployment", "user-service"), ("Deployment", "mail-service"),
+                       ("StatefulSet", "-rabbitmq"), ("StatefulSet", "-redis")):
+        key = "checksum/connection" if kind == "Deployment" else "checksum/credentials"
+        ca, cb = pod_annotations(a, kind, name).get(key), pod_annotations(b, kind, name).get(key)
+        assert ca and cb and ca != cb, f"{kind} {name}: {key} does not follow the credentials ({ca}, {cb})"
+    # The same seed gives the same pods (no roll on every GitOps render).
+    assert pod_annotations(a, "Deployment", "user-service") == \
+        pod_annotations(render(*APIS, *SEED, "--set", "credentials.seed=" + "a" * 40), "Deployment", "user-service")
+    ext = render(*APIS, "--set", "credentials.mode=existingSecret", "--set", "rabbitmq.auth.existingSecret=mq",
+                 "--set", "redis.auth.existingSecret=rd")
+    assert not [d for d in ext if d["kind"] == "Secret"], "existingSecret mode generated a Secret"
+
+
+check("27.1 credentials.mode seed: a new seed rolls both services and both brokers, the same seed nothing; existingSecret generates none", credentials_roll_services)
+check("27.1 credentials.mode=seed without a seed is rejected", fails(r"credentials\.mode=seed needs credentials\.seed", *SEED))
+check("27.1 a seed with credentials.mode=lookup is rejected (the mode is explicit)",
+      fails(r"credentials\.seed is set but credentials\.mode is lookup", "--set", "credentials.seed=" + "s" * 40))
+check("27.1 credentials.mode=existingSecret without the brokers' Secrets is rejected",
+      fails(r"credentials\.mode=existingSecret: set rabbitmq\.auth\.existingSecret", "--set", "credentials.mode=existingSecret"))
+check("27.1 schema rejects an unknown credentials.mode", fails(r"value must be one of", "--set", "credentials.mode=random"))
+
+
+# ------------------------------------------------------------------ 27.2 client addresses behind proxies
+check("27.2 Ingress without trustedProxies is rejected",
+      fails(r"trustedProxies is empty with userService\.ingress\.enabled", "--set", "userService.ingress.enabled=true"))
+check("27.2 LoadBalancer Service without externalTrafficPolicy Local or trustedProxies is rejected",
+      fails(r"externalTrafficPolicy", "--set", "userService.service.type=LoadBalancer"))
+
+
+def proxies_opt_out():
+    render("--set", "userService.ingress.enabled=true", "--set", "userService.config.rateLimits.allowProxyAddress=true")
+    docs = render("--set", "userService.service.type=LoadBalancer", "--set", "userService.service.externalTrafficPolicy=Local")
+    svc = [d for d in objs(docs, "Service", "user-service") if d["spec"]["type"] == "LoadBalancer"][0]
+    assert svc["spec"]["externalTrafficPolicy"] == "Local"
+    prod = yaml.safe_load(open(f"{CHART}/ci/production-values.yaml"))
+    assert prod["userService"]["ingress"]["enabled"] and prod["userService"]["config"].get("trustedProxies"), \
+        "the production example has an Ingress without trustedProxies"
+
+
+check("27.2 explicit opt-out renders; LoadBalancer with externalTrafficPolicy Local; the production example sets trustedProxies", proxies_opt_out)
+
+
+# ------------------------------------------------------------------ 27.3 RabbitMQ cluster restart
+def rabbitmq_restart():
+    docs = render(*APIS, "--set", "rabbitmq.replicas=3", "--set", "rabbitmq.quorumWaitSeconds=300")
+    sts = one(docs, "StatefulSet", "-rabbitmq")
+    assert sts["spec"].get("podManagementPolicy") == "Parallel", "a cluster starts in order (deadlock after a full stop)"
+    pod = sts["spec"]["template"]["spec"]
+    c = next(c for c in pod["containers"] if c["name"] == "rabbitmq")
+    cmd = " ".join(c["lifecycle"]["preStop"]["exec"]["command"])
+    assert "await_online_quorum_plus_one" in cmd and "--timeout 300" in cmd, cmd
+    assert pod["terminationGracePeriodSeconds"] >= 300 + 30, pod["terminationGracePeriodSeconds"]
+    single = one(render(), "StatefulSet", "-rabbitmq")
+    assert "podManagementPolicy" not in single["spec"], "a single node changed podManagementPolicy (immutable)"
+
+
+check("27.3 RabbitMQ cluster: Parallel pod management, preStop await_online_quorum_plus_one, grace period above its timeout; single node unchanged", rabbitmq_restart)
+
+
+# ------------------------------------------------------------------ 27.4 Redis TLS
+check("27.4 schema rejects a rediss:// external URL (the services have no Redis TLS)",
+      fails(r"does not match pattern", "--set", "redis.enabled=false", "--set", "redis.external.url=rediss://redis.example.com:6380"))
+
+
+# ------------------------------------------------------------------ 27.5 KEDA takes the HPA over
+def keda_transfer():
+    plain = render()
+    hpa = one(plain, "HorizontalPodAutoscaler", "mail-service")
+    so = one(render(*APIS), "ScaledObject")
+    assert so["metadata"]["annotations"].get("scaledobject.keda.sh/transfer-hpa-ownership") == "true"
+    assert so["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["name"] == hpa["metadata"]["name"], \
+        "the ScaledObject does not take over the fallback HPA"
+    assert hpa["metadata"]["name"] == "keda-hpa-" + so["metadata"]["name"], "not KEDA's default HPA name"
+    ha = one(render(*APIS, "-f", f"{CHART}/ci/rabbitmq-ha-values.yaml"), "ScaledObject")
+    assert ha["spec"]["advanced"]["horizontalPodAutoscalerConfig"]["behavior"], "advanced values lost"
+
+
+check("27.5 ScaledObject takes over the CPU HPA (transfer-hpa-ownership, same name: KEDA's default); advanced values kept", keda_transfer)
+
+
+# ------------------------------------------------------------------ 27.6 checksums of the rendered ConfigMaps
+def config_checksums():
+    base = render(*APIS, "--set", "rabbitmq.replicas=3")
+    cases = [("--set", "emailQueue=mails"), ("--set", "userService.config.eventsExchange=ev"),
+             ("--set", "rabbitmq.auth.users.keda.username=scaler"), ("--set", "rabbitmq.clusterDomain=example.org"),
+             ("--set", "clusterDomain=example.org"), ("--set", "rabbitmq.vhost=up"),
+             ("--set", "redis.auth.adminUsername=root"), ("--set", "mailService.config.redisKeyPrefix=m:"),
+             ("--set-json", "rabbitmq.memoryHighWatermark=0.5"), ("--set", "userService.replicaCount=4")]
+    for args in cases:
+        docs = render(*APIS, "--set", "rabbitmq.replicas=3", *args)
+        for broker in ("rabbitmq", "redis"):
+            data_a = one(base, "ConfigMap", f"{broker}-config")["data"]
+            data_b = one(docs, "ConfigMap", f"{broker}-config")["data"]
+            sum_a = pod_annotations(base, "StatefulSet", f"-{broker}")["checksum/config"]
+            sum_b = pod_annotations(docs, "StatefulSet", f"-{broker}")["checksum/config"]
+            assert (data_a != data_b) == (sum_a != sum_b), \
+                f"{broker} with {' '.join(args)}: ConfigMap changed {data_a != data_b}, checksum changed {sum_a != sum_b}"
+
+
+check("27.6 broker checksum/config changes exactly when the rendered ConfigMap data changes", config_checksums)
+
+
+# ------------------------------------------------------------------ 27.8 images
+DIGEST = "sha256:" + "ab" * 32
+
+
+def images():
+    docs = render("--set", "redis.image.digest=" + DIGEST)
+    redis = one(docs, "StatefulSet", "-redis")["spec"]["template"]["spec"]
+    assert redis["containers"][0]["image"] == f"docker.io/library/redis:7.4.6-alpine@{DIGEST}", redis["containers"][0]["image"]
+    assert redis["initContainers"][0]["image"] == redis["containers"][0]["image"]
+    values = yaml.safe_load(open(f"{CHART}/values.yaml"))
+    redis_tag = tuple(int(x) for x in values["redis"]["image"]["tag"].split("-")[0].split("."))
+    assert redis_tag >= (7, 4, 6), f"Redis {redis_tag} has the Lua RCE (CVE-2025-49844)"
+    rabbit_tag = tuple(int(x) for x in values["rabbitmq"]["image"]["tag"].split("-")[0].split("."))
+    assert rabbit_tag >= (4, 1, 0), f"RabbitMQ {rabbit_tag}"
+    all_digests = []
+    for key in ("userService", "mailService", "redis", "rabbitmq", "tests"):
+        all_digests += ["--set", f"{key}.image.digest={DIGEST}"]
+    docs = render(*APIS, "--set", "global.requireImageDigests=true", "--set", "global.imageRegistry=mirror.example.com/hub",
+                  *all_digests)
+    for d in docs:
+        spec = d.get("spec", {}).get("template", {}).get("spec") or (d["spec"] if d["kind"] == "Pod" else None)
+        for c in (spec or {}).get("containers", []) + (spec or {}).get("initContainers", []):
+            assert c["image"].startswith("mirror.example.com/hub/") and c["image"].endswith("@" + DIGEST), c["image"]
+
+
+check("27.8 patched broker tags; every image takes a digest (repo:tag@digest) and global.imageRegistry", images)
+check("27.8 global.requireImageDigests refuses an image without a digest",
+      fails(r"global\.requireImageDigests: redis\.image\.digest is empty", "--set", "global.requireImageDigests=true",
+            *[a for k in ("userService", "mailService", "rabbitmq", "tests") for a in ("--set", f"{k}.image.digest={DIGEST}")]))
+
+
+def production_digests():
+    prod = yaml.safe_load(open(f"{CHART}/ci/production-values.yaml"))
+    assert prod.get("global", {}).get("requireImageDigests") is True, "the production example does not require digests"
+
+
+check("27.8 the production example requires digests for every image it runs", production_digests)
+
+
+# ------------------------------------------------------------------ 27.10 external broker publisher
+check("27.10 external broker with per-client users and no userServiceUsername is rejected",
+      fails(r"userServiceUsername is empty", "--set", "rabbitmq.enabled=false", "--set", "rabbitmq.external.existingSecret=mq",
+            "--set", "rabbitmq.external.keys.user-service=us", "--set", "rabbitmq.external.keys.mail-service=ms"))
+
+
+# ------------------------------------------------------------------ 27.11 Guaranteed broker memory, WAL, fractions
+def broker_memory():
+    docs = render(*APIS, "--set", "rabbitmq.replicas=3")
+    for broker in ("-redis", "-rabbitmq"):
+        c = one(docs, "StatefulSet", broker)["spec"]["template"]["spec"]["containers"][0]
+        assert c["resources"]["requests"]["memory"] == c["resources"]["limits"]["memory"], f"{broker}: request below limit"
+    conf = one(docs, "ConfigMap", "rabbitmq-config")["data"]["10-user-platform.conf"]
+    assert "raft.wal_max_size_bytes = 268435456" in conf, "WAL not a quarter of the 1Gi limit"
+    docs = render("--set", "redis.resources.limits.memory=0.5Gi", "--set", "redis.resources.requests.memory=512Mi",
+                  "--set", "rabbitmq.resources.limits.memory=1.5Gi", "--set", "rabbitmq.resources.requests.memory=1.5Gi")
+    args = one(docs, "StatefulSet", "-redis")["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert args[args.index("--maxmemory") + 1] == "268435456", "0.5Gi truncated"
+    conf = one(docs, "ConfigMap", "rabbitmq-config")["data"]["10-user-platform.conf"]
+    assert f"total_memory_available_override_value = {int(1.5 * 1024 ** 3)}" in conf
+
+
+check("27.11 broker memory request = limit, quorum WAL a quarter of the limit, fractional sizes (0.5Gi) exact", broker_memory)
+check("27.11 a broker memory request below its limit is rejected",
+      fails(r"redis\.resources\.requests\.memory \(64Mi\) must equal limits\.memory", "--set", "redis.resources.requests.memory=64Mi"))
+
+
+# ------------------------------------------------------------------ 27.12 Atlas private endpoint ports
+def atlas_ports():
+    docs = render(*APIS, "-f", f"{CHART}/ci/production-values.yaml")
+    np = one(docs, "NetworkPolicy", "user-service")
+    mongo = [r for r in np["spec"]["egress"] if any(p.get("port") == 27017 for p in r.get("ports", []))]
+    assert mongo and {"port": 1024, "endPort": 65535, "protocol": "TCP"} in mongo[0]["ports"], mongo
+
+
+check("27.12 production example's MongoDB egress admits Atlas private endpoint ports 1024-65535", atlas_ports)
+
+
+# ------------------------------------------------------------------ 27 low
+def low():
+    docs = render(*APIS, "--set", "mailService.keda.minReplicaCount=0")
+    test = one(docs, "Pod", "test-readyz")["spec"]["containers"][0]["args"][0]
+    assert "mail-service" not in test and "user-service-admin" in test, "helm test asks a mail-service scaled to zero"
+    assert "mail-service" in one(render(*APIS), "Pod", "test-readyz")["spec"]["containers"][0]["args"][0]
+    probes = one(render(), "StatefulSet", "-redis")["spec"]["template"]["spec"]["containers"][0]
+    assert probes["startupProbe"].get("exec") == probes["livenessProbe"]["exec"], "Redis startup probe is not the PONG check"
+    long_release = subprocess.run([HELM, "template", "r" * 53, CHART, "--namespace", "user-platform", *APIS,
+                                   "--set", "rabbitmq.replicas=3", "--set", "forwardAuth.enabled=true"],
+                                  capture_output=True, text=True)
+    assert long_release.returncode == 0, long_release.stderr[-300:]
+    names = set()
+    for d in (x for x in yaml.safe_load_all(long_release.stdout) if x):
+        n = d["metadata"]["name"]
+        limit = 52 if d["kind"] == "StatefulSet" else 63
+        if d["kind"] in ("Service", "StatefulSet", "Deployment", "Pod", "HorizontalPodAutoscaler", "ServiceAccount") or d["kind"] in CRD_KINDS:
+            assert len(n) <= limit, f"{d['kind']} {n} has {len(n)} characters"
+        assert (d["kind"], n) not in names, f"two {d['kind']} named {n}"
+        names.add((d["kind"], n))
+    for w in ("user-service", "mail-service"):
+        keys = {t["topologyKey"] for t in one(render(), "Deployment", w)["spec"]["template"]["spec"]["topologySpreadConstraints"]}
+        assert keys == {"kubernetes.io/hostname", "topology.kubernetes.io/zone"}, f"{w} spread {keys}"
+
+
+check("27 low: helm test skips a mail-service at zero, Redis startup probe PONG, 53-character release names fit, spread over nodes and zones for both services", low)
+
+
+def forward_auth_domain():
+    rc, out, err = helm("--set", "clusterDomain=corp.internal", "--set", "forwardAuth.enabled=true",
+                        "--api-versions", "traefik.io/v1alpha1/Middleware")
+    assert rc == 0, err[-300:]
+    assert ".svc.corp.internal:80/v1/auth/check" in out and ".svc.cluster.local" not in out, "forward-auth URL ignores clusterDomain"
+
+
+check("27 low: the forward-auth URL follows clusterDomain", forward_auth_domain)
+check("27 low: system-* priority classes outside kube-system are rejected",
+      fails(r"priorityClassName system-cluster-critical is reserved for kube-system", "--set", "redis.priorityClassName=system-cluster-critical"))
+
 
 width = max(len(s) for s, _ in results)
 for status, name in results:

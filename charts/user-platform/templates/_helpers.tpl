@@ -17,9 +17,13 @@
 {{- end }}
 {{- end }}
 
-{{/* Name of one component: <fullname>-<component>. Call with (dict "ctx" $ "component" "x"). */}}
+{{/* Name of one component: <fullname>-<component>, at most 52 characters whatever the release
+name: a StatefulSet's pods carry `controller-revision-hash: <name>-<10 characters>` (a 63-character
+label value), and the longest suffix the chart appends to a Service name (`-admin-api`) still fits
+in 63. Call with (dict "ctx" $ "component" "x"). */}}
 {{- define "up.componentName" -}}
-{{- printf "%s-%s" (include "up.fullname" .ctx | trunc 50 | trimSuffix "-") .component }}
+{{- $room := sub 51 (len .component) | int }}
+{{- printf "%s-%s" (include "up.fullname" .ctx | trunc $room | trimSuffix "-") .component }}
 {{- end }}
 
 {{- define "up.chart" -}}
@@ -112,17 +116,22 @@ API; false: never. */}}
 {{- $total }}
 {{- end }}
 
-{{/* Bytes of a memory quantity (Ki/Mi/Gi/Ti, k/M/G/T or plain bytes). */}}
+{{/* Bytes of a memory quantity (Ki/Mi/Gi/Ti, k/M/G/T or plain bytes), fractions included
+(0.5Gi is 536870912, not 0). */}}
 {{- define "up.bytes" -}}
 {{- $q := toString . }}
+{{- if not (regexMatch "^[0-9]+(\\.[0-9]+)?([KMGT]i|[kMGT])?$" $q) }}
+{{- fail (printf "memory quantity %q: use a number with Ki/Mi/Gi/Ti or k/M/G/T, e.g. 512Mi or 0.5Gi" $q) }}
+{{- end }}
 {{- $units := dict "Ki" 1024 "Mi" 1048576 "Gi" 1073741824 "Ti" 1099511627776 "k" 1000 "M" 1000000 "G" 1000000000 "T" 1000000000000 }}
 {{- $unit := regexFind "[A-Za-z]+$" $q }}
-{{- $n := regexFind "^[0-9]+" $q | int64 }}
-{{- if $unit }}
-{{- if not (hasKey $units $unit) }}{{ fail (printf "memory quantity %q: unit %s not supported" $q $unit) }}{{ end }}
-{{- mul $n (get $units $unit) }}
+{{- $n := regexFind "^[0-9.]+" $q }}
+{{- if contains "." $n }}
+{{- mulf (float64 $n) (float64 (get $units (default "x" $unit) | default 1)) | floor | int64 }}
+{{- else if $unit }}
+{{- mul (int64 $n) (get $units $unit) }}
 {{- else }}
-{{- $n }}
+{{- int64 $n }}
 {{- end }}
 {{- end }}
 
@@ -153,13 +162,43 @@ replicaCount. Call with (dict "v" <service values> "keda" "true"|""). */}}
 {{- end }}
 {{- end }}
 
-{{/* Image reference: repository[:tag][@digest]. Call with (dict "ctx" $ "image" .Values.x.image). */}}
+{{/* Image reference: [global.imageRegistry/]repository:tag[@digest]. The tag stays next to the
+digest (readable, and what `kubectl describe` shows); the digest is what the kubelet pulls. With
+global.requireImageDigests every image must have one (production: see docs/deployment.md,
+"Images"). Call with (dict "ctx" $ "image" .Values.x.image "key" "x.image"). */}}
 {{- define "up.image" -}}
 {{- $tag := default .ctx.Chart.AppVersion .image.tag }}
+{{- $repo := .image.repository }}
+{{- with .ctx.Values.global.imageRegistry }}
+{{- /* Replace the registry host of the repository (a first path part with a dot, a colon or
+localhost) or prefix it (Docker Hub short names). */}}
+{{- $parts := splitList "/" $repo }}
+{{- $first := first $parts }}
+{{- if and (gt (len $parts) 1) (or (contains "." $first) (contains ":" $first) (eq $first "localhost")) }}
+{{- $repo = rest $parts | join "/" }}
+{{- end }}
+{{- $repo = printf "%s/%s" (trimSuffix "/" .) $repo }}
+{{- end }}
 {{- if .image.digest }}
-{{- printf "%s@%s" .image.repository .image.digest }}
+{{- printf "%s:%s@%s" $repo $tag .image.digest }}
+{{- else if .ctx.Values.global.requireImageDigests }}
+{{- fail (printf "global.requireImageDigests: %s.digest is empty (%s:%s); set the digest the release pipeline pushed (docs/deployment.md, Images)" .key $repo $tag) }}
 {{- else }}
-{{- printf "%s:%s" .image.repository $tag }}
+{{- printf "%s:%s" $repo $tag }}
+{{- end }}
+{{- end }}
+
+{{/* Default spread of a service's pods: over nodes and over zones, both ScheduleAnyway (a
+preference: a single-zone or single-node cluster still schedules them). Call with (dict "ctx" $
+"component" "x"). */}}
+{{- define "up.defaultSpread" -}}
+{{- range $key := list "kubernetes.io/hostname" "topology.kubernetes.io/zone" }}
+- maxSkew: 1
+  topologyKey: {{ $key }}
+  whenUnsatisfiable: ScheduleAnyway
+  labelSelector:
+    matchLabels:
+      {{- include "up.selectorLabels" $ | nindent 6 }}
 {{- end }}
 {{- end }}
 
@@ -203,31 +242,76 @@ replicaCount. Call with (dict "v" <service values> "keda" "true"|""). */}}
 {{- include "up.componentName" (dict "ctx" .ctx "component" (printf "%s-connection" .client)) }}
 {{- end }}
 
-{{/* A generated credential that stays the same across renders and upgrades: the value already
-in the cluster's Secret (lookup), else one derived from credentials.seed (GitOps and helm
-template, which cannot look up), else a random one, kept afterwards by lookup and
-helm.sh/resource-policy: keep. Call with (dict "ctx" $ "secret" name "key" key "length" n). */}}
+{{/* credentials.mode, checked: lookup (the value in the cluster's Secret, else random once),
+seed (derived from credentials.seed, identical on every render: GitOps) or existingSecret (the
+chart generates nothing: every bundled broker needs auth.existingSecret). */}}
+{{- define "up.credentials.mode" -}}
+{{- $c := .Values.credentials }}
+{{- if and (eq $c.mode "seed") (not $c.seed) }}
+{{- fail "credentials.mode=seed needs credentials.seed (a long random value from your secret store)" }}
+{{- else if and (ne $c.mode "seed") $c.seed }}
+{{- fail (printf "credentials.seed is set but credentials.mode is %s: set credentials.mode=seed to derive the passwords from it, or remove the seed" $c.mode) }}
+{{- else if eq $c.mode "existingSecret" }}
+{{- if and .Values.rabbitmq.enabled (not .Values.rabbitmq.auth.existingSecret) }}
+{{- fail "credentials.mode=existingSecret: set rabbitmq.auth.existingSecret (e.g. written by External Secrets), or rabbitmq.enabled=false" }}
+{{- end }}
+{{- if and .Values.redis.enabled (not .Values.redis.auth.existingSecret) }}
+{{- fail "credentials.mode=existingSecret: set redis.auth.existingSecret (e.g. written by External Secrets), or redis.enabled=false" }}
+{{- end }}
+{{- end }}
+{{- $c.mode }}
+{{- end }}
+
+{{/* A generated credential that stays the same across renders and upgrades. mode lookup: the
+value already in the cluster's Secret, else a random one, kept afterwards by lookup and
+helm.sh/resource-policy: keep (helm install/upgrade only: helm template, client dry-runs and
+GitOps tools cannot look up and would make a new one on every render). mode seed: derived from
+credentials.seed, no lookup. Call with (dict "ctx" $ "secret" name "key" key "length" n). */}}
 {{- define "up.credential" -}}
 {{- /* Computed once per render (cached in .Values.credentials), so every object that embeds a
-new credential (its Secret, the clients' URL Secrets, the restart checksum) gets the same one. */}}
+new credential (its Secret, the clients' URL Secrets, the restart checksums) gets the same one. */}}
 {{- $cache := .ctx.Values.credentials }}
+{{- $mode := include "up.credentials.mode" .ctx }}
 {{- if not (hasKey $cache "generated") }}{{ $_ := set $cache "generated" (dict) }}{{ end }}
 {{- $id := printf "%s/%s" .secret .key }}
 {{- if not (hasKey $cache.generated $id) }}
 {{- $value := "" }}
-{{- $existing := lookup "v1" "Secret" .ctx.Release.Namespace .secret }}
 {{- if .explicit }}
 {{- $value = .explicit }}
-{{- else if and $existing $existing.data (hasKey $existing.data .key) }}
-{{- $value = index $existing.data .key | b64dec }}
-{{- else if .ctx.Values.credentials.seed }}
+{{- else if eq $mode "seed" }}
 {{- $value = printf "%s/%s/%s/%s" .ctx.Values.credentials.seed .ctx.Release.Namespace .secret .key | sha256sum | trunc (int .length) }}
 {{- else }}
+{{- $existing := lookup "v1" "Secret" .ctx.Release.Namespace .secret }}
+{{- if and $existing $existing.data (hasKey $existing.data .key) }}
+{{- $value = index $existing.data .key | b64dec }}
+{{- else }}
 {{- $value = randAlphaNum (int .length) }}
+{{- end }}
 {{- end }}
 {{- $_ := set $cache.generated $id $value }}
 {{- end }}
 {{- get $cache.generated $id }}
+{{- end }}
+
+{{/* The connection URLs of one client built from the generated credentials of the bundled
+brokers, as YAML (amqp-url, redis-url; either may be absent): the data of its Secret
+`<fullname>-<client>-connection` and, hashed, the `checksum/connection` of its pods, so a new
+password rolls the clients together with the broker. Call with (dict "ctx" $ "client" ...). */}}
+{{- define "up.connectionUrls" -}}
+{{- $ := .ctx }}
+{{- $client := .client }}
+{{- $key := get (dict "user-service" "userService" "mail-service" "mailService" "keda" "keda") $client }}
+{{- $rv := $.Values.rabbitmq }}
+{{- if and (include "up.rabbitmq.generated" $) (or (ne $client "keda") (include "up.keda.enabled" $)) }}
+{{- $user := (get $rv.auth.users $key).username }}
+{{- $pw := include "up.credential" (dict "ctx" $ "secret" (include "up.rabbitmq.fullname" $) "key" (printf "%s-password" $client) "length" 32) }}
+amqp-url: {{ printf "amqp://%s:%s@%s:%d/%s" (urlquery $user) (urlquery $pw) (include "up.rabbitmq.fullname" $) (int $rv.port) (urlquery $rv.vhost) | quote }}
+{{- end }}
+{{- if and (include "up.redis.generated" $) (ne $client "keda") }}
+{{- $user := (get $.Values.redis.auth.users $key).username }}
+{{- $pw := include "up.credential" (dict "ctx" $ "secret" (include "up.redis.fullname" $) "key" (printf "%s-password" $client) "length" 32) }}
+redis-url: {{ printf "redis://%s:%s@%s:%d" (urlquery $user) (urlquery $pw) (include "up.redis.fullname" $) (int $.Values.redis.port) | quote }}
+{{- end }}
 {{- end }}
 
 {{/* secretKeyRef of one client's AMQP URL. Call with (dict "ctx" $ "client" ...). */}}
@@ -519,7 +603,7 @@ maxUnavailable: {{ .maxUnavailable }}
 {{/* The in-cluster URL of the session check, with the release's requirement. */}}
 {{- define "up.forwardAuth.url" -}}
 {{- $svc := include "up.componentName" (dict "ctx" . "component" "user-service") }}
-{{- printf "http://%s.%s.svc.cluster.local:%v/v1/auth/check" $svc .Release.Namespace .Values.userService.service.port }}
+{{- printf "http://%s.%s.svc.%s:%v/v1/auth/check" $svc .Release.Namespace .Values.clusterDomain .Values.userService.service.port }}
 {{- if .Values.forwardAuth.requireVerifiedEmail }}?require_verified_email=true{{ end }}
 {{- end }}
 
@@ -577,5 +661,88 @@ maxUnavailable: {{ .maxUnavailable }}
     - port: {{ . }}
       protocol: TCP
     {{- end }}
+{{- end }}
+{{- end }}
+
+{{/* ---------------------------------------------------------------------------------------- */}}
+{{/* Bundled brokers                                                                          */}}
+{{/* ---------------------------------------------------------------------------------------- */}}
+
+{{/* Refuses a broker whose memory request is below its limit: Burstable pods are evicted first
+under node memory pressure (an evicted Redis is an API outage), and the broker's own caps
+(maxmemory, the memory alarm, the WAL) are sized from the limit. Call with (dict "v" <values>
+"key" "redis"|"rabbitmq"). */}}
+{{- define "up.guaranteedMemory" -}}
+{{- $limit := (.v.resources.limits).memory }}
+{{- if not $limit }}
+{{- fail (printf "%s.resources.limits.memory is required (it sizes the broker's memory caps)" .key) }}
+{{- end }}
+{{- $request := (.v.resources.requests).memory }}
+{{- if ne (include "up.bytes" (default "0" $request)) (include "up.bytes" $limit) }}
+{{- fail (printf "%s.resources.requests.memory (%v) must equal limits.memory (%v): a broker below its limit is evicted first under node memory pressure" .key (default "none" $request) $limit) }}
+{{- end }}
+{{- end }}
+
+{{/* updateStrategy and the PVC retention of a broker StatefulSet. Call with its values. */}}
+{{- define "up.statefulSetPolicies" -}}
+updateStrategy:
+  {{- toYaml .updateStrategy | nindent 2 }}
+{{- if .persistence.enabled }}
+persistentVolumeClaimRetentionPolicy:
+  {{- toYaml .persistence.retentionPolicy | nindent 2 }}
+{{- end }}
+{{- end }}
+
+{{/* A pod's priorityClassName, refusing the system-* classes outside kube-system (GKE and the
+ResourceQuota admission of many clusters reject those pods): create a PriorityClass of your
+own. Call with (dict "ctx" $ "name" <name>). */}}
+{{- define "up.priorityClass" -}}
+{{- if and (hasPrefix "system-" .name) (ne .ctx.Release.Namespace "kube-system") }}
+{{- fail (printf "priorityClassName %s is reserved for kube-system (GKE refuses it elsewhere): create a PriorityClass of your own, e.g. user-platform-brokers (docs/deployment.md)" .name) }}
+{{- end }}
+{{- .name }}
+{{- end }}
+
+{{/* Name of the mail-service's HPA, the chart's CPU fallback or KEDA's: one name
+(keda-hpa-<ScaledObject>, KEDA's default), so the ScaledObject takes the fallback over
+(scaledobject.keda.sh/transfer-hpa-ownership) when KEDA is installed later. */}}
+{{- define "up.mailService.hpaName" -}}
+{{- printf "keda-hpa-%s" (include "up.componentName" (dict "ctx" . "component" "mail-service")) }}
+{{- end }}
+
+{{/* Guards of a broker StatefulSet against changes Kubernetes refuses or that lose data,
+compared with the StatefulSet in the cluster (lookup: helm install/upgrade and --dry-run=server;
+nothing to compare under helm template). Each message names the migration in
+docs/deployment.md, "Upgrading". Call with (dict "ctx" $ "name" <StatefulSet> "key"
+"redis"|"rabbitmq" "v" <values> "ha" <bool>). */}}
+{{- define "up.guard.statefulSet" -}}
+{{- $live := lookup "apps/v1" "StatefulSet" .ctx.Release.Namespace .name }}
+{{- if $live }}
+{{- $doc := "docs/deployment.md, Upgrading" }}
+{{- $claims := default (list) $live.spec.volumeClaimTemplates }}
+{{- if ne (gt (len $claims) 0) (.v.persistence.enabled | default false) }}
+{{- fail (printf "%s.persistence.enabled cannot change on the existing StatefulSet %s (volumeClaimTemplates are immutable): back up, delete the StatefulSet (and PVC), upgrade (%s)" .key .name $doc) }}
+{{- end }}
+{{- if $claims }}
+{{- $claim := (first $claims).spec }}
+{{- $size := $claim.resources.requests.storage }}
+{{- if ne (include "up.bytes" $size) (include "up.bytes" .v.persistence.size) }}
+{{- fail (printf "%s.persistence.size %s differs from the existing StatefulSet %s (%s; volumeClaimTemplates are immutable): resize the PVCs, then kubectl delete statefulset %s --cascade=orphan, then upgrade (%s)" .key .v.persistence.size .name $size .name $doc) }}
+{{- end }}
+{{- if ne (default "" $claim.storageClassName) (default (default "" $claim.storageClassName) .v.persistence.storageClass) }}
+{{- fail (printf "%s.persistence.storageClass %s differs from the existing StatefulSet %s (%s): the data must be moved to new volumes (%s)" .key .v.persistence.storageClass .name $claim.storageClassName $doc) }}
+{{- end }}
+{{- end }}
+{{- if eq .key "rabbitmq" }}
+{{- $liveEnv := list }}
+{{- range $live.spec.template.spec.containers }}{{ range .env }}{{ $liveEnv = append $liveEnv .name }}{{ end }}{{ end }}
+{{- if ne (has "RABBITMQ_NODENAME" $liveEnv) .ha }}
+{{- fail (printf "rabbitmq.replicas %v changes the node name of %s (single node: rabbit@<pod>; cluster: rabbit@<pod>.<headless service>): the node would boot an empty database on the same volume, orphaning %s and its dead letters. Drain the queues, delete the StatefulSet and its PVCs, upgrade (%s)" .v.replicas .name .ctx.Values.emailQueue $doc) }}
+{{- end }}
+{{- $policy := ternary "Parallel" "OrderedReady" .ha }}
+{{- if ne (default "OrderedReady" $live.spec.podManagementPolicy) $policy }}
+{{- fail (printf "the existing StatefulSet %s has podManagementPolicy %s, this chart %s (immutable): kubectl delete statefulset %s --cascade=orphan (the pods keep running), then upgrade (%s)" .name (default "OrderedReady" $live.spec.podManagementPolicy) $policy .name $doc) }}
+{{- end }}
+{{- end }}
 {{- end }}
 {{- end }}

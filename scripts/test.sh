@@ -166,6 +166,8 @@ RUN_DIR=$RUN_DIR "$REPO_ROOT/drills/run.sh"
 # scripts/chart-readme.sh generates from values.yaml (every value documented).
 echo "==> configuration reference (scripts/check_env_reference.py)"
 python3 "$SCRIPT_DIR/check_env_reference.py"
+echo "==> chart README up to date with values.yaml (scripts/chart-readme.sh check)"
+RUN_DIR=$RUN_DIR "$SCRIPT_DIR/chart-readme.sh" check
 # ---- end of documentation checks
 
 echo "==> Dockerfile, Helm chart and manifests (offline validation)"

@@ -161,6 +161,15 @@ run_fuzz_smoke
 echo "==> failure drills (drills/run.sh; report in drills/reports/latest.md)"
 RUN_DIR=$RUN_DIR "$REPO_ROOT/drills/run.sh"
 
+# ---- documentation kept in step with the code (offline, no build): every environment variable
+# the services read is in docs/configuration.md, and charts/user-platform/README.md is what
+# scripts/chart-readme.sh generates from values.yaml (every value documented).
+echo "==> configuration reference (scripts/check_env_reference.py)"
+python3 "$SCRIPT_DIR/check_env_reference.py"
+echo "==> chart README up to date with values.yaml (scripts/chart-readme.sh check)"
+RUN_DIR=$RUN_DIR "$SCRIPT_DIR/chart-readme.sh" check
+# ---- end of documentation checks
+
 echo "==> Dockerfile, Helm chart and manifests (offline validation)"
 "$SCRIPT_DIR/check-deploy.sh"
 

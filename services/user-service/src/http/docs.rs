@@ -148,3 +148,10 @@ pub struct Limited(#[to_schema] ProblemDoc);
 #[response(status = 403, content_type = "application/problem+json")]
 #[allow(dead_code)] // Documents a response `ApiError` produces; never built.
 pub struct WrongPassword(#[to_schema] ProblemDoc);
+
+/// Two-factor login is not configured on this server (`mfa_not_configured`: no
+/// `MFA_ENCRYPTION_KEYS`).
+#[derive(IntoResponses)]
+#[response(status = 501, content_type = "application/problem+json")]
+#[allow(dead_code)] // Documents a response `ApiError` produces; never built.
+pub struct MfaUnconfigured(#[to_schema] ProblemDoc);

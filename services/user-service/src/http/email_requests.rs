@@ -4,62 +4,101 @@
 //! keeps the response the same, in content and in time, whether or not the address has an
 //! account (bench/enumeration.py measures it).
 
-use std::future::Future;
-
 use axum::Json;
+use axum::extract::State;
 use axum::http::StatusCode;
+use serde::Deserialize;
+use utoipa::ToSchema;
 
 use super::AppState;
 use super::client::Client;
 use super::docs::Accepted;
 use super::error::ApiError;
-use crate::account::AccountError;
+use super::json::ApiJson;
 use crate::account::limits::{self, Limit};
+use crate::account::{AccountError, reset, verification};
 use crate::domain::Email;
 use crate::store::chain;
 
-pub(super) async fn accept<F, Fut>(
-    state: AppState,
-    client: &Client,
-    raw_email: &str,
-    detail: &'static str,
-    what: &'static str,
-    send: F,
-) -> Result<(StatusCode, Json<Accepted>), ApiError>
-where
-    F: FnOnce(AppState, Email) -> Fut + Send + 'static,
-    Fut: Future<Output = Result<(), AccountError>> + Send + 'static,
-{
-    handle(state, client, raw_email, what, send).await?;
+/// The body of a "send me a link" request.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EmailRequest {
+    #[schema(format = "email", max_length = 254)]
+    pub email: String,
+}
+
+/// Which link an address asks for.
+#[derive(Clone, Copy)]
+pub(crate) enum Link {
+    /// A new verification link, for an unverified account.
+    Verification,
+    /// A password-reset link.
+    PasswordReset,
+}
+
+impl Link {
+    /// What the API answers, whatever happens.
+    fn detail(self) -> &'static str {
+        match self {
+            Link::Verification => {
+                "If the address has an unverified account, a new link is on its way."
+            }
+            Link::PasswordReset => "If the address has an account, a reset link is on its way.",
+        }
+    }
+
+    /// For the log line of a failed send.
+    fn what(self) -> &'static str {
+        match self {
+            Link::Verification => "verification email",
+            Link::PasswordReset => "password reset link",
+        }
+    }
+
+    async fn send(self, state: &AppState, email: &Email) -> Result<(), AccountError> {
+        match self {
+            Link::Verification => verification::resend(state, email).await,
+            Link::PasswordReset => reset::send_link(state, email).await,
+        }
+    }
+}
+
+/// The answer of the API's link requests.
+pub(super) type LinkAnswer = Result<(StatusCode, Json<Accepted>), ApiError>;
+
+/// The API's answer: 202 with a detail that says nothing about the address.
+pub(super) async fn accept(
+    State(state): State<AppState>,
+    client: Client,
+    ApiJson(body): ApiJson<EmailRequest>,
+    link: Link,
+) -> LinkAnswer {
+    handle(state, &client, &body.email, link).await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(Accepted {
             status: "accepted",
-            detail,
+            detail: link.detail(),
         }),
     ))
 }
 
 /// Validates and counts the request, then sends in the background (the API's and the hosted
 /// pages' "send me a link" forms).
-pub(crate) async fn handle<F, Fut>(
+pub(crate) async fn handle(
     state: AppState,
     client: &Client,
     raw_email: &str,
-    what: &'static str,
-    send: F,
-) -> Result<(), ApiError>
-where
-    F: FnOnce(AppState, Email) -> Fut + Send + 'static,
-    Fut: Future<Output = Result<(), AccountError>> + Send + 'static,
-{
+    link: Link,
+) -> Result<(), ApiError> {
     let email = Email::parse(raw_email)
         .map_err(|e| ApiError::invalid(vec![ApiError::field("email", e)]))?;
     limits::enforce_client(&state, Limit::EmailIp, &client.0).await?;
     limits::enforce(&state, Limit::EmailAddress, email.as_str()).await?;
     tokio::spawn(async move {
-        if let Err(e) = send(state, email).await {
-            tracing::warn!(error = %chain(&e), "{what} not sent");
+        if let Err(e) = link.send(&state, &email).await {
+            tracing::warn!(error = %chain(&e), "{} not sent", link.what());
         }
     });
     Ok(())

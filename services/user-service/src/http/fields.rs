@@ -6,8 +6,10 @@ use secrecy::SecretString;
 use serde::{Deserialize, Deserializer};
 
 use super::error::{ApiError, FieldError};
+use crate::account::AccountError;
 use crate::account::registration::Registration;
 use crate::account::second_factor::SecondFactor;
+use crate::crypto::looks_like_token;
 use crate::domain::{DisplayName, Email, Locale, Password};
 use crate::store::users::ProfileChanges;
 use crate::totp;
@@ -51,6 +53,16 @@ macro_rules! with_second_factor {
     };
 }
 pub(crate) use with_second_factor;
+
+/// The token of an emailed link: a well-formed one, else 400 `invalid_token` (the same answer
+/// as for a well-formed token that is not live).
+pub(crate) fn link_token(raw: &str) -> Result<&str, ApiError> {
+    if looks_like_token(raw) {
+        Ok(raw)
+    } else {
+        Err(ApiError::Account(AccountError::InvalidToken))
+    }
+}
 
 /// A `totp_code` field: six digits, else 422 `invalid_totp_code`.
 pub fn parse_code(field: &'static str, raw: &str) -> Result<SecretString, FieldError> {

@@ -12,7 +12,9 @@ use utoipa::ToSchema;
 use super::AppState;
 use super::auth::CurrentSession;
 use super::client::Client;
-use super::docs::{BodyErrors, Limited, NeedsSession, ProblemDoc, Unavailable, WrongPassword};
+use super::docs::{
+    BodyErrors, Limited, MfaUnconfigured, NeedsSession, ProblemDoc, Unavailable, WrongPassword,
+};
 use super::error::ApiError;
 use super::fields::{parse_code, parse_factor, with_second_factor};
 use super::json::ApiJson;
@@ -59,8 +61,7 @@ pub struct TotpEnrolment {
         (status = 409, description = "Two-factor login is already on (`mfa_already_enabled`).",
             body = ProblemDoc, content_type = "application/problem+json"),
         Limited,
-        (status = 501, description = "Two-factor login is not configured on this server \
-            (`mfa_not_configured`).", body = ProblemDoc, content_type = "application/problem+json"),
+        MfaUnconfigured,
         Unavailable,
     )
 )]
@@ -118,8 +119,7 @@ pub struct RecoveryCodes {
             progress (`mfa_enrolment_not_started`).", body = ProblemDoc,
             content_type = "application/problem+json"),
         Limited,
-        (status = 501, description = "Not configured (`mfa_not_configured`).", body = ProblemDoc,
-            content_type = "application/problem+json"),
+        MfaUnconfigured,
         Unavailable,
     )
 )]
@@ -162,8 +162,7 @@ with_second_factor! {
         (status = 409, description = "Two-factor login is not on (`mfa_not_enabled`).",
             body = ProblemDoc, content_type = "application/problem+json"),
         Limited,
-        (status = 501, description = "Not configured (`mfa_not_configured`).", body = ProblemDoc,
-            content_type = "application/problem+json"),
+        MfaUnconfigured,
         Unavailable,
     )
 )]
@@ -203,8 +202,7 @@ with_second_factor! {
         (status = 403, description = "Wrong, used or expired code (`invalid_mfa_code`).",
             body = ProblemDoc, content_type = "application/problem+json"),
         Limited,
-        (status = 501, description = "Not configured (`mfa_not_configured`).", body = ProblemDoc,
-            content_type = "application/problem+json"),
+        MfaUnconfigured,
         Unavailable,
     )
 )]

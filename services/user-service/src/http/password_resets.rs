@@ -2,55 +2,25 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::IntoResponse;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::AppState;
 use super::client::Client;
 use super::docs::{Accepted, BodyErrors, Limited, NewPasswordRefused, TokenRefused, Unavailable};
-use super::email_requests;
+use super::email_requests::{self, EmailRequest, Link, LinkAnswer};
 use super::error::ApiError;
+use super::fields::link_token;
 use super::json::ApiJson;
-use crate::account::AccountError;
 use crate::account::reset;
-use crate::crypto::looks_like_token;
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RequestBody {
-    #[schema(format = "email", max_length = 254)]
-    email: String,
-}
 
 /// `POST /v1/password-resets`: always 202, so it reveals nothing about who is registered;
 /// limited per address (no email bombing) and per client. A new link invalidates older ones.
-#[utoipa::path(
-    post,
-    path = "/v1/password-resets",
-    tag = "password-resets",
-    request_body = RequestBody,
-    responses(
-        (status = 202, description = "Handled; says nothing about the address.", body = Accepted),
-        BodyErrors,
-        Limited,
-        Unavailable,
-    )
-)]
-pub async fn request(
-    State(state): State<AppState>,
-    client: Client,
-    ApiJson(body): ApiJson<RequestBody>,
-) -> Result<impl IntoResponse, ApiError> {
-    email_requests::accept(
-        state,
-        &client,
-        &body.email,
-        "If the address has an account, a reset link is on its way.",
-        "password reset link",
-        |state, email| async move { reset::send_link(&state, &email).await },
-    )
-    .await
+#[utoipa::path(post, path = "/v1/password-resets", tag = "password-resets", request_body = EmailRequest,
+    responses((status = 202, description = "Handled; says nothing about the address.",
+        body = Accepted), BodyErrors, Limited, Unavailable))]
+pub async fn request(s: State<AppState>, c: Client, b: ApiJson<EmailRequest>) -> LinkAnswer {
+    email_requests::accept(s, c, b, Link::PasswordReset).await
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -72,11 +42,7 @@ pub struct ConfirmBody {
 /// `POST /v1/password-resets/confirm`: the token works once, only if it is the account's
 /// newest and the account still has the address it was sent to. Ends every session and sends
 /// a notice; the caller is not logged in (they log in with the new password).
-#[utoipa::path(
-    post,
-    path = "/v1/password-resets/confirm",
-    tag = "password-resets",
-    request_body = ConfirmBody,
+#[utoipa::path(post, path = "/v1/password-resets/confirm", tag = "password-resets", request_body = ConfirmBody,
     responses(
         (status = 204, description = "Password replaced; every session has ended (log in again)."),
         BodyErrors,
@@ -89,9 +55,7 @@ pub async fn confirm(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<ConfirmBody>,
 ) -> Result<StatusCode, ApiError> {
-    if !looks_like_token(&body.token) {
-        return Err(ApiError::Account(AccountError::InvalidToken));
-    }
-    reset::confirm(&state, &body.token, &body.new_password).await?;
+    let token = link_token(&body.token)?;
+    reset::confirm(&state, token, &body.new_password).await?;
     Ok(StatusCode::NO_CONTENT)
 }

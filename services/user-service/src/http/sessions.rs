@@ -16,6 +16,7 @@ use super::error::{ApiError, FieldError};
 use super::json::ApiJson;
 use crate::account::login;
 use crate::domain::{Email, Password};
+use crate::store::sessions::SessionRecord;
 
 /// The longest password a login takes, in characters: far above the 1024 of the policy (an
 /// older policy's password still works), and a bound on the work one attempt can cause.
@@ -131,8 +132,9 @@ pub(crate) fn login_input(email: &str, password: &str) -> Result<(Email, Passwor
     Ok((email, Password::for_verification(password)))
 }
 
+/// A session as its owner and an operator see it.
 #[derive(Serialize, ToSchema)]
-pub struct SessionView {
+pub struct SessionInfo {
     id: String,
     created_at: DateTime<Utc>,
     last_seen_at: DateTime<Utc>,
@@ -141,6 +143,26 @@ pub struct SessionView {
     user_agent: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     ip: Option<String>,
+}
+
+impl From<SessionRecord> for SessionInfo {
+    fn from(s: SessionRecord) -> Self {
+        SessionInfo {
+            id: s.id,
+            created_at: s.created_at,
+            last_seen_at: s.last_seen_at,
+            expires_at: s.expires_at,
+            user_agent: s.user_agent,
+            ip: s.ip,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SessionView {
+    #[serde(flatten)]
+    session: SessionInfo,
+    /// The session of this request.
     current: bool,
 }
 
@@ -174,12 +196,7 @@ pub async fn list(
         .into_iter()
         .map(|s| SessionView {
             current: s.digest == session.digest,
-            id: s.record.id,
-            created_at: s.record.created_at,
-            last_seen_at: s.record.last_seen_at,
-            expires_at: s.record.expires_at,
-            user_agent: s.record.user_agent,
-            ip: s.record.ip,
+            session: s.record.into(),
         })
         .collect();
     Ok(Json(SessionList { sessions }))

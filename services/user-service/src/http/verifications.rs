@@ -2,56 +2,26 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::AppState;
 use super::client::Client;
 use super::docs::{Accepted, BodyErrors, Limited, ProblemDoc, TokenRefused, Unavailable};
-use super::email_requests;
+use super::email_requests::{self, EmailRequest, Link, LinkAnswer};
 use super::error::ApiError;
+use super::fields::link_token;
 use super::json::ApiJson;
-use crate::account::AccountError;
 use crate::account::verification;
-use crate::crypto::looks_like_token;
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ResendBody {
-    #[schema(format = "email", max_length = 254)]
-    email: String,
-}
 
 /// `POST /v1/email-verifications`: sends a new link to an address that has an unverified
 /// account. Always 202, whether or not it did, so it reveals nothing about who is registered;
 /// limited per address (no email bombing) and per client.
-#[utoipa::path(
-    post,
-    path = "/v1/email-verifications",
-    tag = "email-verifications",
-    request_body = ResendBody,
-    responses(
-        (status = 202, description = "Handled; says nothing about the address.", body = Accepted),
-        BodyErrors,
-        Limited,
-        Unavailable,
-    )
-)]
-pub async fn resend(
-    State(state): State<AppState>,
-    client: Client,
-    ApiJson(body): ApiJson<ResendBody>,
-) -> Result<impl IntoResponse, ApiError> {
-    email_requests::accept(
-        state,
-        &client,
-        &body.email,
-        "If the address has an unverified account, a new link is on its way.",
-        "verification email",
-        |state, email| async move { verification::resend(&state, &email).await },
-    )
-    .await
+#[utoipa::path(post, path = "/v1/email-verifications", tag = "email-verifications", request_body = EmailRequest,
+    responses((status = 202, description = "Handled; says nothing about the address.",
+        body = Accepted), BodyErrors, Limited, Unavailable))]
+pub async fn resend(s: State<AppState>, c: Client, b: ApiJson<EmailRequest>) -> LinkAnswer {
+    email_requests::accept(s, c, b, Link::Verification).await
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -72,11 +42,7 @@ pub struct Verified {
     email: String,
 }
 
-#[utoipa::path(
-    post,
-    path = "/v1/email-verifications/confirm",
-    tag = "email-verifications",
-    request_body = ConfirmBody,
+#[utoipa::path(post, path = "/v1/email-verifications/confirm", tag = "email-verifications", request_body = ConfirmBody,
     responses(
         (status = 200, body = Verified),
         (status = 409, description = "The new address was taken by another account meanwhile \
@@ -90,10 +56,8 @@ pub async fn confirm(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<ConfirmBody>,
 ) -> Result<Json<Verified>, ApiError> {
-    if !looks_like_token(&body.token) {
-        return Err(ApiError::Account(AccountError::InvalidToken));
-    }
-    let email = verification::confirm(&state, &body.token).await?;
+    let token = link_token(&body.token)?;
+    let email = verification::confirm(&state, token).await?;
     Ok(Json(Verified {
         email_verified: true,
         email,

@@ -2,7 +2,6 @@
 
 use axum::extract::{Path, State};
 use axum::{Extension, Json};
-use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -10,23 +9,12 @@ use super::docs::{AdminErrors, NeedsToken};
 use crate::admin::access;
 use crate::admin::audit::Actor;
 use crate::http::error::ApiError;
+use crate::http::sessions::SessionInfo;
 use crate::state::AppState;
 
 #[derive(Serialize, ToSchema)]
-pub struct AdminSession {
-    id: String,
-    created_at: DateTime<Utc>,
-    last_seen_at: DateTime<Utc>,
-    expires_at: DateTime<Utc>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    user_agent: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    ip: Option<String>,
-}
-
-#[derive(Serialize, ToSchema)]
 pub struct AdminSessionList {
-    sessions: Vec<AdminSession>,
+    sessions: Vec<SessionInfo>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -49,17 +37,7 @@ pub async fn list(
 ) -> Result<Json<AdminSessionList>, ApiError> {
     let sessions = access::sessions(&state, &id).await?;
     Ok(Json(AdminSessionList {
-        sessions: sessions
-            .into_iter()
-            .map(|s| AdminSession {
-                id: s.id,
-                created_at: s.created_at,
-                last_seen_at: s.last_seen_at,
-                expires_at: s.expires_at,
-                user_agent: s.user_agent,
-                ip: s.ip,
-            })
-            .collect(),
+        sessions: sessions.into_iter().map(SessionInfo::from).collect(),
     }))
 }
 

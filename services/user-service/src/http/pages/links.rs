@@ -17,7 +17,7 @@ use crate::account::{reset, verification};
 use crate::crypto::looks_like_token;
 use crate::http::AppState;
 use crate::http::client::Client;
-use crate::http::email_requests;
+use crate::http::email_requests::{self, Link};
 use crate::http::error::ApiError;
 
 /// The link's token when it has the shape of one (anything else is an unusable link).
@@ -76,14 +76,8 @@ pub async fn resend(
     Posted { page, form }: Posted<EmailForm>,
 ) -> Response {
     let view = verify_view().with("values", json!({ "email": form.email }));
-    let outcome = email_requests::handle(
-        state.clone(),
-        &client,
-        &form.email,
-        "verification email",
-        |state, email| async move { verification::resend(&state, &email).await },
-    )
-    .await;
+    let outcome =
+        email_requests::handle(state.clone(), &client, &form.email, Link::Verification).await;
     match outcome {
         Ok(()) => view.done("link_sent"),
         Err(e) => view.problem("resend-form", e),
@@ -144,14 +138,8 @@ pub async fn forgot(
     client: Client,
     Posted { page, form }: Posted<EmailForm>,
 ) -> Response {
-    let outcome = email_requests::handle(
-        state.clone(),
-        &client,
-        &form.email,
-        "password reset link",
-        |state, email| async move { reset::send_link(&state, &email).await },
-    )
-    .await;
+    let outcome =
+        email_requests::handle(state.clone(), &client, &form.email, Link::PasswordReset).await;
     // On the reset page's "link expired" state the same form posts here.
     let view =
         View::new("forgot-password", "forgot_title").with("values", json!({ "email": form.email }));

@@ -122,6 +122,11 @@ echo "==> cargo deny (advisories, licences, sources)"
 ensure_cargo_deny
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
+# The house rules of the Rust sources: no import circle between a crate's files, files of at most
+# 400 lines, functions of at most 60 (scripts/check_structure.py; its allow-list says why for any
+# exception).
+echo "==> structure of the Rust sources (scripts/check_structure.py)"
+python3 "$SCRIPT_DIR/check_structure.py"
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "==> cargo test"

@@ -3,6 +3,7 @@
 //! Labels are bounded: `kind` is one of the `EmailKind`s or `unknown`, `outcome` and `class`
 //! are fixed sets. Never a recipient, a message id or anything from `data`.
 
+use prometheus::core::Collector;
 use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry};
 
 /// What happened to a consumed message, the `outcome` label.
@@ -64,119 +65,67 @@ pub struct Metrics {
     refused: IntCounterVec,
 }
 
+/// Milliseconds matter: a healthy local relay answers in 1-5 ms.
+const SEND_BUCKETS: [f64; 14] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+];
+/// Seconds to hours: a backlog or a long retry loop shows up in the upper buckets.
+const AGE_BUCKETS: [f64; 11] = [
+    0.01, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 14400.0,
+];
+/// Compiling is sub-millisecond; a status write is one API round trip.
+const RECONCILE_BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
 impl Metrics {
     pub fn register(registry: &Registry) -> prometheus::Result<Self> {
-        let consumed = IntCounterVec::new(
-            Opts::new(
-                "mail_messages_consumed_total",
-                "Messages taken off the email queue, by kind (template) and outcome.",
-            ),
-            &["kind", "outcome"],
-        )?;
-        let smtp_failures = IntCounterVec::new(
-            Opts::new(
+        let r = Registrar(registry);
+        Ok(Self {
+            consumed: consumed(r)?,
+            smtp_failures: r.counters(
                 "mail_smtp_failures_total",
                 "Failed SMTP sends, by kind (template) and class (transient, permanent).",
-            ),
-            &["kind", "class"],
-        )?;
-        // Milliseconds matter: a healthy local relay answers in 1-5 ms.
-        let smtp_send_duration = HistogramVec::new(
-            HistogramOpts::new(
-                "mail_smtp_send_duration_seconds",
-                "Time to hand one message to the SMTP relay, by result.",
-            )
-            .buckets(vec![
-                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
-            ]),
-            &["result"],
-        )?;
-        let in_flight = IntGauge::new(
-            "mail_messages_in_flight",
-            "Deliveries being processed right now.",
-        )?;
-        // Seconds to hours: a backlog or a long retry loop shows up in the upper buckets.
-        let message_age = Histogram::with_opts(
-            HistogramOpts::new(
+                &["kind", "class"],
+            )?,
+            smtp_send_duration: r.add(HistogramVec::new(
+                HistogramOpts::new(
+                    "mail_smtp_send_duration_seconds",
+                    "Time to hand one message to the SMTP relay, by result.",
+                )
+                .buckets(SEND_BUCKETS.to_vec()),
+                &["result"],
+            )?)?,
+            in_flight: r.add(IntGauge::new(
+                "mail_messages_in_flight",
+                "Deliveries being processed right now.",
+            )?)?,
+            message_age: r.histogram(
                 "mail_message_age_seconds",
                 "Time from a message's creation to its consumption (queue lag, retries included).",
-            )
-            .buckets(vec![
-                0.01, 0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 14400.0,
-            ]),
-        )?;
-        let template_reloads = IntCounterVec::new(
-            Opts::new(
+                &AGE_BUCKETS,
+            )?,
+            template_reloads: r.counters(
                 "mail_template_reloads_total",
                 "Reloads of TEMPLATE_DIR after a change, by result.",
-            ),
-            &["result"],
-        )?;
-        let template_reconciles = IntCounterVec::new(
-            Opts::new(
+                &["result"],
+            )?,
+            template_reconciles: r.counters(
                 "mail_template_reconciles_total",
                 "EmailTemplate resources reconciled (TEMPLATE_SOURCE=kubernetes), by result.",
-            ),
-            &["result"],
-        )?;
-        let template_reconcile_errors = IntCounterVec::new(
-            Opts::new(
+                &["result"],
+            )?,
+            template_reconcile_errors: r.counters(
                 "mail_template_reconcile_errors_total",
                 "Failures of the EmailTemplate controller, by stage (watch, status, publish).",
-            ),
-            &["stage"],
-        )?;
-        // Compiling is sub-millisecond; a status write is one API round trip.
-        let template_reconcile_duration = Histogram::with_opts(
-            HistogramOpts::new(
+                &["stage"],
+            )?,
+            template_reconcile_duration: r.histogram(
                 "mail_template_reconcile_duration_seconds",
                 "Time to reconcile one EmailTemplate, status write included.",
-            )
-            .buckets(vec![
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
-            ]),
-        )?;
-        let refused = IntCounterVec::new(
-            Opts::new(
-                "mail_messages_refused_total",
-                "Messages dead-lettered unsent by the queue checks, by reason (untrusted_publisher, \
-                 link_origin, expired).",
-            ),
-            &["reason"],
-        )?;
-        for reason in crate::gate::Refusal::CODES {
-            refused.with_label_values(&[reason]);
-        }
-        registry.register(Box::new(refused.clone()))?;
-        registry.register(Box::new(template_reconciles.clone()))?;
-        registry.register(Box::new(template_reconcile_errors.clone()))?;
-        registry.register(Box::new(template_reconcile_duration.clone()))?;
-        // Every kind × outcome exists from the start at zero: a series born with its first
-        // event is invisible to rate() until its second, so the first dead letter after a
-        // restart would not count in the alerts and SLOs.
-        let kinds = common::email::EmailKind::ALL.map(|k| k.as_str());
-        for kind in kinds.into_iter().chain(["unknown"]) {
-            for outcome in Outcome::ALL {
-                consumed.with_label_values(&[kind, outcome.as_str()]);
-            }
-        }
-        registry.register(Box::new(consumed.clone()))?;
-        registry.register(Box::new(smtp_failures.clone()))?;
-        registry.register(Box::new(smtp_send_duration.clone()))?;
-        registry.register(Box::new(in_flight.clone()))?;
-        registry.register(Box::new(message_age.clone()))?;
-        registry.register(Box::new(template_reloads.clone()))?;
-        Ok(Self {
-            consumed,
-            smtp_failures,
-            smtp_send_duration,
-            in_flight,
-            message_age,
-            template_reloads,
-            template_reconciles,
-            template_reconcile_errors,
-            template_reconcile_duration,
-            refused,
+                &RECONCILE_BUCKETS,
+            )?,
+            refused: refused(r)?,
         })
     }
 
@@ -193,5 +142,63 @@ impl Metrics {
 
     pub fn smtp_failed(&self, kind: &str, class: &str) {
         self.smtp_failures.with_label_values(&[kind, class]).inc();
+    }
+}
+
+/// Every kind × outcome exists from the start at zero: a series born with its first event is
+/// invisible to rate() until its second, so the first dead letter after a restart would not
+/// count in the alerts and SLOs.
+fn consumed(r: Registrar<'_>) -> prometheus::Result<IntCounterVec> {
+    let consumed = r.counters(
+        "mail_messages_consumed_total",
+        "Messages taken off the email queue, by kind (template) and outcome.",
+        &["kind", "outcome"],
+    )?;
+    let kinds = common::email::EmailKind::ALL.map(|k| k.as_str());
+    for kind in kinds.into_iter().chain(["unknown"]) {
+        for outcome in Outcome::ALL {
+            consumed.with_label_values(&[kind, outcome.as_str()]);
+        }
+    }
+    Ok(consumed)
+}
+
+/// Every refusal reason from the start at zero, like `consumed`.
+fn refused(r: Registrar<'_>) -> prometheus::Result<IntCounterVec> {
+    let refused = r.counters(
+        "mail_messages_refused_total",
+        "Messages dead-lettered unsent by the queue checks, by reason (untrusted_publisher, \
+         link_origin, expired).",
+        &["reason"],
+    )?;
+    for reason in crate::gate::Refusal::CODES {
+        refused.with_label_values(&[reason]);
+    }
+    Ok(refused)
+}
+
+/// Creates metrics and registers them in one step.
+#[derive(Clone, Copy)]
+struct Registrar<'a>(&'a Registry);
+
+impl Registrar<'_> {
+    fn add<C: Collector + Clone + 'static>(self, collector: C) -> prometheus::Result<C> {
+        self.0.register(Box::new(collector.clone()))?;
+        Ok(collector)
+    }
+
+    fn counters(
+        self,
+        name: &str,
+        help: &str,
+        labels: &[&str],
+    ) -> prometheus::Result<IntCounterVec> {
+        self.add(IntCounterVec::new(Opts::new(name, help), labels)?)
+    }
+
+    fn histogram(self, name: &str, help: &str, buckets: &[f64]) -> prometheus::Result<Histogram> {
+        self.add(Histogram::with_opts(
+            HistogramOpts::new(name, help).buckets(buckets.to_vec()),
+        )?)
     }
 }

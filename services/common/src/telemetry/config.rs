@@ -36,48 +36,10 @@ impl TracingConfig {
             return None;
         }
         let endpoint = endpoint(env)?;
-        for var in [
-            "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
-            "OTEL_EXPORTER_OTLP_PROTOCOL",
-        ] {
-            if let Some(protocol) = env.optional_opt::<String>(var) {
-                if protocol != PROTOCOL {
-                    env.invalid(var, format!("only {PROTOCOL} is supported"));
-                }
-                break;
-            }
-        }
+        check_protocol(env);
         let sampler = sampler(env);
-        let service_name = env
-            .optional_opt::<String>("OTEL_SERVICE_NAME")
-            .unwrap_or_else(|| service.to_owned());
-        let mut resource = vec![
-            KeyValue::new("service.name", service_name),
-            KeyValue::new("service.version", env!("CARGO_PKG_VERSION")),
-        ];
-        if let Some(raw) = env.optional_opt::<String>("OTEL_RESOURCE_ATTRIBUTES") {
-            match parse_pairs(&raw) {
-                // service.name from OTEL_SERVICE_NAME wins, as the specification says.
-                Ok(pairs) => resource.extend(
-                    pairs
-                        .into_iter()
-                        .filter(|(k, _)| k != "service.name" || !has(env, "OTEL_SERVICE_NAME"))
-                        .map(|(k, v)| KeyValue::new(k, v)),
-                ),
-                Err(problem) => env.invalid("OTEL_RESOURCE_ATTRIBUTES", problem),
-            }
-        }
-        let headers = env
-            .secret("OTEL_EXPORTER_OTLP_TRACES_HEADERS")
-            .or_else(|| env.secret("OTEL_EXPORTER_OTLP_HEADERS"));
-        if let Some(h) = &headers
-            && parse_pairs(h.expose_secret()).is_err()
-        {
-            env.invalid(
-                "OTEL_EXPORTER_OTLP_HEADERS",
-                "expected key=value pairs separated by commas",
-            );
-        }
+        let resource = resource(env, service);
+        let headers = headers(env);
         let timeout = millis(env, "OTEL_EXPORTER_OTLP_TIMEOUT", 10_000);
         let max_queue_size = env.optional("OTEL_BSP_MAX_QUEUE_SIZE", 2048usize).max(1);
         Some(Self {
@@ -103,6 +65,62 @@ impl TracingConfig {
             .and_then(|h| parse_pairs(h.expose_secret()).ok())
             .unwrap_or_default()
     }
+}
+
+/// The signal's protocol variable, else the general one: only `http/protobuf` is spoken.
+fn check_protocol(env: &mut Env) {
+    for var in [
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL",
+        "OTEL_EXPORTER_OTLP_PROTOCOL",
+    ] {
+        if let Some(protocol) = env.optional_opt::<String>(var) {
+            if protocol != PROTOCOL {
+                env.invalid(var, format!("only {PROTOCOL} is supported"));
+            }
+            break;
+        }
+    }
+}
+
+/// `service.name` (`OTEL_SERVICE_NAME`, else `service`), `service.version` and the pairs of
+/// `OTEL_RESOURCE_ATTRIBUTES`.
+fn resource(env: &mut Env, service: &str) -> Vec<KeyValue> {
+    let service_name = env
+        .optional_opt::<String>("OTEL_SERVICE_NAME")
+        .unwrap_or_else(|| service.to_owned());
+    let mut resource = vec![
+        KeyValue::new("service.name", service_name),
+        KeyValue::new("service.version", env!("CARGO_PKG_VERSION")),
+    ];
+    if let Some(raw) = env.optional_opt::<String>("OTEL_RESOURCE_ATTRIBUTES") {
+        match parse_pairs(&raw) {
+            // service.name from OTEL_SERVICE_NAME wins, as the specification says.
+            Ok(pairs) => resource.extend(
+                pairs
+                    .into_iter()
+                    .filter(|(k, _)| k != "service.name" || !has(env, "OTEL_SERVICE_NAME"))
+                    .map(|(k, v)| KeyValue::new(k, v)),
+            ),
+            Err(problem) => env.invalid("OTEL_RESOURCE_ATTRIBUTES", problem),
+        }
+    }
+    resource
+}
+
+/// The signal's headers variable, else the general one; checked to parse, never echoed.
+fn headers(env: &mut Env) -> Option<SecretString> {
+    let headers = env
+        .secret("OTEL_EXPORTER_OTLP_TRACES_HEADERS")
+        .or_else(|| env.secret("OTEL_EXPORTER_OTLP_HEADERS"));
+    if let Some(h) = &headers
+        && parse_pairs(h.expose_secret()).is_err()
+    {
+        env.invalid(
+            "OTEL_EXPORTER_OTLP_HEADERS",
+            "expected key=value pairs separated by commas",
+        );
+    }
+    headers
 }
 
 fn has(env: &mut Env, name: &str) -> bool {

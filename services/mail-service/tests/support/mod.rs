@@ -304,12 +304,12 @@ impl TestApp {
         let mut config = scope.config();
         adjust(&mut config);
         let retry_levels = config.retry_delays.len();
-        let app = Application::build(config).await.unwrap();
-        let admin_port = app.admin_port();
-        let (trigger, shutdown) = Shutdown::new();
-        let task = tokio::spawn(app.run_until_stopped(shutdown));
-
-        let test_app = TestApp {
+        let Instance {
+            admin_port,
+            trigger,
+            task,
+        } = Instance::start(config).await;
+        TestApp {
             scope,
             retry_levels,
             topology,
@@ -319,29 +319,11 @@ impl TestApp {
             task,
             connection,
             channel,
-        };
-        test_app.wait_until_ready().await;
-        test_app
+        }
     }
 
     pub fn admin_url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.admin_port)
-    }
-
-    async fn wait_until_ready(&self) {
-        let deadline = tokio::time::Instant::now() + TIMEOUT;
-        loop {
-            if let Ok(r) = self.http.get(self.admin_url("/readyz")).send().await
-                && r.status().is_success()
-            {
-                return;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "service never became ready"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
     }
 
     pub async fn publish_raw(&self, body: &[u8]) {

@@ -1,11 +1,14 @@
-//! Building and sending messages over SMTP.
+//! Building and sending messages over SMTP: the connection pool and its sends here, the
+//! failures (`error.rs`), the MIME message (`message.rs`) and implicit TLS (`tls.rs`).
+
+mod error;
+mod message;
+mod tls;
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use lettre::Message;
-use lettre::message::header::{ContentType, MessageId};
-use lettre::message::{Mailbox, MultiPart, SinglePart};
+use lettre::message::Mailbox;
 use lettre::transport::smtp::authentication::{Credentials, DEFAULT_MECHANISMS};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, AsyncTokioStream, TlsParameters};
 use lettre::transport::smtp::extension::ClientId;
@@ -17,69 +20,9 @@ use uuid::Uuid;
 use crate::config::{SEND_TIMEOUTS, SmtpConfig, SmtpTls};
 use crate::templates::Rendered;
 
-/// Domain part of our Message-IDs. Fixed rather than the host name so that redelivering a
-/// message from another replica produces the same ID, letting receivers deduplicate.
-const MESSAGE_ID_DOMAIN: &str = "user-platform";
-
-/// What to do about a failed send. The failure is kept as the source, so logs, spans and
-/// dead-letter reasons carry the whole cause chain (`common::error_chain`).
-#[derive(Debug, thiserror::Error)]
-pub enum SendError {
-    /// Worth retrying: the relay or the network may recover (4xx, timeouts, refused or reset
-    /// connections).
-    #[error("transient SMTP failure")]
-    Transient(#[source] SmtpFailure),
-    /// Retrying cannot help (5xx, an address the relay or lettre rejects).
-    #[error("permanent SMTP failure")]
-    Permanent(#[source] SmtpFailure),
-}
-
-/// What went wrong talking to the relay.
-#[derive(Debug, thiserror::Error)]
-pub enum SmtpFailure {
-    /// The relay's answer to the transaction (MAIL, RCPT, DATA).
-    #[error("the relay refused the transaction")]
-    Transaction(#[source] lettre::transport::smtp::Error),
-    /// Greeting, TLS, STARTTLS or authentication.
-    #[error("SMTP session setup failed")]
-    Session(#[source] lettre::transport::smtp::Error),
-    #[error("SMTP connection failed")]
-    Connect(#[source] std::io::Error),
-    #[error("invalid recipient address")]
-    Recipient(#[source] lettre::address::AddressError),
-    #[error("could not build message")]
-    Build(#[source] lettre::error::Error),
-    /// A timeout or the pool closing: nothing underneath.
-    #[error("{0}")]
-    Local(String),
-}
-
-impl SendError {
-    pub fn is_permanent(&self) -> bool {
-        matches!(self, SendError::Permanent(_))
-    }
-
-    fn local(text: String) -> Self {
-        SendError::Transient(SmtpFailure::Local(text))
-    }
-}
-
-fn classify(e: lettre::transport::smtp::Error) -> SendError {
-    // Only an explicit 5xx is permanent. Anything else (4xx, I/O, TLS handshake) may go away,
-    // and the retry schedule bounds the attempts.
-    if e.is_permanent() {
-        SendError::Permanent(SmtpFailure::Transaction(e))
-    } else {
-        SendError::Transient(SmtpFailure::Transaction(e))
-    }
-}
-
-/// A failure to set up a session is never the message's fault, even a 5xx (a rejected login or
-/// a relay refusing us): retrying gives an operator time to fix it instead of dead-lettering
-/// every message.
-fn session(e: lettre::transport::smtp::Error) -> SendError {
-    SendError::Transient(SmtpFailure::Session(e))
-}
+pub use self::error::{SendError, SmtpFailure};
+use self::error::{classify, session};
+pub use self::message::build_message;
 
 /// The SMTP connection pool.
 ///
@@ -288,148 +231,5 @@ impl Inner {
                 .map_err(session)?;
         }
         Ok(connection)
-    }
-}
-
-/// The MIME message: From, To, Subject, Message-ID and a text/HTML alternative.
-pub fn build_message(
-    from: &Mailbox,
-    message_id: Uuid,
-    to_email: &str,
-    to_name: Option<&str>,
-    rendered: &Rendered,
-) -> Result<Message, SendError> {
-    let address = to_email
-        .parse()
-        .map_err(|e| SendError::Permanent(SmtpFailure::Recipient(e)))?;
-    let to = Mailbox::new(to_name.map(str::to_owned), address);
-    Message::builder()
-        .from(from.clone())
-        .to(to)
-        .subject(rendered.subject.clone())
-        .header(MessageId::from(format!(
-            "<{message_id}@{MESSAGE_ID_DOMAIN}>"
-        )))
-        .multipart(
-            MultiPart::alternative()
-                .singlepart(
-                    SinglePart::builder()
-                        .header(ContentType::TEXT_PLAIN)
-                        .body(rendered.text.clone()),
-                )
-                .singlepart(
-                    SinglePart::builder()
-                        .header(ContentType::TEXT_HTML)
-                        .body(rendered.html.clone()),
-                ),
-        )
-        .map_err(|e| SendError::Permanent(SmtpFailure::Build(e)))
-}
-
-/// Implicit TLS (SMTPS) on a socket we opened, using lettre's own TLS setup.
-mod tls {
-    // lettre's network stream is the only public way to reuse its TLS configuration (trust
-    // roots, verification) on our socket; it is deprecated as "not meant to be public" but
-    // part of the 0.11 API.
-    #![allow(deprecated)]
-
-    use std::pin::Pin;
-    use std::task::{Context, Poll};
-
-    use futures_io::{AsyncRead as FRead, AsyncWrite as FWrite};
-    use lettre::transport::smtp::client::{AsyncNetworkStream, AsyncTokioStream, TlsParameters};
-    use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-    use tokio::net::TcpStream;
-
-    /// lettre's TLS stream speaks the `futures` I/O traits; its connection takes `tokio` ones.
-    #[derive(Debug)]
-    pub struct TlsStream(AsyncNetworkStream);
-
-    pub async fn wrap(
-        tcp: TcpStream,
-        parameters: TlsParameters,
-    ) -> Result<TlsStream, lettre::transport::smtp::Error> {
-        let mut stream = AsyncNetworkStream::use_existing_tokio1(Box::new(tcp));
-        stream.upgrade_tls(parameters).await?;
-        Ok(TlsStream(stream))
-    }
-
-    impl AsyncTokioStream for TlsStream {
-        fn peer_addr(&self) -> std::io::Result<std::net::SocketAddr> {
-            self.0.peer_addr()
-        }
-    }
-
-    impl AsyncRead for TlsStream {
-        fn poll_read(
-            mut self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &mut ReadBuf<'_>,
-        ) -> Poll<std::io::Result<()>> {
-            let unfilled = buf.initialize_unfilled();
-            match Pin::new(&mut self.0).poll_read(cx, unfilled) {
-                Poll::Ready(Ok(n)) => {
-                    buf.advance(n);
-                    Poll::Ready(Ok(()))
-                }
-                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-                Poll::Pending => Poll::Pending,
-            }
-        }
-    }
-
-    impl AsyncWrite for TlsStream {
-        fn poll_write(
-            mut self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-            buf: &[u8],
-        ) -> Poll<std::io::Result<usize>> {
-            Pin::new(&mut self.0).poll_write(cx, buf)
-        }
-
-        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-            Pin::new(&mut self.0).poll_flush(cx)
-        }
-
-        fn poll_shutdown(
-            mut self: Pin<&mut Self>,
-            cx: &mut Context<'_>,
-        ) -> Poll<std::io::Result<()>> {
-            Pin::new(&mut self.0).poll_close(cx)
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn rendered() -> Rendered {
-        Rendered {
-            subject: "Hi".into(),
-            text: "plain".into(),
-            html: "<p>html</p>".into(),
-        }
-    }
-
-    #[test]
-    fn message_carries_a_stable_message_id_and_both_bodies() {
-        let from: Mailbox = "Platform <no-reply@example.com>".parse().unwrap();
-        let id = Uuid::now_v7();
-        let m = build_message(&from, id, "ada@example.com", Some("Ada"), &rendered()).unwrap();
-        let raw = String::from_utf8(m.formatted()).unwrap();
-        assert!(
-            raw.contains(&format!("Message-ID: <{id}@user-platform>")),
-            "{raw}"
-        );
-        assert!(raw.contains("multipart/alternative"), "{raw}");
-        assert!(raw.contains("To: Ada <ada@example.com>"), "{raw}");
-    }
-
-    #[test]
-    fn a_bad_address_is_permanent() {
-        let from: Mailbox = "no-reply@example.com".parse().unwrap();
-        let err = build_message(&from, Uuid::nil(), "a b@@x", None, &rendered()).unwrap_err();
-        assert!(err.is_permanent());
     }
 }

@@ -6,6 +6,8 @@ pub mod rate_limits;
 pub mod redis_store;
 mod session_scripts;
 pub mod sessions;
+mod user_collection;
+mod user_doc;
 pub mod user_mfa;
 pub mod user_profile;
 pub mod user_queries;

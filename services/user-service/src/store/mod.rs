@@ -4,7 +4,6 @@ pub mod mfa_challenges;
 pub mod outbox;
 pub mod rate_limits;
 pub mod redis_store;
-mod session_scripts;
 pub mod sessions;
 mod user_collection;
 mod user_doc;

@@ -40,7 +40,7 @@ impl Application {
     /// Connects to every dependency, prepares the database, and binds both listeners.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let config = Arc::new(config);
-        let mut options = ClientOptions::parse(config.mongodb_uri.expose_secret())
+        let mut options = ClientOptions::parse(config.mongodb.uri.expose_secret())
             .await
             .context("MONGODB_URI could not be parsed")?;
         options.app_name = Some("user-service".into());
@@ -49,20 +49,20 @@ impl Application {
             .connect_timeout
             .get_or_insert(Duration::from_secs(5));
         let client = Client::with_options(options).context("MongoDB client")?;
-        let db = client.database(&config.mongodb_database);
+        let db = client.database(&config.mongodb.database);
         let users = UserStore::init(client, &db)
             .await
             .context("preparing the MongoDB collections")?;
-        let redis = RedisStore::connect(config.redis_url.expose_secret(), &config.redis_key_prefix)
+        let redis = RedisStore::connect(config.redis.url.expose_secret(), &config.redis.key_prefix)
             .await
             .context("connecting to Redis")?;
 
         let registry = admin::new_registry();
         let metrics = Metrics::register(&registry).context("registering metrics")?;
         let publisher = Arc::new(Publisher::new(
-            config.amqp_url.clone(),
-            Topology::new(&config.email_queue),
-            config.events_exchange.clone(),
+            config.amqp.url.clone(),
+            Topology::new(&config.amqp.email_queue),
+            config.amqp.events_exchange.clone(),
         ));
         // Not fatal: emails wait in the outbox until the broker is back.
         if let Err(e) = publisher.check().await {
@@ -90,18 +90,18 @@ impl Application {
                 .build()
         };
 
-        let http = TcpListener::bind(config.http_addr)
+        let http = TcpListener::bind(config.server.http_addr)
             .await
-            .with_context(|| format!("binding HTTP_ADDR {}", config.http_addr))?;
-        let admin = TcpListener::bind(config.admin_addr)
+            .with_context(|| format!("binding HTTP_ADDR {}", config.server.http_addr))?;
+        let admin = TcpListener::bind(config.server.admin_addr)
             .await
-            .with_context(|| format!("binding ADMIN_ADDR {}", config.admin_addr))?;
+            .with_context(|| format!("binding ADMIN_ADDR {}", config.server.admin_addr))?;
         let admin_api = bind_admin_api(&config).await?;
         let sessions = SessionStore::new(
             redis.clone(),
             SessionPolicy {
-                idle_timeout: config.session_idle_timeout,
-                lifetime: config.session_ttl,
+                idle_timeout: config.sessions.idle_timeout,
+                lifetime: config.sessions.ttl,
             },
         );
         let site =
@@ -114,11 +114,11 @@ impl Application {
             sessions,
             limiter: RateLimiter::new(redis.clone()),
             redis,
-            hasher: Hasher::new(config.hash_concurrency),
+            hasher: Hasher::new(config.passwords.hash_concurrency),
             mailer,
             pwned: PwnedPasswords::new(
-                config.pwned_passwords_url.clone(),
-                config.pwned_passwords_timeout,
+                config.passwords.pwned_url.clone(),
+                config.passwords.pwned_timeout,
                 metrics.pwned_checks.clone(),
             ),
             metrics,
@@ -163,7 +163,7 @@ impl Application {
             self.state
                 .mailer
                 .clone()
-                .run_relay(self.config.outbox_poll_interval, shutdown.clone()),
+                .run_relay(self.config.amqp.outbox_poll_interval, shutdown.clone()),
         );
 
         let (admin_stop_tx, admin_stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -199,9 +199,9 @@ impl Application {
         ));
 
         shutdown.wait().await;
-        finish(server, self.config.shutdown_timeout, "in-flight").await;
+        finish(server, self.config.server.shutdown_timeout, "in-flight").await;
         if let Some(admin_api) = admin_api {
-            finish(admin_api, self.config.shutdown_timeout, "admin API").await;
+            finish(admin_api, self.config.server.shutdown_timeout, "admin API").await;
         }
         let _ = relay.await;
         self.state.mailer.publisher().close().await;
@@ -214,7 +214,7 @@ impl Application {
 
 /// The admin API's listener, when `ADMIN_API_ADDR` is set.
 async fn bind_admin_api(config: &Config) -> anyhow::Result<Option<TcpListener>> {
-    let Some(addr) = config.admin_api_addr else {
+    let Some(addr) = config.admin_api.addr else {
         return Ok(None);
     };
     let listener = TcpListener::bind(addr)
@@ -225,9 +225,9 @@ async fn bind_admin_api(config: &Config) -> anyhow::Result<Option<TcpListener>> 
 
 fn connection_limits(config: &Config) -> ConnectionLimits {
     ConnectionLimits {
-        header_read_timeout: config.http_header_read_timeout,
-        keepalive_timeout: config.http_keepalive_timeout,
-        max_header_bytes: config.http_max_header_bytes,
+        header_read_timeout: config.server.header_read_timeout,
+        keepalive_timeout: config.server.keepalive_timeout,
+        max_header_bytes: config.server.max_header_bytes,
     }
 }
 

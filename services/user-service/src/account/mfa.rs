@@ -52,7 +52,7 @@ pub async fn begin_enrolment(
         .redis
         .put_pending_mfa(&user.id, &sealed, ENROLMENT_TTL)
         .await?;
-    let uri = totp::otpauth_uri(&secret, &state.config.mfa_issuer, &user.email);
+    let uri = totp::otpauth_uri(&secret, &state.config.mfa.issuer, &user.email);
     let qr = QrCode::new(uri.as_bytes())
         .map(|code| {
             code.render::<svg::Color<'_>>()

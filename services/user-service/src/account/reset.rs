@@ -54,9 +54,9 @@ pub async fn link_email(
         invitation,
     };
     let ttl = if invitation {
-        state.config.verification_ttl
+        state.config.links.verification_ttl
     } else {
-        state.config.password_reset_ttl
+        state.config.links.password_reset_ttl
     };
     state
         .redis
@@ -73,7 +73,7 @@ pub async fn link_email(
             "action_url",
             format!(
                 "{}?token={token}&lang={}",
-                state.config.password_reset_url, user.locale
+                state.config.links.password_reset_url, user.locale
             ),
         )
         .expires_in(ttl);

@@ -29,7 +29,8 @@ pub enum SecondFactor {
 pub(super) fn keys(state: &AppState) -> Result<&KeyRing, AccountError> {
     state
         .config
-        .mfa_keys
+        .mfa
+        .keys
         .as_ref()
         .ok_or(AccountError::MfaNotConfigured)
 }

@@ -30,7 +30,7 @@ pub async fn verification_email(
         previous,
         stamp: user.security_stamp.clone(),
     };
-    let ttl = state.config.verification_ttl;
+    let ttl = state.config.links.verification_ttl;
     if change {
         state.redis.put_email_change(&digest, &record, ttl).await?;
     } else {
@@ -43,7 +43,7 @@ pub async fn verification_email(
             "action_url",
             format!(
                 "{}?token={token}&lang={}",
-                state.config.verify_email_url, user.locale
+                state.config.links.verify_email_url, user.locale
             ),
         )
         .with_data("expires_in_hours", ttl.as_secs().div_ceil(3600))

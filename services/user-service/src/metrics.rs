@@ -75,6 +75,13 @@ impl Metrics {
         }
     }
 
+    /// Counts an account lifecycle action (`user_account_actions_total{action,outcome}`).
+    pub fn account_action(&self, action: &str, outcome: &str) {
+        self.account_events
+            .with_label_values(&[action, outcome])
+            .inc();
+    }
+
     /// Creates every metric, each known label combination at zero, and registers them.
     pub fn register(registry: &Registry) -> prometheus::Result<Self> {
         let m = Metrics {

@@ -152,9 +152,5 @@ pub async fn remove(
 }
 
 fn count(state: &AppState, action: &str) {
-    state
-        .metrics
-        .account_events
-        .with_label_values(&[action, "done"])
-        .inc();
+    state.metrics.account_action(action, "done");
 }

@@ -128,11 +128,7 @@ pub async fn use_recovery_code(
     }
     state.mailer.dispatch(entries);
     limits::clear(state, Limit::MfaAccount, &user.id).await;
-    state
-        .metrics
-        .account_events
-        .with_label_values(&["mfa_recovery_code", "used"])
-        .inc();
+    state.metrics.account_action("mfa_recovery_code", "used");
     tracing::info!(user_id = %user.id, remaining, "recovery code used");
     Ok(())
 }

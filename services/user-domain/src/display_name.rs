@@ -1,4 +1,4 @@
-use super::Invalid;
+use crate::invalid::Invalid;
 
 /// A name shown to people (and put into emails): at most 100 characters as sent, trimmed, not
 /// blank, with no

@@ -2,7 +2,7 @@ use std::fmt;
 
 use unicode_normalization::UnicodeNormalization;
 
-use super::Invalid;
+use crate::invalid::Invalid;
 
 /// A syntactically valid, normalised email address.
 ///

@@ -1,4 +1,4 @@
-use super::Invalid;
+use crate::invalid::Invalid;
 
 /// A BCP 47 language tag in its common shape (`en`, `de-AT`, `zh-Hant-TW`), canonical case.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -4,7 +4,8 @@ use std::sync::LazyLock;
 use secrecy::{ExposeSecret, SecretString};
 use unicode_normalization::UnicodeNormalization;
 
-use super::{Email, Invalid};
+use crate::email::Email;
+use crate::invalid::Invalid;
 
 /// A candidate password that meets the policy: 15 to 1024 code points after NFKC
 /// normalisation (NIST SP 800-63B: length, not composition rules; never truncated).

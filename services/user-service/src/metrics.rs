@@ -1,5 +1,6 @@
 //! Prometheus metrics of the user service.
 
+use prometheus::core::Collector;
 use prometheus::{
     HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
 };
@@ -33,9 +34,33 @@ pub const PAGE_REFUSALS: &[&str] = &[
     "method_not_allowed",
 ];
 
+/// Operators' actions through the admin API (`user_admin_actions_total{action}`), the names
+/// `admin::audit::Action::name` gives.
+pub const ADMIN_ACTIONS: &[&str] = &[
+    "disabled",
+    "enabled",
+    "sessions_revoked",
+    "updated",
+    "email_verified",
+    "email_sent",
+    "deleted",
+    "invited",
+    "mfa_removed",
+];
+
 /// The results of the forward-auth check (`user_auth_checks_total{result}`).
 pub const AUTH_CHECK_RESULTS: &[&str] =
     &["ok", "missing", "invalid", "expired", "unverified", "error"];
+
+/// The buckets of the HTTP request latency (seconds).
+const HTTP_BUCKETS: &[f64] = &[
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+/// The buckets of the forward-auth check latency (seconds): a Redis round trip.
+const AUTH_CHECK_BUCKETS: &[f64] = &[
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+];
 
 impl Metrics {
     /// Creates the server-error series of every route at zero: a series born with its first
@@ -50,119 +75,58 @@ impl Metrics {
         }
     }
 
+    /// Counts an account lifecycle action (`user_account_actions_total{action,outcome}`).
+    pub fn account_action(&self, action: &str, outcome: &str) {
+        self.account_events
+            .with_label_values(&[action, outcome])
+            .inc();
+    }
+
+    /// Creates every metric, each known label combination at zero, and registers them.
     pub fn register(registry: &Registry) -> prometheus::Result<Self> {
         let m = Metrics {
-            http_requests: IntCounterVec::new(
-                Opts::new("http_requests_total", "HTTP requests by route and status"),
-                &["method", "route", "status"],
-            )?,
-            http_duration: HistogramVec::new(
-                HistogramOpts::new("http_request_duration_seconds", "HTTP request latency")
-                    .buckets(vec![
-                        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-                    ]),
-                &["method", "route"],
-            )?,
-            signups: IntCounterVec::new(
-                Opts::new("user_signups_total", "Registrations by outcome"),
-                &["outcome"],
-            )?,
-            logins: IntCounterVec::new(
-                Opts::new("user_logins_total", "Login attempts by outcome"),
-                &["outcome"],
-            )?,
-            rate_limited: IntCounterVec::new(
-                Opts::new(
-                    "user_rate_limited_total",
-                    "Requests refused by a rate limit, by limit",
-                ),
-                &["limit"],
-            )?,
-            account_events: IntCounterVec::new(
-                Opts::new(
-                    "user_account_actions_total",
-                    "Account lifecycle actions by action and outcome",
-                ),
-                &["action", "outcome"],
-            )?,
-            outbox_published: IntCounterVec::new(
-                Opts::new(
-                    "user_outbox_published_total",
-                    "Outbox messages (emails and domain events) published to the broker, by \
-                     destination, path (direct or relay) and result",
-                ),
-                &["destination", "path", "result"],
-            )?,
-            outbox_pending: IntGauge::new(
-                "user_outbox_pending",
-                "Emails and events written but not yet confirmed by the broker",
-            )?,
-            outbox_expired: IntCounter::new(
-                "user_outbox_expired_total",
-                "Outbox emails dropped unpublished because their link had expired",
-            )?,
-            pwned_checks: IntCounterVec::new(
-                Opts::new(
-                    "user_breached_password_checks_total",
-                    "Breached-password range API lookups by result (breached, clean, error)",
-                ),
-                &["result"],
-            )?,
-            auth_checks: IntCounterVec::new(
-                Opts::new(
-                    "user_auth_checks_total",
-                    "Forward-auth session checks by result (ok, missing, invalid, expired, \
-                     unverified, error)",
-                ),
-                &["result"],
-            )?,
-            auth_check_duration: HistogramVec::new(
-                HistogramOpts::new(
-                    "user_auth_check_duration_seconds",
-                    "Forward-auth session check latency (the Redis round trip included), by result",
-                )
-                .buckets(vec![
-                    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
-                ]),
-                &["result"],
-            )?,
-            admin_actions: IntCounterVec::new(
-                Opts::new(
-                    "user_admin_actions_total",
-                    "Operators' actions through the admin API, by action",
-                ),
-                &["action"],
-            )?,
-            admin_auth_failures: IntCounter::new(
-                "user_admin_auth_failures_total",
-                "Admin API requests refused for a missing or unknown token",
-            )?,
-            page_refusals: IntCounterVec::new(
-                Opts::new(
-                    "user_page_refusals_total",
-                    "Hosted-page requests refused before any workflow (csrf_failed, cross_origin, \
-                     invalid_return_to, invalid_body, payload_too_large, method_not_allowed)",
-                ),
-                &["reason"],
-            )?,
+            http_requests: defs::HTTP_REQUESTS.counter_vec()?,
+            http_duration: defs::HTTP_DURATION.histogram_vec(HTTP_BUCKETS)?,
+            signups: defs::SIGNUPS.counter_vec()?,
+            logins: defs::LOGINS.counter_vec()?,
+            rate_limited: defs::RATE_LIMITED.counter_vec()?,
+            account_events: defs::ACCOUNT_EVENTS.counter_vec()?,
+            outbox_published: defs::OUTBOX_PUBLISHED.counter_vec()?,
+            outbox_pending: defs::OUTBOX_PENDING.gauge()?,
+            outbox_expired: defs::OUTBOX_EXPIRED.counter()?,
+            pwned_checks: defs::PWNED_CHECKS.counter_vec()?,
+            auth_checks: defs::AUTH_CHECKS.counter_vec()?,
+            auth_check_duration: defs::AUTH_CHECK_DURATION.histogram_vec(AUTH_CHECK_BUCKETS)?,
+            admin_actions: defs::ADMIN_ACTIONS.counter_vec()?,
+            admin_auth_failures: defs::ADMIN_AUTH_FAILURES.counter()?,
+            page_refusals: defs::PAGE_REFUSALS.counter_vec()?,
         };
         m.start_at_zero();
-        registry.register(Box::new(m.admin_auth_failures.clone()))?;
-        registry.register(Box::new(m.page_refusals.clone()))?;
-        registry.register(Box::new(m.admin_actions.clone()))?;
-        registry.register(Box::new(m.auth_checks.clone()))?;
-        registry.register(Box::new(m.auth_check_duration.clone()))?;
-        registry.register(Box::new(m.pwned_checks.clone()))?;
-        registry.register(Box::new(m.http_requests.clone()))?;
-        registry.register(Box::new(m.http_duration.clone()))?;
-        registry.register(Box::new(m.signups.clone()))?;
-        registry.register(Box::new(m.logins.clone()))?;
-        registry.register(Box::new(m.rate_limited.clone()))?;
-        registry.register(Box::new(m.account_events.clone()))?;
-        registry.register(Box::new(m.outbox_published.clone()))?;
-        registry.register(Box::new(m.outbox_pending.clone()))?;
-        registry.register(Box::new(m.outbox_expired.clone()))?;
+        for collector in m.collectors() {
+            registry.register(collector)?;
+        }
         Ok(m)
+    }
+
+    /// Every metric, in the order they are registered.
+    fn collectors(&self) -> [Box<dyn Collector>; 15] {
+        [
+            Box::new(self.admin_auth_failures.clone()),
+            Box::new(self.page_refusals.clone()),
+            Box::new(self.admin_actions.clone()),
+            Box::new(self.auth_checks.clone()),
+            Box::new(self.auth_check_duration.clone()),
+            Box::new(self.pwned_checks.clone()),
+            Box::new(self.http_requests.clone()),
+            Box::new(self.http_duration.clone()),
+            Box::new(self.signups.clone()),
+            Box::new(self.logins.clone()),
+            Box::new(self.rate_limited.clone()),
+            Box::new(self.account_events.clone()),
+            Box::new(self.outbox_published.clone()),
+            Box::new(self.outbox_pending.clone()),
+            Box::new(self.outbox_expired.clone()),
+        ]
     }
 
     /// Creates every known label combination at zero, so each series exists from the first
@@ -216,7 +180,7 @@ impl Metrics {
         for result in ["breached", "clean", "error"] {
             self.pwned_checks.with_label_values(&[result]);
         }
-        for action in crate::admin::audit::ACTIONS {
+        for action in ADMIN_ACTIONS {
             self.admin_actions.with_label_values(&[action]);
         }
         for reason in PAGE_REFUSALS {
@@ -227,4 +191,114 @@ impl Metrics {
             self.auth_check_duration.with_label_values(&[result]);
         }
     }
+}
+
+/// A metric's name, help text and label names.
+struct Def {
+    name: &'static str,
+    help: &'static str,
+    labels: &'static [&'static str],
+}
+
+impl Def {
+    fn counter(&self) -> prometheus::Result<IntCounter> {
+        IntCounter::new(self.name, self.help)
+    }
+
+    fn gauge(&self) -> prometheus::Result<IntGauge> {
+        IntGauge::new(self.name, self.help)
+    }
+
+    fn counter_vec(&self) -> prometheus::Result<IntCounterVec> {
+        IntCounterVec::new(Opts::new(self.name, self.help), self.labels)
+    }
+
+    fn histogram_vec(&self, buckets: &[f64]) -> prometheus::Result<HistogramVec> {
+        let opts = HistogramOpts::new(self.name, self.help).buckets(buckets.to_vec());
+        HistogramVec::new(opts, self.labels)
+    }
+}
+
+/// The metrics, one definition each.
+mod defs {
+    use super::Def;
+
+    pub(super) const HTTP_REQUESTS: Def = Def {
+        name: "http_requests_total",
+        help: "HTTP requests by route and status",
+        labels: &["method", "route", "status"],
+    };
+    pub(super) const HTTP_DURATION: Def = Def {
+        name: "http_request_duration_seconds",
+        help: "HTTP request latency",
+        labels: &["method", "route"],
+    };
+    pub(super) const SIGNUPS: Def = Def {
+        name: "user_signups_total",
+        help: "Registrations by outcome",
+        labels: &["outcome"],
+    };
+    pub(super) const LOGINS: Def = Def {
+        name: "user_logins_total",
+        help: "Login attempts by outcome",
+        labels: &["outcome"],
+    };
+    pub(super) const RATE_LIMITED: Def = Def {
+        name: "user_rate_limited_total",
+        help: "Requests refused by a rate limit, by limit",
+        labels: &["limit"],
+    };
+    pub(super) const ACCOUNT_EVENTS: Def = Def {
+        name: "user_account_actions_total",
+        help: "Account lifecycle actions by action and outcome",
+        labels: &["action", "outcome"],
+    };
+    pub(super) const OUTBOX_PUBLISHED: Def = Def {
+        name: "user_outbox_published_total",
+        help: "Outbox messages (emails and domain events) published to the broker, by \
+               destination, path (direct or relay) and result",
+        labels: &["destination", "path", "result"],
+    };
+    pub(super) const OUTBOX_PENDING: Def = Def {
+        name: "user_outbox_pending",
+        help: "Emails and events written but not yet confirmed by the broker",
+        labels: &[],
+    };
+    pub(super) const OUTBOX_EXPIRED: Def = Def {
+        name: "user_outbox_expired_total",
+        help: "Outbox emails dropped unpublished because their link had expired",
+        labels: &[],
+    };
+    pub(super) const PWNED_CHECKS: Def = Def {
+        name: "user_breached_password_checks_total",
+        help: "Breached-password range API lookups by result (breached, clean, error)",
+        labels: &["result"],
+    };
+    pub(super) const AUTH_CHECKS: Def = Def {
+        name: "user_auth_checks_total",
+        help: "Forward-auth session checks by result (ok, missing, invalid, expired, \
+               unverified, error)",
+        labels: &["result"],
+    };
+    pub(super) const AUTH_CHECK_DURATION: Def = Def {
+        name: "user_auth_check_duration_seconds",
+        help: "Forward-auth session check latency (the Redis round trip included), by result",
+        labels: &["result"],
+    };
+    pub(super) const ADMIN_ACTIONS: Def = Def {
+        name: "user_admin_actions_total",
+        help: "Operators' actions through the admin API, by action",
+        labels: &["action"],
+    };
+    pub(super) const ADMIN_AUTH_FAILURES: Def = Def {
+        name: "user_admin_auth_failures_total",
+        help: "Admin API requests refused for a missing or unknown token",
+        labels: &[],
+    };
+    pub(super) const PAGE_REFUSALS: Def = Def {
+        name: "user_page_refusals_total",
+        help: "Hosted-page requests refused before any workflow (csrf_failed, cross_origin, \
+               invalid_return_to, invalid_body, payload_too_large, method_not_allowed)",
+        labels: &["reason"],
+    };
 }

@@ -1,5 +1,6 @@
 //! Builds the application from its configuration and runs it until shutdown.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -7,8 +8,8 @@ use anyhow::Context;
 use common::admin::{self, Readiness};
 use common::amqp::Topology;
 use common::shutdown::Shutdown;
-use mongodb::Client;
 use mongodb::options::ClientOptions;
+use mongodb::{Client, Database};
 use secrecy::ExposeSecret;
 use tokio::net::TcpListener;
 
@@ -40,89 +41,24 @@ impl Application {
     /// Connects to every dependency, prepares the database, and binds both listeners.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let config = Arc::new(config);
-        let mut options = ClientOptions::parse(config.mongodb_uri.expose_secret())
-            .await
-            .context("MONGODB_URI could not be parsed")?;
-        options.app_name = Some("user-service".into());
-        options.server_selection_timeout = Some(Duration::from_secs(5));
-        options
-            .connect_timeout
-            .get_or_insert(Duration::from_secs(5));
-        let client = Client::with_options(options).context("MongoDB client")?;
-        let db = client.database(&config.mongodb_database);
-        let users = UserStore::init(client, &db)
-            .await
-            .context("preparing the MongoDB collections")?;
-        let redis = RedisStore::connect(config.redis_url.expose_secret(), &config.redis_key_prefix)
+        let (db, users) = connect_mongodb(&config).await?;
+        let redis = RedisStore::connect(config.redis.url.expose_secret(), &config.redis.key_prefix)
             .await
             .context("connecting to Redis")?;
 
         let registry = admin::new_registry();
         let metrics = Metrics::register(&registry).context("registering metrics")?;
-        let publisher = Arc::new(Publisher::new(
-            config.amqp_url.clone(),
-            Topology::new(&config.email_queue),
-            config.events_exchange.clone(),
-        ));
-        // Not fatal: emails wait in the outbox until the broker is back.
-        if let Err(e) = publisher.check().await {
-            tracing::warn!(error = %e, "broker not reachable at start-up; emails will be queued in the outbox");
-        }
+        let publisher = connect_broker(&config).await;
         let mailer = Mailer::new(OutboxStore::new(&db), publisher.clone(), metrics.clone());
+        let readiness = readiness(&users, &redis, &publisher);
 
-        let readiness = {
-            let (users, redis, publisher) = (users.clone(), redis.clone(), publisher.clone());
-            Readiness::builder()
-                .required("mongodb", move || {
-                    let users = users.clone();
-                    async move { users.ping().await }
-                })
-                .required("redis", move || {
-                    let redis = redis.clone();
-                    async move { redis.ping().await }
-                })
-                // Signups keep working while the broker is down (the outbox holds the emails),
-                // so losing it must not take the API out of rotation.
-                .optional("rabbitmq", move || {
-                    let publisher = publisher.clone();
-                    async move { publisher.check().await }
-                })
-                .build()
+        let http = bind("HTTP_ADDR", config.server.http_addr).await?;
+        let admin = bind("ADMIN_ADDR", config.server.admin_addr).await?;
+        let admin_api = match config.admin_api.addr {
+            Some(addr) => Some(bind("ADMIN_API_ADDR", addr).await?),
+            None => None,
         };
-
-        let http = TcpListener::bind(config.http_addr)
-            .await
-            .with_context(|| format!("binding HTTP_ADDR {}", config.http_addr))?;
-        let admin = TcpListener::bind(config.admin_addr)
-            .await
-            .with_context(|| format!("binding ADMIN_ADDR {}", config.admin_addr))?;
-        let admin_api = bind_admin_api(&config).await?;
-        let sessions = SessionStore::new(
-            redis.clone(),
-            SessionPolicy {
-                idle_timeout: config.session_idle_timeout,
-                lifetime: config.session_ttl,
-            },
-        );
-        let site =
-            crate::pages::Site::load(&config.pages.brand, config.pages.template_dir.as_deref())
-                .context("loading the hosted pages' templates (PAGES_TEMPLATE_DIR)")?;
-        let state = AppState {
-            site: Arc::new(site),
-            config: config.clone(),
-            users,
-            sessions,
-            limiter: RateLimiter::new(redis.clone()),
-            redis,
-            hasher: Hasher::new(config.hash_concurrency),
-            mailer,
-            pwned: PwnedPasswords::new(
-                config.pwned_passwords_url.clone(),
-                config.pwned_passwords_timeout,
-                metrics.pwned_checks.clone(),
-            ),
-            metrics,
-        };
+        let state = app_state(config.clone(), users, redis, mailer, metrics)?;
         Ok(Self {
             config,
             http,
@@ -163,7 +99,7 @@ impl Application {
             self.state
                 .mailer
                 .clone()
-                .run_relay(self.config.outbox_poll_interval, shutdown.clone()),
+                .run_relay(self.config.amqp.outbox_poll_interval, shutdown.clone()),
         );
 
         let (admin_stop_tx, admin_stop_rx) = tokio::sync::oneshot::channel::<()>();
@@ -199,9 +135,9 @@ impl Application {
         ));
 
         shutdown.wait().await;
-        finish(server, self.config.shutdown_timeout, "in-flight").await;
+        finish(server, self.config.server.shutdown_timeout, "in-flight").await;
         if let Some(admin_api) = admin_api {
-            finish(admin_api, self.config.shutdown_timeout, "admin API").await;
+            finish(admin_api, self.config.server.shutdown_timeout, "admin API").await;
         }
         let _ = relay.await;
         self.state.mailer.publisher().close().await;
@@ -212,22 +148,105 @@ impl Application {
     }
 }
 
-/// The admin API's listener, when `ADMIN_API_ADDR` is set.
-async fn bind_admin_api(config: &Config) -> anyhow::Result<Option<TcpListener>> {
-    let Some(addr) = config.admin_api_addr else {
-        return Ok(None);
-    };
-    let listener = TcpListener::bind(addr)
+/// The MongoDB database, with the users collection prepared.
+async fn connect_mongodb(config: &Config) -> anyhow::Result<(Database, UserStore)> {
+    let mut options = ClientOptions::parse(config.mongodb.uri.expose_secret())
         .await
-        .with_context(|| format!("binding ADMIN_API_ADDR {addr}"))?;
-    Ok(Some(listener))
+        .context("MONGODB_URI could not be parsed")?;
+    options.app_name = Some("user-service".into());
+    options.server_selection_timeout = Some(Duration::from_secs(5));
+    options
+        .connect_timeout
+        .get_or_insert(Duration::from_secs(5));
+    let client = Client::with_options(options).context("MongoDB client")?;
+    let db = client.database(&config.mongodb.database);
+    let users = UserStore::init(client, &db)
+        .await
+        .context("preparing the MongoDB collections")?;
+    Ok((db, users))
+}
+
+/// The broker's publisher. Not reaching the broker is not fatal: emails wait in the outbox
+/// until it is back.
+async fn connect_broker(config: &Config) -> Arc<Publisher> {
+    let publisher = Arc::new(Publisher::new(
+        config.amqp.url.clone(),
+        Topology::new(&config.amqp.email_queue),
+        config.amqp.events_exchange.clone(),
+    ));
+    if let Err(e) = publisher.check().await {
+        tracing::warn!(error = %e, "broker not reachable at start-up; emails will be queued in the outbox");
+    }
+    publisher
+}
+
+fn readiness(users: &UserStore, redis: &RedisStore, publisher: &Arc<Publisher>) -> Readiness {
+    let (users, redis, publisher) = (users.clone(), redis.clone(), publisher.clone());
+    Readiness::builder()
+        .required("mongodb", move || {
+            let users = users.clone();
+            async move { users.ping().await }
+        })
+        .required("redis", move || {
+            let redis = redis.clone();
+            async move { redis.ping().await }
+        })
+        // Signups keep working while the broker is down (the outbox holds the emails), so
+        // losing it must not take the API out of rotation.
+        .optional("rabbitmq", move || {
+            let publisher = publisher.clone();
+            async move { publisher.check().await }
+        })
+        .build()
+}
+
+/// A listener on `addr`, the value of the variable `name`.
+async fn bind(name: &str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {name} {addr}"))
+}
+
+/// What every request handler shares; loads the hosted pages' templates.
+fn app_state(
+    config: Arc<Config>,
+    users: UserStore,
+    redis: RedisStore,
+    mailer: Mailer,
+    metrics: Metrics,
+) -> anyhow::Result<AppState> {
+    let sessions = SessionStore::new(
+        redis.clone(),
+        SessionPolicy {
+            idle_timeout: config.sessions.idle_timeout,
+            lifetime: config.sessions.ttl,
+        },
+    );
+    let site = crate::pages::Site::load(&config.pages.brand, config.pages.template_dir.as_deref())
+        .context("loading the hosted pages' templates (PAGES_TEMPLATE_DIR)")?;
+    Ok(AppState {
+        site: Arc::new(site),
+        users,
+        sessions,
+        limiter: RateLimiter::new(redis.clone()),
+        redis,
+        hasher: Hasher::new(config.passwords.hash_concurrency),
+        mailer,
+        pwned: PwnedPasswords::new(
+            config.passwords.pwned_url.clone(),
+            config.passwords.pwned_timeout,
+            metrics.pwned_checks.clone(),
+        ),
+        metrics,
+        config,
+    })
 }
 
 fn connection_limits(config: &Config) -> ConnectionLimits {
     ConnectionLimits {
-        header_read_timeout: config.http_header_read_timeout,
-        keepalive_timeout: config.http_keepalive_timeout,
-        max_header_bytes: config.http_max_header_bytes,
+        header_read_timeout: config.server.header_read_timeout,
+        keepalive_timeout: config.server.keepalive_timeout,
+        max_header_bytes: config.server.max_header_bytes,
     }
 }
 

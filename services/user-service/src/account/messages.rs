@@ -31,6 +31,13 @@ pub fn notice(user: &UserDoc, kind: EmailKind) -> EmailMessage {
     EmailMessage::new(to_owner(user), kind, &user.locale)
 }
 
+/// An emailed link: the token, and the page (`page`, in the reader's language) that takes it.
+pub fn with_link(message: EmailMessage, page: &str, token: &str, locale: &str) -> EmailMessage {
+    message
+        .with_data("token", token)
+        .with_data("action_url", format!("{page}?token={token}&lang={locale}"))
+}
+
 pub fn email_entry(message: &EmailMessage) -> OutboxEntry {
     OutboxEntry::new(message, Mailer::lease())
 }

@@ -52,7 +52,7 @@ pub async fn begin_enrolment(
         .redis
         .put_pending_mfa(&user.id, &sealed, ENROLMENT_TTL)
         .await?;
-    let uri = totp::otpauth_uri(&secret, &state.config.mfa_issuer, &user.email);
+    let uri = totp::otpauth_uri(&secret, &state.config.mfa.issuer, &user.email);
     let qr = QrCode::new(uri.as_bytes())
         .map(|code| {
             code.render::<svg::Color<'_>>()
@@ -152,9 +152,5 @@ pub async fn remove(
 }
 
 fn count(state: &AppState, action: &str) {
-    state
-        .metrics
-        .account_events
-        .with_label_values(&[action, "done"])
-        .inc();
+    state.metrics.account_action(action, "done");
 }

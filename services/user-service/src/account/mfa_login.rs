@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::AccountError;
 use super::limits::{self, Caller, Limit};
-use super::login::{NewSession, count, create_session};
+use super::new_session::{NewSession, count, create_session};
 use super::second_factor::{self, SecondFactor};
 use crate::crypto::{new_token, token_digest};
 use crate::state::AppState;

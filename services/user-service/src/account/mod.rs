@@ -10,6 +10,7 @@ pub mod login;
 pub(crate) mod messages;
 pub mod mfa;
 pub mod mfa_login;
+mod new_session;
 pub mod owner;
 pub mod passwords;
 pub mod profile;

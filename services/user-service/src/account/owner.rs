@@ -89,11 +89,7 @@ pub async fn remove(
     }
     state.mailer.dispatch(entries);
     stamps::committed(state, &change, None).await;
-    state
-        .metrics
-        .account_events
-        .with_label_values(&["delete", "done"])
-        .inc();
+    state.metrics.account_action("delete", "done");
     tracing::info!(user_id = %user.id, "account deleted");
     Ok(true)
 }

@@ -121,11 +121,7 @@ pub async fn set(
     }
     state.mailer.dispatch(entries);
     stamps::committed(state, &change, keep).await;
-    state
-        .metrics
-        .account_events
-        .with_label_values(&["password_change", "done"])
-        .inc();
+    state.metrics.account_action("password_change", "done");
     tracing::info!(user_id = %user.id, "password changed");
     Ok(())
 }

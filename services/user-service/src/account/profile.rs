@@ -86,11 +86,7 @@ async fn request_email_change(
         notice(user, EmailKind::EmailChangeRequested).with_data("new_email", email.as_str());
     state.mailer.enqueue(email_entry(&message)).await?;
     state.mailer.enqueue(email_entry(&heads_up)).await?;
-    state
-        .metrics
-        .account_events
-        .with_label_values(&["email_change", "requested"])
-        .inc();
+    state.metrics.account_action("email_change", "requested");
     tracing::info!(user_id = %user.id, "email change requested");
     Ok(())
 }

@@ -41,27 +41,11 @@ pub async fn register(
         .map_err(|e| AccountError::Validation(vec![FieldError::new("password", e)]))?;
     // Hash in both branches so a taken address costs the same time as a free one.
     let password_hash = state.hasher.hash(&reg.password).await?;
-    let now = Utc::now();
-    let user = UserDoc {
-        id: Uuid::now_v7().to_string(),
-        email: reg.email.as_str().to_owned(),
-        email_verified: false,
-        password_hash,
-        display_name: reg.display_name.map(DisplayName::into_inner),
-        locale: reg.locale.as_str().to_owned(),
-        created_at: to_bson_time(now),
-        updated_at: to_bson_time(now),
-        security_stamp: new_stamp(),
-        disabled: false,
-        last_login_at: None,
-        mfa: None,
-    };
+    let user = new_account(&reg.email, password_hash, reg.display_name, &reg.locale);
 
     // The token goes to Redis first: if that fails nothing else has happened yet.
     let (verify, digest) = verification_email(state, &user, &user.email, None).await?;
-    let registered = DomainEvent::new(EventType::Registered, &user.id)
-        .with("email", user.email.as_str())
-        .with("locale", user.locale.as_str());
+    let registered = registered_event(&user);
     let entries = vec![email_entry(&verify), event_entry(&registered)];
 
     match state.users.insert_with_outbox(&user, &entries).await? {
@@ -76,23 +60,58 @@ pub async fn register(
                 .signups
                 .with_label_values(&["email_taken"])
                 .inc();
-            // To the existing owner, about someone else's attempt: nothing the caller chose
-            // (no display name) goes into it.
-            let notice = EmailMessage::new(
-                to_unproven(&user.email),
-                EmailKind::AccountExists,
-                &user.locale,
-            );
-            // After the answer: this extra work (a Redis delete, an outbox write) would
-            // otherwise make a taken address measurably slower (bench/enumeration.py).
-            let state = state.clone();
-            tokio::spawn(async move {
-                let _ = state.redis.drop_verification(&digest).await;
-                if let Err(e) = state.mailer.enqueue(email_entry(&notice)).await {
-                    tracing::warn!(error = %chain(&e), "account-exists notice not queued");
-                }
-            });
+            notify_owner(state, &user, digest);
         }
     }
     Ok(())
+}
+
+/// Queues, after the answer, a notice to the owner of a taken address about someone else's
+/// attempt, and drops the verification token made for the attempt. Nothing the caller chose
+/// (no display name) goes into it; doing this work after the answer keeps a taken address
+/// from being measurably slower (bench/enumeration.py).
+fn notify_owner(state: &AppState, user: &UserDoc, digest: String) {
+    let notice = EmailMessage::new(
+        to_unproven(&user.email),
+        EmailKind::AccountExists,
+        &user.locale,
+    );
+    let state = state.clone();
+    tokio::spawn(async move {
+        let _ = state.redis.drop_verification(&digest).await;
+        if let Err(e) = state.mailer.enqueue(email_entry(&notice)).await {
+            tracing::warn!(error = %chain(&e), "account-exists notice not queued");
+        }
+    });
+}
+
+/// A new account: unverified, never logged in, no second factor, a fresh stamp.
+pub(crate) fn new_account(
+    email: &Email,
+    password_hash: String,
+    display_name: Option<DisplayName>,
+    locale: &Locale,
+) -> UserDoc {
+    let now = to_bson_time(Utc::now());
+    UserDoc {
+        id: Uuid::now_v7().to_string(),
+        email: email.as_str().to_owned(),
+        email_verified: false,
+        password_hash,
+        display_name: display_name.map(DisplayName::into_inner),
+        locale: locale.as_str().to_owned(),
+        created_at: now,
+        updated_at: now,
+        security_stamp: new_stamp(),
+        disabled: false,
+        last_login_at: None,
+        mfa: None,
+    }
+}
+
+/// `user.registered` for a new account.
+pub(crate) fn registered_event(user: &UserDoc) -> DomainEvent {
+    DomainEvent::new(EventType::Registered, &user.id)
+        .with("email", user.email.as_str())
+        .with("locale", user.locale.as_str())
 }

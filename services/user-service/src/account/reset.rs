@@ -2,7 +2,7 @@
 
 use common::email::{EmailKind, EmailMessage};
 
-use super::messages::{email_entry, notice};
+use super::messages::{email_entry, notice, with_link};
 use super::{AccountError, passwords};
 use crate::crypto::{new_token, token_digest};
 use crate::domain::Email;
@@ -19,11 +19,7 @@ pub async fn send_link(state: &AppState, email: &Email) -> Result<(), AccountErr
     };
     let message = link_email(state, &user, LinkKind::Reset).await?;
     state.mailer.enqueue(email_entry(&message)).await?;
-    state
-        .metrics
-        .account_events
-        .with_label_values(&["password_reset", "requested"])
-        .inc();
+    state.metrics.account_action("password_reset", "requested");
     tracing::info!(user_id = %user.id, "password reset requested");
     Ok(())
 }
@@ -54,9 +50,9 @@ pub async fn link_email(
         invitation,
     };
     let ttl = if invitation {
-        state.config.verification_ttl
+        state.config.links.verification_ttl
     } else {
-        state.config.password_reset_ttl
+        state.config.links.password_reset_ttl
     };
     state
         .redis
@@ -67,16 +63,8 @@ pub async fn link_email(
     } else {
         EmailKind::PasswordReset
     };
-    let message = notice(user, email_kind)
-        .with_data("token", token.as_str())
-        .with_data(
-            "action_url",
-            format!(
-                "{}?token={token}&lang={}",
-                state.config.password_reset_url, user.locale
-            ),
-        )
-        .expires_in(ttl);
+    let page = &state.config.links.password_reset_url;
+    let message = with_link(notice(user, email_kind), page, &token, &user.locale).expires_in(ttl);
     Ok(if invitation {
         message.with_data("expires_in_hours", ttl.as_secs().div_ceil(3600))
     } else {
@@ -114,10 +102,6 @@ pub async fn confirm(
     // The write is guarded by the address and stamp too: a change between the check above and
     // here makes it a no-match, which is an invalid link.
     passwords::set(state, &user, &password, None, record.invitation).await?;
-    state
-        .metrics
-        .account_events
-        .with_label_values(&["password_reset", "done"])
-        .inc();
+    state.metrics.account_action("password_reset", "done");
     Ok(())
 }

@@ -29,7 +29,8 @@ pub enum SecondFactor {
 pub(super) fn keys(state: &AppState) -> Result<&KeyRing, AccountError> {
     state
         .config
-        .mfa_keys
+        .mfa
+        .keys
         .as_ref()
         .ok_or(AccountError::MfaNotConfigured)
 }
@@ -127,11 +128,7 @@ pub async fn use_recovery_code(
     }
     state.mailer.dispatch(entries);
     limits::clear(state, Limit::MfaAccount, &user.id).await;
-    state
-        .metrics
-        .account_events
-        .with_label_values(&["mfa_recovery_code", "used"])
-        .inc();
+    state.metrics.account_action("mfa_recovery_code", "used");
     tracing::info!(user_id = %user.id, remaining, "recovery code used");
     Ok(())
 }

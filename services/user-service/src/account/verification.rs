@@ -2,7 +2,7 @@
 
 use common::email::{EmailKind, EmailMessage};
 
-use super::messages::{email_entry, event_entry, to_owner, to_unproven};
+use super::messages::{email_entry, event_entry, to_owner, to_unproven, with_link};
 use super::{AccountError, stamps};
 use crate::crypto::{new_token, token_digest};
 use crate::domain::Email;
@@ -30,22 +30,16 @@ pub async fn verification_email(
         previous,
         stamp: user.security_stamp.clone(),
     };
-    let ttl = state.config.verification_ttl;
+    let ttl = state.config.links.verification_ttl;
     if change {
         state.redis.put_email_change(&digest, &record, ttl).await?;
     } else {
         state.redis.put_verification(&digest, &record, ttl).await?;
     }
     // Until the link is used, the address is not proven to be this account's.
-    let message = EmailMessage::new(to_unproven(email), EmailKind::VerifyEmail, &user.locale)
-        .with_data("token", token.as_str())
-        .with_data(
-            "action_url",
-            format!(
-                "{}?token={token}&lang={}",
-                state.config.verify_email_url, user.locale
-            ),
-        )
+    let message = EmailMessage::new(to_unproven(email), EmailKind::VerifyEmail, &user.locale);
+    let page = &state.config.links.verify_email_url;
+    let message = with_link(message, page, &token, &user.locale)
         .with_data("expires_in_hours", ttl.as_secs().div_ceil(3600))
         .expires_in(ttl);
     Ok((message, digest))
@@ -181,10 +175,6 @@ async fn mark_sessions_verified(state: &AppState, user_id: &str) {
 }
 
 fn count_verified(state: &AppState, user_id: &str) {
-    state
-        .metrics
-        .account_events
-        .with_label_values(&["email_verification", "done"])
-        .inc();
+    state.metrics.account_action("email_verification", "done");
     tracing::info!(user_id, "email verified");
 }

@@ -1,19 +1,16 @@
 //! Creating an account by invitation: no password yet; a set-password link goes to the
 //! address through the normal email path (outbox, `email_queue`, mail service).
 
-use chrono::Utc;
 use serde_json::json;
-use uuid::Uuid;
 
 use super::audit::{self, Action, Actor};
 use crate::account::AccountError;
 use crate::account::messages::{email_entry, event_entry};
+use crate::account::registration::{new_account, registered_event};
 use crate::account::reset::{LinkKind, link_email};
-use crate::crypto::{new_stamp, new_token};
+use crate::crypto::new_token;
 use crate::domain::{DisplayName, Email, Locale, Password};
-use crate::events::{DomainEvent, EventType};
 use crate::state::AppState;
-use crate::store::to_bson_time;
 use crate::store::users::{Inserted, UserDoc};
 
 /// A new account's fields, valid.
@@ -34,27 +31,15 @@ pub async fn invite(
 ) -> Result<UserDoc, AccountError> {
     let unknown = Password::parse(&new_token()).map_err(|_| AccountError::Conflict)?;
     let password_hash = state.hasher.hash(&unknown).await?;
-    let now = to_bson_time(Utc::now());
-    let user = UserDoc {
-        id: Uuid::now_v7().to_string(),
-        email: invitation.email.as_str().to_owned(),
-        email_verified: false,
+    let user = new_account(
+        &invitation.email,
         password_hash,
-        display_name: invitation.display_name.map(DisplayName::into_inner),
-        locale: invitation.locale.as_str().to_owned(),
-        created_at: now,
-        updated_at: now,
-        security_stamp: new_stamp(),
-        disabled: false,
-        last_login_at: None,
-        mfa: None,
-    };
+        invitation.display_name,
+        &invitation.locale,
+    );
     // The token goes to Redis first: if that fails nothing else has happened yet.
     let message = link_email(state, &user, LinkKind::Invitation).await?;
-    let registered = DomainEvent::new(EventType::Registered, &user.id)
-        .with("email", user.email.as_str())
-        .with("locale", user.locale.as_str())
-        .with("invited", true);
+    let registered = registered_event(&user).with("invited", true);
     let event = audit::event(
         actor,
         Action::Invited,

@@ -6,7 +6,7 @@ use reqwest::Method;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
-use super::{Command, USAGE, parse};
+use super::args::{Command, USAGE, parse};
 
 /// Where the API is and the token to use.
 pub struct Target {

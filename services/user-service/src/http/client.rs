@@ -28,7 +28,11 @@ impl FromRequestParts<AppState> for Client {
             .get_all("x-forwarded-for")
             .iter()
             .filter_map(|v| v.to_str().ok());
-        let ip = state.config.trusted_proxies.client_ip(peer, forwarded);
+        let ip = state
+            .config
+            .server
+            .trusted_proxies
+            .client_ip(peer, forwarded);
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)

@@ -60,7 +60,7 @@ const ROUTES: &[(&str, &str)] = &[
 ];
 
 pub fn router(state: AppState) -> Router {
-    let request_timeout = state.config.request_timeout;
+    let request_timeout = state.config.server.request_timeout;
     state.metrics.start_routes_at_zero(ROUTES);
     let pages = if state.config.pages.enabled {
         state.metrics.start_routes_at_zero(pages::ROUTES);

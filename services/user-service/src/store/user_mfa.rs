@@ -3,47 +3,15 @@
 //! Every write is conditional, so a code or a recovery code is accepted at most once even when
 //! requests race.
 
-use mongodb::bson::{self, Document, doc};
-use serde::{Deserialize, Serialize};
+use mongodb::bson::{self, doc};
 
 use super::StoreError;
 use super::outbox::OutboxEntry;
-use super::users::{Updated, UserStore};
+use super::user_doc::Updated;
+use super::users::UserStore;
 use crate::secret_box::Sealed;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct MfaDoc {
-    /// The TOTP secret, encrypted (never stored in the clear).
-    pub secret: Sealed,
-    pub enabled_at: bson::DateTime,
-    /// SHA-256 (base64) of each unused recovery code, bound to the user.
-    pub recovery_codes: Vec<String>,
-    /// The newest time step whose code was accepted: no code of it or an older step works
-    /// again (replay).
-    pub last_step: i64,
-}
-
-/// The validator's rule for `mfa`.
-pub(super) fn schema() -> Document {
-    doc! {
-        "bsonType": "object",
-        "required": ["secret", "enabled_at", "recovery_codes", "last_step"],
-        "properties": {
-            "secret": {
-                "bsonType": "object",
-                "required": ["kid", "nonce", "ciphertext"],
-                "properties": {
-                    "kid": { "bsonType": "string", "minLength": 1, "maxLength": 32 },
-                    "nonce": { "bsonType": "string" },
-                    "ciphertext": { "bsonType": "string" },
-                },
-            },
-            "enabled_at": { "bsonType": "date" },
-            "recovery_codes": { "bsonType": "array", "maxItems": 20, "items": { "bsonType": "string" } },
-            "last_step": { "bsonType": "long" },
-        },
-    }
-}
+pub use super::user_doc::MfaDoc;
 
 impl UserStore {
     /// Turns two-factor login on, unless it already is, with the notice in the same

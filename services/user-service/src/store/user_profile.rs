@@ -1,42 +1,11 @@
-//! The profile fields a user edits freely, and the password hash upgrade after a login.
+//! The profile fields a user edits freely (`ProfileChanges`), and the password hash upgrade
+//! after a login.
 
-use mongodb::bson::{self, Document, doc};
+use mongodb::bson::{self, doc};
 
 use super::StoreError;
-use super::users::{UserDoc, UserStore};
-
-/// Changes to the profile fields a user edits freely.
-#[derive(Debug, Default)]
-pub struct ProfileChanges {
-    /// `Some(None)` removes the display name.
-    pub display_name: Option<Option<String>>,
-    pub locale: Option<String>,
-}
-
-impl ProfileChanges {
-    pub fn is_empty(&self) -> bool {
-        self.display_name.is_none() && self.locale.is_none()
-    }
-
-    pub(super) fn update(&self) -> Document {
-        let mut set = doc! { "updated_at": bson::DateTime::now() };
-        let mut update = Document::new();
-        match &self.display_name {
-            Some(Some(name)) => {
-                set.insert("display_name", name);
-            }
-            Some(None) => {
-                update.insert("$unset", doc! { "display_name": "" });
-            }
-            None => {}
-        }
-        if let Some(locale) = &self.locale {
-            set.insert("locale", locale);
-        }
-        update.insert("$set", set);
-        update
-    }
-}
+use super::user_doc::{ProfileChanges, UserDoc};
+use super::users::UserStore;
 
 impl UserStore {
     /// Replaces the password hash after a login proved the password, so older parameters are

@@ -2,32 +2,12 @@
 //! cursor, disabling, and the login record.
 
 use mongodb::bson::{self, Document, doc};
-use mongodb::options::IndexOptions;
-use mongodb::{Collection, IndexModel};
 
 use super::StoreError;
 use super::outbox::OutboxEntry;
-use super::users::{ProfileChanges, StampGuard, Updated, UserDoc, UserStore, stamp_filter};
-
-/// The order of listings, and the index that serves it as a range scan.
-const CREATED_ORDER: &str = "created_order";
-
-pub(super) async fn create_indexes(users: &Collection<UserDoc>) -> Result<(), StoreError> {
-    users
-        .create_index(
-            IndexModel::builder()
-                .keys(doc! { "created_at": 1, "_id": 1 })
-                .options(
-                    IndexOptions::builder()
-                        .name(CREATED_ORDER.to_owned())
-                        .build(),
-                )
-                .build(),
-        )
-        .await
-        .map(|_| ())
-        .map_err(StoreError::mongo)
-}
+use super::user_collection::CREATED_ORDER;
+use super::user_doc::{ProfileChanges, StampGuard, Updated, UserDoc, stamp_filter};
+use super::users::UserStore;
 
 /// Which users a listing shows. Every field narrows it.
 #[derive(Debug, Default, Clone)]

@@ -97,8 +97,8 @@ async fn sessions_are_listed_and_revoked() {
 #[tokio::test]
 async fn idle_sessions_end_and_no_session_outlives_its_lifetime() {
     let mut config = test_config();
-    config.session_idle_timeout = Duration::from_secs(4);
-    config.session_ttl = Duration::from_secs(60);
+    config.sessions.idle_timeout = Duration::from_secs(4);
+    config.sessions.ttl = Duration::from_secs(60);
     let app = spawn_with(config).await;
     let email = app.verified_user().await;
 
@@ -114,8 +114,8 @@ async fn idle_sessions_end_and_no_session_outlives_its_lifetime() {
     app.finish().await;
 
     let mut config = test_config();
-    config.session_idle_timeout = Duration::from_secs(60);
-    config.session_ttl = Duration::from_secs(4);
+    config.sessions.idle_timeout = Duration::from_secs(60);
+    config.sessions.ttl = Duration::from_secs(4);
     let app = spawn_with(config).await;
     let email = app.verified_user().await;
     let token = app.session(&email, PASSWORD).await;
@@ -203,7 +203,7 @@ async fn profile_updates_and_unknown_fields_are_refused() {
 #[tokio::test]
 async fn changing_the_email_needs_the_password_and_the_new_address_confirmed() {
     let app = spawn_app().await;
-    let events = EventTap::bind(&app.config.events_exchange).await;
+    let events = EventTap::bind(&app.config.amqp.events_exchange).await;
     let old = app.verified_user().await;
     let token = app.session(&old, PASSWORD).await;
     let new = unique_email();
@@ -321,7 +321,7 @@ async fn changing_the_email_needs_the_password_and_the_new_address_confirmed() {
 #[tokio::test]
 async fn a_password_change_ends_other_sessions_and_tells_the_owner() {
     let app = spawn_app().await;
-    let events = EventTap::bind(&app.config.events_exchange).await;
+    let events = EventTap::bind(&app.config.amqp.events_exchange).await;
     let email = app.verified_user().await;
     let here = app.session(&email, PASSWORD).await;
     let elsewhere = app.session(&email, PASSWORD).await;
@@ -394,7 +394,7 @@ async fn a_password_change_ends_other_sessions_and_tells_the_owner() {
 #[tokio::test]
 async fn deleting_the_account_ends_everything_and_says_goodbye() {
     let app = spawn_app().await;
-    let events = EventTap::bind(&app.config.events_exchange).await;
+    let events = EventTap::bind(&app.config.amqp.events_exchange).await;
     let email = app.verified_user().await;
     let token = app.session(&email, PASSWORD).await;
     let other = app.session(&email, PASSWORD).await;

@@ -16,8 +16,8 @@ pub const CI_TOKEN: &str = "ci-token-0123456789abcdef0123456789abcdef";
 /// An app with the admin API on, with two tokens (`ops` and `ci`).
 pub async fn spawn_admin_app() -> TestApp {
     let mut config = test_config();
-    config.admin_api_addr = Some(([127, 0, 0, 1], 0).into());
-    config.admin_api_tokens = AdminTokens::parse(&SecretString::from(format!(
+    config.admin_api.addr = Some(([127, 0, 0, 1], 0).into());
+    config.admin_api.tokens = AdminTokens::parse(&SecretString::from(format!(
         "ops:{OPS_TOKEN},ci:{CI_TOKEN}"
     )))
     .unwrap();
@@ -83,7 +83,7 @@ async fn without_a_valid_token_every_answer_is_401_and_nothing_changes() {
     let email = app.verified_user().await;
     let token = app.session(&email, PASSWORD).await;
     let id = app.user_id_of(&token).await;
-    let tap = EventTap::bind(&app.config.events_exchange).await;
+    let tap = EventTap::bind(&app.config.amqp.events_exchange).await;
     let wrong = [
         None,
         Some("Bearer wrong-token-0123456789abcdef0123456789".to_owned()),

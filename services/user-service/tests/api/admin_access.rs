@@ -12,7 +12,7 @@ use crate::helpers::*;
 #[tokio::test]
 async fn disable_ends_every_session_at_once_and_login_says_so_after_the_password() {
     let app = spawn_admin_app().await;
-    let tap = EventTap::bind(&app.config.events_exchange).await;
+    let tap = EventTap::bind(&app.config.amqp.events_exchange).await;
     let email = app.verified_user().await;
     let first = app.session(&email, PASSWORD).await;
     let second = app.session(&email, PASSWORD).await;
@@ -177,7 +177,7 @@ async fn enabling_keeps_the_links_sent_while_disabled() {
 #[tokio::test]
 async fn an_operator_removes_a_lost_second_factor_audited_and_the_owner_is_told() {
     let app = spawn_admin_app().await;
-    let tap = EventTap::bind(&app.config.events_exchange).await;
+    let tap = EventTap::bind(&app.config.amqp.events_exchange).await;
     let enrolled = crate::mfa::enrolled_user(&app).await;
     let id = app.user_id_of(&enrolled.token).await;
     let shown = app
@@ -221,7 +221,7 @@ async fn an_operator_removes_a_lost_second_factor_audited_and_the_owner_is_told(
             .await
             .contains("user_admin_actions_total{action=\"mfa_removed\"} 1")
     );
-    let kinds: Vec<EmailKind> = drain_emails(&app.config.email_queue, Duration::from_secs(1))
+    let kinds: Vec<EmailKind> = drain_emails(&app.config.amqp.email_queue, Duration::from_secs(1))
         .await
         .into_iter()
         .map(|m| m.kind)

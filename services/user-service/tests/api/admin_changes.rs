@@ -41,7 +41,7 @@ async fn registered_id(app: &TestApp, email: &str) -> String {
 #[tokio::test]
 async fn updates_the_profile_and_marks_the_address_verified() {
     let app = spawn_admin_app().await;
-    let tap = EventTap::bind(&app.config.events_exchange).await;
+    let tap = EventTap::bind(&app.config.amqp.events_exchange).await;
     let email = unique_email();
     assert_eq!(app.register(&email, PASSWORD).await.status(), 202);
     let id = registered_id(&app, &email).await;
@@ -180,7 +180,7 @@ async fn sends_verification_and_reset_emails_whose_links_work() {
 #[tokio::test]
 async fn deletes_like_the_owner_would() {
     let app = spawn_admin_app().await;
-    let tap = EventTap::bind(&app.config.events_exchange).await;
+    let tap = EventTap::bind(&app.config.amqp.events_exchange).await;
     let email = app.verified_user().await;
     let token = app.session(&email, PASSWORD).await;
     let id = app.user_id_of(&token).await;
@@ -211,7 +211,7 @@ async fn deletes_like_the_owner_would() {
 #[tokio::test]
 async fn an_invitation_mails_a_link_that_sets_the_password_and_confirms_the_address() {
     let app = spawn_admin_app().await;
-    let tap = EventTap::bind(&app.config.events_exchange).await;
+    let tap = EventTap::bind(&app.config.amqp.events_exchange).await;
     let email = unique_email();
     let created = app
         .admin_send(
@@ -237,7 +237,10 @@ async fn an_invitation_mails_a_link_that_sets_the_password_and_confirms_the_addr
     assert_eq!(message.to.email, email);
     assert_eq!(message.locale, "de");
     let url = message.data["action_url"].as_str().unwrap();
-    assert!(url.starts_with(&app.config.password_reset_url), "{url}");
+    assert!(
+        url.starts_with(&app.config.links.password_reset_url),
+        "{url}"
+    );
     let token = message.data["token"].as_str().unwrap().to_owned();
     // The mail service renders it (the built-in template).
     let templates = mail_service::templates::Templates::new().unwrap();

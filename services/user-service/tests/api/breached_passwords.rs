@@ -46,7 +46,7 @@ async fn range_api() -> (String, Seen, tokio::task::JoinHandle<()>) {
 async fn breached_passwords_are_refused_and_only_a_prefix_leaves() {
     let (url, seen, server) = range_api().await;
     let mut config = test_config();
-    config.pwned_passwords_url = Some(url);
+    config.passwords.pwned_url = Some(url);
     let app = spawn_with(config).await;
 
     let (status, body) = problem(app.register(&unique_email(), BREACHED).await).await;
@@ -73,8 +73,8 @@ async fn an_unreachable_range_api_fails_open() {
         .unwrap()
         .port();
     let mut config = test_config();
-    config.pwned_passwords_url = Some(format!("http://127.0.0.1:{port}"));
-    config.pwned_passwords_timeout = Duration::from_millis(500);
+    config.passwords.pwned_url = Some(format!("http://127.0.0.1:{port}"));
+    config.passwords.pwned_timeout = Duration::from_millis(500);
     let app = spawn_with(config).await;
     assert_eq!(app.register(&unique_email(), BREACHED).await.status(), 202);
     let metrics = app.metrics().await;

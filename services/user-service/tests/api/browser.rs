@@ -93,8 +93,8 @@ async fn hosted_pages_in_a_real_browser() {
     assert_eq!(app.base, format!("http://127.0.0.1:{port}"));
 
     let mail = mail_service::Application::build(mail_config_with_links(
-        &app.config.email_queue,
-        &app.config.redis_key_prefix,
+        &app.config.amqp.email_queue,
+        &app.config.redis.key_prefix,
         &public_url,
     ))
     .await

@@ -88,8 +88,8 @@ pub async fn wait_for_email(recipient: &str) -> Vec<u8> {
 async fn register_verify_login_profile_logout() {
     let app = spawn_app().await;
     let mail = mail_service::Application::build(mail_config(
-        &app.config.email_queue,
-        &app.config.redis_key_prefix,
+        &app.config.amqp.email_queue,
+        &app.config.redis.key_prefix,
     ))
     .await
     .expect("mail-service builds");

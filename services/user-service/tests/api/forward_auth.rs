@@ -139,12 +139,12 @@ async fn revoked_and_superseded_sessions_are_refused_and_counted() {
 
     // A session whose key outlived a change of its account (a revocation that failed, another
     // replica's change) ends by its stamp, and is counted as expired.
-    let mut redis = redis::Client::open(app.config.redis_url.expose_secret())
+    let mut redis = redis::Client::open(app.config.redis.url.expose_secret())
         .unwrap()
         .get_multiplexed_async_connection()
         .await
         .unwrap();
-    let stamp_key = format!("{}stamp:{id}", app.config.redis_key_prefix);
+    let stamp_key = format!("{}stamp:{id}", app.config.redis.key_prefix);
     let current: String = redis.get(&stamp_key).await.unwrap();
     let expired_before = check_counts(&app, "expired").await;
     let _: () = redis.set(&stamp_key, "moved-on").await.unwrap();
@@ -278,9 +278,9 @@ async fn the_check_answers_every_method_with_the_identity_and_a_bearer_challenge
 async fn the_check_keeps_answering_while_mongodb_hangs() {
     let mongo = StallingProxy::start("127.0.0.1:27017".into()).await;
     let mut config = test_config();
-    config.mongodb_uri =
+    config.mongodb.uri =
         format!("mongodb://127.0.0.1:{}/?directConnection=true", mongo.port).into();
-    config.request_timeout = Duration::from_secs(2);
+    config.server.request_timeout = Duration::from_secs(2);
     let app = spawn_with(config).await;
     let proxy = nginx::start(&app.base).await;
     let email = app.verified_user().await;

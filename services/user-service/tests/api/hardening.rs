@@ -116,8 +116,8 @@ async fn closed_within(stream: &mut TcpStream, within: Duration) -> Option<Vec<u
 #[tokio::test]
 async fn slow_and_idle_clients_are_disconnected() {
     let mut config = test_config();
-    config.http_header_read_timeout = Duration::from_secs(1);
-    config.http_keepalive_timeout = Duration::from_secs(1);
+    config.server.header_read_timeout = Duration::from_secs(1);
+    config.server.keepalive_timeout = Duration::from_secs(1);
     let app = spawn_with(config).await;
     let addr = app.base.trim_start_matches("http://").to_owned();
 
@@ -165,7 +165,7 @@ async fn slow_and_idle_clients_are_disconnected() {
 #[tokio::test]
 async fn ipv6_clients_are_limited_by_their_network() {
     let mut config = test_config();
-    config.trusted_proxies = "127.0.0.1/32".parse().unwrap();
+    config.server.trusted_proxies = "127.0.0.1/32".parse().unwrap();
     config.rate_limits.login_ip = "3/1m".parse().unwrap();
     let app = spawn_with(config).await;
     let mut statuses = Vec::new();
@@ -226,10 +226,10 @@ async fn the_password_write_is_guarded_by_address_and_stamp() {
     use user_service::store::users::{StampGuard, Updated, UserStore};
     let app = spawn_app().await;
     let email = app.verified_user().await;
-    let client = mongodb::Client::with_uri_str(app.config.mongodb_uri.expose_secret())
+    let client = mongodb::Client::with_uri_str(app.config.mongodb.uri.expose_secret())
         .await
         .unwrap();
-    let db = client.database(&app.config.mongodb_database);
+    let db = client.database(&app.config.mongodb.database);
     let store = UserStore::init(client, &db).await.unwrap();
     let user = store.find_by_email(&email).await.unwrap().unwrap();
     let hash =

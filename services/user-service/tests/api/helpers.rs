@@ -211,15 +211,15 @@ impl TestApp {
     }
 
     pub async fn database(&self) -> mongodb::Database {
-        mongodb::Client::with_uri_str(self.config.mongodb_uri.expose_secret())
+        mongodb::Client::with_uri_str(self.config.mongodb.uri.expose_secret())
             .await
             .unwrap()
-            .database(&self.config.mongodb_database)
+            .database(&self.config.mongodb.database)
     }
 
     /// The next message on this test's queue, waiting up to 10 s for it.
     pub async fn next_email(&self) -> EmailMessage {
-        next_email_on(&self.config.email_queue).await
+        next_email_on(&self.config.amqp.email_queue).await
     }
 
     /// Stops the app and leaves what it created (another instance takes over its data).
@@ -234,8 +234,8 @@ impl TestApp {
         let database = self.database().await;
         let _ = tokio::time::timeout(Duration::from_secs(10), self.server).await;
         let _ = database.drop().await;
-        delete_queues(&self.config.email_queue).await;
-        delete_exchange(&self.config.events_exchange).await;
+        delete_queues(&self.config.amqp.email_queue).await;
+        delete_exchange(&self.config.amqp.events_exchange).await;
     }
 }
 

@@ -305,7 +305,7 @@ async fn deletion_needs_a_code_and_reset_keeps_the_second_factor() {
         code_of(off(body).await).await,
         (409, "mfa_not_enabled".into())
     );
-    let kinds: Vec<EmailKind> = drain_emails(&app.config.email_queue, Duration::from_secs(1))
+    let kinds: Vec<EmailKind> = drain_emails(&app.config.amqp.email_queue, Duration::from_secs(1))
         .await
         .into_iter()
         .map(|m| m.kind)

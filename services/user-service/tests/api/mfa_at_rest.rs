@@ -48,7 +48,7 @@ fn assert_no_plaintext(document: &Document, user: &Enrolled) {
 async fn secrets_are_encrypted_at_rest_and_survive_key_rotation() {
     let old_key = random_key();
     let mut config = test_config();
-    config.mfa_keys = Some(KeyRing::parse(&format!("old:{old_key}")).unwrap());
+    config.mfa.keys = Some(KeyRing::parse(&format!("old:{old_key}")).unwrap());
     let app = spawn_with(config.clone()).await;
     let mut user = enrolled_user(&app).await;
     let document = stored(&app, &user.email).await;
@@ -67,7 +67,7 @@ async fn secrets_are_encrypted_at_rest_and_survive_key_rotation() {
     // are re-encrypted with the new key on use.
     let mut rotated = config.clone();
     let new_key = random_key();
-    rotated.mfa_keys = Some(KeyRing::parse(&format!("new:{new_key},old:{old_key}")).unwrap());
+    rotated.mfa.keys = Some(KeyRing::parse(&format!("new:{new_key},old:{old_key}")).unwrap());
     let restarted = spawn_with(rotated.clone()).await;
     let pending = challenge(&restarted, &user.email, PASSWORD).await;
     let response = answer(
@@ -92,7 +92,7 @@ async fn secrets_are_encrypted_at_rest_and_survive_key_rotation() {
         !format!("{rotated:?}").contains(&old_key),
         "keys never show in Debug"
     );
-    new_only.mfa_keys = Some(KeyRing::parse(&format!("new:{new_key}")).unwrap());
+    new_only.mfa.keys = Some(KeyRing::parse(&format!("new:{new_key}")).unwrap());
     let third = spawn_with(new_only).await;
     let pending = challenge(&third, &user.email, PASSWORD).await;
     let response = answer(&third, &pending, json!({ "code": user.fresh_code().await })).await;
@@ -100,7 +100,7 @@ async fn secrets_are_encrypted_at_rest_and_survive_key_rotation() {
 
     // Without keys, enrolment is refused clearly.
     let mut off = config.clone();
-    off.mfa_keys = None;
+    off.mfa.keys = None;
     let unconfigured = spawn_with(off).await;
     let email = unconfigured.verified_user().await;
     let token = unconfigured.session(&email, PASSWORD).await;

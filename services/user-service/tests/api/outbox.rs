@@ -13,7 +13,7 @@ const SIGNUPS: usize = 5;
 #[tokio::test]
 async fn no_email_is_lost_while_the_broker_is_down() {
     let mut config = test_config();
-    config.amqp_url = "amqp://guest:guest@127.0.0.1:1/%2f".into();
+    config.amqp.url = "amqp://guest:guest@127.0.0.1:1/%2f".into();
     let down = spawn_with(config.clone()).await;
     let mut emails = BTreeSet::new();
     for _ in 0..SIGNUPS {
@@ -33,7 +33,7 @@ async fn no_email_is_lost_while_the_broker_is_down() {
     }
     assert_eq!(outbox.count_documents(doc! {}).await.unwrap(), expected);
     // Stop this instance without cleaning up: the database outlives it.
-    let database = config.mongodb_database.clone();
+    let database = config.mongodb.database.clone();
     drop(down);
 
     // Skip the lease the failed requests hold, as if its 30 s had passed.
@@ -45,14 +45,14 @@ async fn no_email_is_lost_while_the_broker_is_down() {
         .await
         .unwrap();
     let mut healed = test_config();
-    healed.mongodb_database = database;
-    healed.email_queue = config.email_queue.clone();
-    healed.events_exchange = config.events_exchange.clone();
-    let events = EventTap::bind(&healed.events_exchange).await;
+    healed.mongodb.database = database;
+    healed.amqp.email_queue = config.amqp.email_queue.clone();
+    healed.amqp.events_exchange = config.amqp.events_exchange.clone();
+    let events = EventTap::bind(&healed.amqp.events_exchange).await;
     // Two replicas, both relaying the same outbox at once.
     let first = spawn_with(healed.clone()).await;
     let mut second_config = healed;
-    second_config.redis_key_prefix = first.config.redis_key_prefix.clone();
+    second_config.redis.key_prefix = first.config.redis.key_prefix.clone();
     let second = spawn_with(second_config).await;
 
     let mut delivered = BTreeSet::new();
@@ -73,7 +73,7 @@ async fn no_email_is_lost_while_the_broker_is_down() {
     assert_eq!(outbox.count_documents(doc! {}).await.unwrap(), 0);
     // A few relay rounds later, still nothing more.
     let types = events.drain(Duration::from_secs(3)).await;
-    assert_eq!(queue_depth(&config.email_queue).await, 0);
+    assert_eq!(queue_depth(&config.amqp.email_queue).await, 0);
     assert_eq!(types, vec!["user.registered"; SIGNUPS]);
     events.close().await;
     second.finish().await;

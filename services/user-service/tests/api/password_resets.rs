@@ -47,7 +47,7 @@ async fn a_reset_link_works_once_and_only_the_newest_one() {
     );
     request_reset(&app, &email).await;
     let second = app.next_email().await;
-    assert_eq!(queue_depth(&app.config.email_queue).await, 0);
+    assert_eq!(queue_depth(&app.config.amqp.email_queue).await, 0);
     let first_token = first.data["token"].as_str().unwrap();
     let second_token = second.data["token"].as_str().unwrap();
 
@@ -94,7 +94,7 @@ async fn a_reset_link_works_once_and_only_the_newest_one() {
 #[tokio::test]
 async fn a_reset_link_expires_and_is_bound_to_its_account() {
     let mut config = test_config();
-    config.password_reset_ttl = std::time::Duration::from_secs(1);
+    config.links.password_reset_ttl = std::time::Duration::from_secs(1);
     let app = spawn_with(config).await;
     let email = app.verified_user().await;
     request_reset(&app, &email).await;

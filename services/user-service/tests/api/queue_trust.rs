@@ -92,13 +92,13 @@ async fn emails_carry_the_services_own_broker_user_as_user_id() {
     let mut config = test_config();
     let user = BrokerUser::create(&format!(
         "{}(\\..*)?|{}",
-        config.email_queue,
-        config.events_exchange.replace('.', "\\.")
+        config.amqp.email_queue,
+        config.amqp.events_exchange.replace('.', "\\.")
     ));
-    config.amqp_url = user.url().into();
+    config.amqp.url = user.url().into();
     let app = spawn_with(config).await;
     assert_eq!(app.register(&unique_email(), PASSWORD).await.status(), 202);
-    let (props, message) = next_delivery_on(&app.config.email_queue).await;
+    let (props, message) = next_delivery_on(&app.config.amqp.email_queue).await;
     assert_eq!(message.kind, EmailKind::VerifyEmail);
     assert_eq!(user_id(&props), Some(user.name.clone()));
     app.finish().await;
@@ -134,7 +134,7 @@ async fn the_relay_drops_outbox_emails_whose_link_expired() {
     let entries = [&stale, &live].map(|m| OutboxEntry::new(m, chrono::Duration::zero()));
     outbox.insert_many(entries).await.unwrap();
 
-    let (props, relayed) = next_delivery_on(&app.config.email_queue).await;
+    let (props, relayed) = next_delivery_on(&app.config.amqp.email_queue).await;
     assert_eq!(relayed.message_id, live.message_id);
     assert_eq!(relayed.expires_at, live.expires_at);
     assert_eq!(
@@ -160,7 +160,7 @@ async fn the_relay_drops_outbox_emails_whose_link_expired() {
         0
     );
     assert_eq!(
-        queue_depth(&app.config.email_queue).await,
+        queue_depth(&app.config.amqp.email_queue).await,
         0,
         "the stale one was published"
     );

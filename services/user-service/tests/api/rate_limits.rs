@@ -41,7 +41,7 @@ async fn assert_limited(response: reqwest::Response) {
 #[tokio::test]
 async fn guessing_one_account_from_many_addresses_hits_the_account_limit() {
     let mut config = test_config();
-    config.trusted_proxies = "127.0.0.1/32".parse().unwrap();
+    config.server.trusted_proxies = "127.0.0.1/32".parse().unwrap();
     config.rate_limits.login_account = limit("3/1m");
     config.rate_limits.login_ip = limit("100/1m");
     let app = spawn_with(config).await;
@@ -93,7 +93,7 @@ async fn a_successful_login_clears_the_account_count() {
 #[tokio::test]
 async fn the_client_limit_counts_the_real_client_behind_trusted_proxies_only() {
     let mut config = test_config();
-    config.trusted_proxies = "127.0.0.1/32".parse().unwrap();
+    config.server.trusted_proxies = "127.0.0.1/32".parse().unwrap();
     config.rate_limits.login_ip = limit("2/1m");
     let app = spawn_with(config.clone()).await;
     let email = unique_email();

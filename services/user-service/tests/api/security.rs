@@ -52,7 +52,7 @@ async fn a_password_reset_kills_a_pending_email_change() {
         )
         .await;
     assert_eq!(asked.status(), 200);
-    let mails = drain_emails(&app.config.email_queue, Duration::from_secs(1)).await;
+    let mails = drain_emails(&app.config.amqp.email_queue, Duration::from_secs(1)).await;
     let link = mails
         .iter()
         .find(|m| m.to.email == attacker && m.kind == EmailKind::VerifyEmail)
@@ -91,14 +91,14 @@ async fn a_session_left_behind_by_a_failed_revocation_is_refused() {
     let email = app.verified_user().await;
     let old = app.session(&email, PASSWORD).await;
     let current = app.session(&email, PASSWORD).await;
-    let mut redis = redis::Client::open(app.config.redis_url.expose_secret())
+    let mut redis = redis::Client::open(app.config.redis.url.expose_secret())
         .unwrap()
         .get_multiplexed_async_connection()
         .await
         .unwrap();
     let key = format!(
         "{}session:{}",
-        app.config.redis_key_prefix,
+        app.config.redis.key_prefix,
         token_digest(&old)
     );
     let saved: HashMap<String, String> = redis.hgetall(&key).await.unwrap();
@@ -205,7 +205,7 @@ async fn email_changes_are_bounded_and_only_the_newest_link_works() {
             .await;
         statuses.push(response.status().as_u16());
     }
-    let mails = drain_emails(&app.config.email_queue, Duration::from_secs(1)).await;
+    let mails = drain_emails(&app.config.amqp.email_queue, Duration::from_secs(1)).await;
     let to_target: Vec<_> = mails.iter().filter(|m| m.to.email == target).collect();
     eprintln!(
         "10 requests -> statuses {statuses:?}, {} mails to the target",
@@ -236,7 +236,7 @@ async fn email_changes_are_bounded_and_only_the_newest_link_works() {
 #[tokio::test]
 async fn account_exists_notices_are_bounded_per_address() {
     let mut config = test_config();
-    config.trusted_proxies = "127.0.0.1/32".parse().unwrap();
+    config.server.trusted_proxies = "127.0.0.1/32".parse().unwrap();
     config.rate_limits.email_address = "3/1h".parse().unwrap();
     let app = spawn_with(config).await;
     let email = app.verified_user().await;
@@ -252,7 +252,7 @@ async fn account_exists_notices_are_bounded_per_address() {
             .unwrap();
         statuses.push(response.status().as_u16());
     }
-    let mails = drain_emails(&app.config.email_queue, Duration::from_secs(2)).await;
+    let mails = drain_emails(&app.config.amqp.email_queue, Duration::from_secs(2)).await;
     let notices: Vec<_> = mails
         .iter()
         .filter(|m| m.kind == EmailKind::AccountExists)

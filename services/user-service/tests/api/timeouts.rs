@@ -31,9 +31,9 @@ async fn wait_until_registers(app: &TestApp) {
 async fn a_stalled_mongodb_gives_503_within_the_request_timeout() {
     let proxy = StallingProxy::start("127.0.0.1:27017".into()).await;
     let mut config = test_config();
-    config.mongodb_uri =
+    config.mongodb.uri =
         format!("mongodb://127.0.0.1:{}/?directConnection=true", proxy.port).into();
-    config.request_timeout = Duration::from_secs(2);
+    config.server.request_timeout = Duration::from_secs(2);
     let app = spawn_with(config).await;
     assert_eq!(app.register(&unique_email(), PASSWORD).await.status(), 202);
     app.next_email().await;
@@ -50,8 +50,8 @@ async fn a_stalled_mongodb_gives_503_within_the_request_timeout() {
 async fn a_stalled_redis_gives_503_within_the_request_timeout() {
     let proxy = StallingProxy::start("127.0.0.1:6379".into()).await;
     let mut config = test_config();
-    config.redis_url = format!("redis://127.0.0.1:{}", proxy.port).into();
-    config.request_timeout = Duration::from_secs(2);
+    config.redis.url = format!("redis://127.0.0.1:{}", proxy.port).into();
+    config.server.request_timeout = Duration::from_secs(2);
     let app = spawn_with(config).await;
     assert_eq!(app.register(&unique_email(), PASSWORD).await.status(), 202);
 

@@ -74,8 +74,8 @@ async fn start_mail(
     telemetry: &Telemetry,
 ) -> (ShutdownTrigger, tokio::task::JoinHandle<anyhow::Result<()>>) {
     let mail = mail_service::Application::build(mail_config(
-        &app.config.email_queue,
-        &app.config.redis_key_prefix,
+        &app.config.amqp.email_queue,
+        &app.config.redis.key_prefix,
     ))
     .await
     .expect("mail-service builds");
@@ -223,7 +223,7 @@ async fn an_email_the_relay_publishes_later_stays_in_the_signups_trace() {
     let user = telemetry("user-service", &receiver.endpoint, &[]);
     let _traced = tracing::dispatcher::set_default(&user.dispatch_to(std::io::sink));
     let mut config = test_config();
-    config.amqp_url = "amqp://guest:guest@127.0.0.1:1/%2f".into();
+    config.amqp.url = "amqp://guest:guest@127.0.0.1:1/%2f".into();
     let down = spawn_with(config.clone()).await;
     let email = unique_email();
     let (traceparent, trace_id, _) = caller_context();
@@ -252,9 +252,9 @@ async fn an_email_the_relay_publishes_later_stays_in_the_signups_trace() {
         .await
         .unwrap();
     let mut healed = test_config();
-    healed.mongodb_database = config.mongodb_database.clone();
-    healed.email_queue = config.email_queue.clone();
-    healed.events_exchange = config.events_exchange.clone();
+    healed.mongodb.database = config.mongodb.database.clone();
+    healed.amqp.email_queue = config.amqp.email_queue.clone();
+    healed.amqp.events_exchange = config.amqp.events_exchange.clone();
     let app = spawn_with(healed).await;
     let mail = telemetry("mail-service", &receiver.endpoint, &[]);
     let (mail_stop, mail_task) = start_mail(&app, &mail).await;
@@ -311,7 +311,7 @@ async fn retries_and_dead_letters_keep_the_trace() {
     assert_eq!(first.attributes["outcome"], "retried");
     assert_eq!(ancestry(&trace, first)[1..], CHAIN[2..]);
 
-    let parked = dead_letter(&app.config.email_queue).await;
+    let parked = dead_letter(&app.config.amqp.email_queue).await;
     assert!(parked.contains(&trace_id), "{parked}");
 
     mail_stop.trigger();

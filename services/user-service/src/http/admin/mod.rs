@@ -39,7 +39,7 @@ const ROUTES: &[(&str, &str)] = &[
 ];
 
 pub fn router(state: AppState) -> Router {
-    let request_timeout = state.config.request_timeout;
+    let request_timeout = state.config.server.request_timeout;
     state.metrics.start_routes_at_zero(ROUTES);
     Router::new()
         .route("/admin/openapi.json", get(openapi::document))
@@ -96,7 +96,7 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .and_then(|(_, token)| state.config.admin_api_tokens.authenticate(token.trim()))
+        .and_then(|(_, token)| state.config.admin_api.tokens.authenticate(token.trim()))
         .map(|name| Actor(name.to_owned()));
     match actor {
         Some(actor) => {

@@ -75,7 +75,7 @@ pub(super) async fn account_view(state: &AppState, session: &SignedIn) -> Result
         )
         .with("sessions", sessions)
         .with("locales", locales)
-        .with("mfa_available", state.config.mfa_keys.is_some()))
+        .with("mfa_available", state.config.mfa.keys.is_some()))
 }
 
 /// Renders the account page after an action: `done` on success, the error at `form` else.

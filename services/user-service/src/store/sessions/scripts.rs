@@ -1,4 +1,4 @@
-//! The Lua scripts of the session store (store/sessions.rs): each runs atomically in Redis, so a
+//! The Lua scripts of the session store (store/sessions): each runs atomically in Redis, so a
 //! check, its expiry tests and its touch, or a stamp swap, cannot interleave with another
 //! request's.
 

@@ -1,0 +1,141 @@
+//! The account rules: sessions, the links emailed for verification and reset, passwords and
+//! two-factor login.
+
+use std::time::Duration;
+
+use common::config::Env;
+use secrecy::ExposeSecret;
+
+use crate::pages::PagesSettings;
+use crate::secret_box::KeyRing;
+
+#[derive(Debug, Clone)]
+pub struct SessionSettings {
+    /// Absolute session lifetime, however active the session is.
+    pub ttl: Duration,
+    /// A session unused for this long ends.
+    pub idle_timeout: Duration,
+}
+
+impl SessionSettings {
+    pub(super) fn from_env(env: &mut Env) -> Self {
+        let sessions = Self {
+            ttl: env.duration("SESSION_TTL", Duration::from_secs(24 * 3600)),
+            idle_timeout: env.duration("SESSION_IDLE_TIMEOUT", Duration::from_secs(3600)),
+        };
+        for (name, value) in [
+            ("SESSION_TTL", sessions.ttl),
+            ("SESSION_IDLE_TIMEOUT", sessions.idle_timeout),
+        ] {
+            if value < Duration::from_secs(60) {
+                env.invalid(name, "must be at least 1m");
+            }
+        }
+        sessions
+    }
+}
+
+/// The links emailed to prove an address or reset a password.
+#[derive(Debug, Clone)]
+pub struct LinkSettings {
+    pub verification_ttl: Duration,
+    /// Front-end page the verification email links to; the token is appended as `?token=`.
+    pub verify_email_url: String,
+    pub password_reset_ttl: Duration,
+    /// Front-end page the reset email links to; the token is appended as `?token=`.
+    pub password_reset_url: String,
+}
+
+impl LinkSettings {
+    /// The pages default to the hosted pages.
+    pub(super) fn from_env(env: &mut Env, pages: &PagesSettings) -> Self {
+        let links = Self {
+            verification_ttl: env.duration("VERIFICATION_TTL", Duration::from_secs(24 * 3600)),
+            verify_email_url: env.optional(
+                "VERIFY_EMAIL_URL",
+                format!("{}/verify-email", pages.public_origin),
+            ),
+            password_reset_ttl: env.duration("PASSWORD_RESET_TTL", Duration::from_secs(30 * 60)),
+            password_reset_url: env.optional(
+                "PASSWORD_RESET_URL",
+                format!("{}/reset-password", pages.public_origin),
+            ),
+        };
+        for (name, url) in [
+            ("VERIFY_EMAIL_URL", &links.verify_email_url),
+            ("PASSWORD_RESET_URL", &links.password_reset_url),
+        ] {
+            check_http_url(env, name, url);
+        }
+        links
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PasswordSettings {
+    /// Root of a Pwned Passwords style range API (`https://api.pwnedpasswords.com`); unset: the
+    /// breached-password check is off.
+    pub pwned_url: Option<String>,
+    pub pwned_timeout: Duration,
+    /// At most this many argon2 computations at once (each takes ~19 MiB and one core).
+    pub hash_concurrency: usize,
+}
+
+impl PasswordSettings {
+    pub(super) fn from_env(env: &mut Env) -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let passwords = Self {
+            pwned_url: Some(env.optional("PWNED_PASSWORDS_URL", String::new()))
+                .filter(|url| !url.is_empty()),
+            pwned_timeout: env.duration("PWNED_PASSWORDS_TIMEOUT", Duration::from_secs(2)),
+            hash_concurrency: env.optional("HASH_CONCURRENCY", cores),
+        };
+        if passwords.hash_concurrency == 0 {
+            env.invalid("HASH_CONCURRENCY", "must be at least 1");
+        }
+        if let Some(url) = &passwords.pwned_url {
+            check_http_url(env, "PWNED_PASSWORDS_URL", url);
+        }
+        passwords
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct MfaSettings {
+    /// Keys that encrypt TOTP secrets at rest, the current one first; `None`: two-factor
+    /// login cannot be enrolled in (`MFA_ENCRYPTION_KEYS` unset).
+    pub keys: Option<KeyRing>,
+    /// The issuer authenticator apps show next to the account (`MFA_ISSUER`).
+    pub issuer: String,
+}
+
+impl MfaSettings {
+    pub(super) fn from_env(env: &mut Env) -> Self {
+        let mfa = Self {
+            keys: mfa_keys(env),
+            issuer: env.optional("MFA_ISSUER", "User platform".to_owned()),
+        };
+        if mfa.issuer.trim().is_empty() || mfa.issuer.contains(':') {
+            env.invalid("MFA_ISSUER", "must be a non-empty name without `:`");
+        }
+        mfa
+    }
+}
+
+/// `MFA_ENCRYPTION_KEYS`: unset or empty is "off"; anything else must parse.
+fn mfa_keys(env: &mut Env) -> Option<KeyRing> {
+    let raw = env.secret("MFA_ENCRYPTION_KEYS")?;
+    match KeyRing::parse(raw.expose_secret()) {
+        Ok(ring) => Some(ring),
+        Err(problem) => {
+            env.invalid("MFA_ENCRYPTION_KEYS", problem);
+            None
+        }
+    }
+}
+
+fn check_http_url(env: &mut Env, name: &str, url: &str) {
+    if !url.starts_with("http://") && !url.starts_with("https://") {
+        env.invalid(name, "must be an http(s) URL");
+    }
+}

@@ -1,0 +1,75 @@
+//! The services the user service depends on: MongoDB, Redis and the message broker.
+
+use std::time::Duration;
+
+use common::config::Env;
+use secrecy::{ExposeSecret, SecretString};
+
+#[derive(Debug, Clone)]
+pub struct MongoSettings {
+    /// Connection strings may carry passwords: `SecretString`s, redacted in `Debug`.
+    pub uri: SecretString,
+    pub database: String,
+}
+
+impl MongoSettings {
+    pub(super) fn from_env(env: &mut Env) -> Self {
+        Self {
+            uri: connection_url(env, "MONGODB_URI", &["mongodb://", "mongodb+srv://"]),
+            database: env.optional("MONGODB_DATABASE", "user_platform".to_owned()),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RedisSettings {
+    pub url: SecretString,
+    /// Prefix of every Redis key, so several deployments (or tests) can share one Redis.
+    pub key_prefix: String,
+}
+
+impl RedisSettings {
+    pub(super) fn from_env(env: &mut Env) -> Self {
+        Self {
+            url: connection_url(env, "REDIS_URL", &["redis://", "rediss://"]),
+            key_prefix: env.optional("REDIS_KEY_PREFIX", "up:".to_owned()),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct AmqpSettings {
+    pub url: SecretString,
+    pub email_queue: String,
+    /// Topic exchange the domain events (`user.registered`, ...) are published to.
+    pub events_exchange: String,
+    /// How often the outbox relay looks for emails that could not be published at once.
+    pub outbox_poll_interval: Duration,
+}
+
+impl AmqpSettings {
+    pub(super) fn from_env(env: &mut Env) -> Self {
+        let amqp = Self {
+            url: connection_url(env, "AMQP_URL", &["amqp://", "amqps://"]),
+            email_queue: env.optional("EMAIL_QUEUE", common::amqp::DEFAULT_QUEUE.to_owned()),
+            events_exchange: env.optional("EVENTS_EXCHANGE", "user.events".to_owned()),
+            outbox_poll_interval: env.duration("OUTBOX_POLL_INTERVAL", Duration::from_secs(5)),
+        };
+        if amqp.events_exchange.is_empty() || amqp.events_exchange.starts_with("amq.") {
+            env.invalid("EVENTS_EXCHANGE", "must be a non-reserved exchange name");
+        }
+        amqp
+    }
+}
+
+/// A required connection string with one of `schemes` (kept secret: it may hold a password).
+fn connection_url(env: &mut Env, name: &str, schemes: &[&str]) -> SecretString {
+    let url = env.secret(name).unwrap_or_default();
+    let value = url.expose_secret();
+    if value.is_empty() {
+        env.invalid(name, "is required but not set");
+    } else if !schemes.iter().any(|s| value.starts_with(s)) {
+        env.invalid(name, format!("must start with {}", schemes.join(" or ")));
+    }
+    url
+}

@@ -1,0 +1,100 @@
+//! The per-user index `user-sessions:<user id>`: listing a user's sessions and revoking them
+//! by their public ids.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+use redis::AsyncCommands;
+
+use super::SessionStore;
+use super::record::{StoredSession, parse};
+use crate::store::StoreError;
+
+impl SessionStore {
+    /// Every valid session of a user, newest first.
+    #[tracing::instrument(name = "sessions.list", skip_all)]
+    pub async fn list(&self, user_id: &str) -> Result<Vec<StoredSession>, StoreError> {
+        let mut conn = self.redis.connection();
+        let index_key = self.index_key(user_id);
+        let index: HashMap<String, String> =
+            conn.hgetall(&index_key).await.map_err(StoreError::redis)?;
+        let stamp: Option<String> = conn
+            .get(self.stamp_key(user_id))
+            .await
+            .map_err(StoreError::redis)?;
+        let now = Utc::now();
+        let mut sessions = Vec::with_capacity(index.len());
+        let mut stale = Vec::new();
+        for (id, digest) in index {
+            let fields: HashMap<String, String> = conn
+                .hgetall(self.session_key(&digest))
+                .await
+                .map_err(StoreError::redis)?;
+            match (!fields.is_empty()).then(|| parse(&fields)).transpose()? {
+                Some(record)
+                    if record.user_id == user_id
+                        && Some(&record.stamp) == stamp.as_ref()
+                        && self.policy.is_valid(&record, now) =>
+                {
+                    sessions.push(StoredSession { digest, record })
+                }
+                _ => stale.push(id),
+            }
+        }
+        if !stale.is_empty() {
+            conn.hdel::<_, _, ()>(&index_key, stale)
+                .await
+                .map_err(StoreError::redis)?;
+        }
+        sessions.sort_by_key(|s| std::cmp::Reverse(s.record.created_at));
+        Ok(sessions)
+    }
+
+    /// Revokes one of a user's sessions by its public id. Returns whether it existed.
+    #[tracing::instrument(name = "sessions.revoke", skip_all)]
+    pub async fn revoke(&self, user_id: &str, session_id: &str) -> Result<bool, StoreError> {
+        let mut conn = self.redis.connection();
+        let index_key = self.index_key(user_id);
+        let digest: Option<String> = conn
+            .hget(&index_key, session_id)
+            .await
+            .map_err(StoreError::redis)?;
+        let Some(digest) = digest else {
+            return Ok(false);
+        };
+        let (deleted, _): (u32, u32) = redis::pipe()
+            .atomic()
+            .del(self.session_key(&digest))
+            .hdel(&index_key, session_id)
+            .query_async(&mut conn)
+            .await
+            .map_err(StoreError::redis)?;
+        Ok(deleted == 1)
+    }
+
+    /// Revokes every session of a user except `keep` (a session id). Returns how many ended.
+    #[tracing::instrument(name = "sessions.revoke_all", skip_all)]
+    pub async fn revoke_all(&self, user_id: &str, keep: Option<&str>) -> Result<usize, StoreError> {
+        let mut conn = self.redis.connection();
+        let index_key = self.index_key(user_id);
+        let index: HashMap<String, String> =
+            conn.hgetall(&index_key).await.map_err(StoreError::redis)?;
+        let doomed: Vec<(String, String)> = index
+            .into_iter()
+            .filter(|(id, _)| Some(id.as_str()) != keep)
+            .collect();
+        if doomed.is_empty() {
+            return Ok(0);
+        }
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for (id, digest) in &doomed {
+            pipe.del(self.session_key(digest)).ignore();
+            pipe.hdel(&index_key, id).ignore();
+        }
+        pipe.query_async::<()>(&mut conn)
+            .await
+            .map_err(StoreError::redis)?;
+        Ok(doomed.len())
+    }
+}

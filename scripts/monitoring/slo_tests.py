@@ -39,7 +39,8 @@ def slis():
     out = {}
     for key, alert, method, route in (("login", "Login", "POST", "/v1/sessions"),
                                       ("signup", "Signup", "POST", "/v1/users"),
-                                      ("session-check", "SessionCheck", "GET", "/v1/users/me")):
+                                      ("session-check", "SessionCheck", "GET", "/v1/users/me"),
+                                      ("forward-auth", "ForwardAuth", "GET", "/v1/auth/check")):
         base = {"job": USER_JOB, "namespace": NS, "method": method, "route": route}
         le = _le(obj[re.sub(r"-(\w)", lambda m: m.group(1).upper(), key) + "Latency"]["thresholdSeconds"])
         out[f"{key}-availability"] = (f"{alert}Availability", USER_JOB, "bad",

@@ -149,6 +149,13 @@ async fn a_signup_is_one_trace_from_the_request_to_the_smtp_send() {
             s.trace_id == trace_id && s.name == "smtp.send"
         })
         .await;
+    // The consumer's span closes after the send (sent record, ack): it may come in a later
+    // export batch than the send's.
+    receiver
+        .wait_for(SPAN_WAIT, |s| {
+            s.trace_id == trace_id && s.name == "email_queue process"
+        })
+        .await;
     // The mail service exports on its own schedule; give the user service's spans a moment.
     receiver
         .wait_for(SPAN_WAIT, |s| {
@@ -263,6 +270,13 @@ async fn an_email_the_relay_publishes_later_stays_in_the_signups_trace() {
     let smtp = receiver
         .wait_for(SPAN_WAIT, |s| {
             s.trace_id == trace_id && s.name == "smtp.send"
+        })
+        .await;
+    // The consumer's span closes after the send (sent record, ack): it may come in a later
+    // export batch than the send's.
+    receiver
+        .wait_for(SPAN_WAIT, |s| {
+            s.trace_id == trace_id && s.name == "email_queue process"
         })
         .await;
     let trace = receiver.trace(&trace_id);

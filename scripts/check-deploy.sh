@@ -187,7 +187,7 @@ check_values() {
   if ! validate_crs "$name" "$rendered"; then
     record FAIL "$name: custom resources against $SCHEMAS"; return
   fi
-  if ! "$PY" scripts/check_manifests.py README.md "$rendered"; then
+  if ! "$PY" scripts/check_manifests.py docs/configuration.md "$rendered"; then
     record FAIL "$name: cross-checks"; return
   fi
   rendered_files+=("$rendered")

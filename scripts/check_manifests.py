@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """Cross-checks of a rendered user-platform chart (what a schema cannot see).
 
-Usage: check_manifests.py README.md rendered.yaml
+Usage: check_manifests.py docs/configuration.md rendered.yaml
 
-- every env var of both services' README tables is set on its container (SMTP_PORT and the
+- every env var of both services' tables in docs/configuration.md is set on its container (SMTP_PORT and the
   SMTP credentials are optional), secrets come through secretKeyRef, unknown names are reported;
 - security context, resources and admin-port probes on every container;
 - Services, PDBs, HPAs, ScaledObjects, ServiceMonitors and Ingresses point at things that exist;
@@ -46,10 +46,10 @@ def readme_vars(path):
     table's variables, which either service may be given."""
     out, current = {}, None
     for line in open(path, encoding="utf-8"):
-        m = re.match(r"^###\s+(user-service|mail-service|Traces \(both services\))\s*$", line)
+        m = re.match(r"^##+\s+(user-service|mail-service|Both services|Traces)\s*$", line)
         if m:
-            current = m.group(1) if m.group(1).endswith("service") else "both"
-            out[current] = []
+            current = m.group(1) if m.group(1).endswith("-service") else "both"
+            out.setdefault(current, [])
             continue
         if line.startswith("#"):
             current = None

@@ -74,7 +74,37 @@ def scan_sources():
             kind = "histogram" if "Histogram" in kind_of else \
                 "gauge" if "Gauge" in kind_of else "counter" if "Counter" in kind_of else "unknown"
             found.append((name, kind, ",".join(labels) or "-", str(path.relative_to(ROOT))))
+        found += scan_helpers(text, str(path.relative_to(ROOT)))
     return sorted(set(found))
+
+
+# Registration helpers of the services: a definition constant used by the collector it makes
+# (`const LOGINS: Def = Def { name: "…", labels: &[…] }` … `defs::LOGINS.counter_vec()`), and a
+# registrar method named after the type (`r.counters("…", "help", &[…])`, `r.histogram("…", …)`).
+DEF = re.compile(r'const\s+(?P<const>[A-Z_][A-Z0-9_]*)\s*:\s*Def\s*=\s*Def\s*\{\s*name:\s*"(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)"')
+REGISTRAR = re.compile(r'\br\.(?P<method>counters|counter|histograms|histogram|gauges|gauge)\(\s*"(?P<name>[a-zA-Z_:][a-zA-Z0-9_:]*)"')
+
+
+def _kind(word):
+    return "histogram" if "histogram" in word.lower() else \
+        "gauge" if "gauge" in word.lower() else "counter" if "counter" in word.lower() else "unknown"
+
+
+def scan_helpers(text, where):
+    found = []
+    for m in DEF.finditer(text):
+        body = text[m.end():text.find("}", m.end())]
+        lm = LABELS.search(body)
+        labels = re.findall(r'"([a-z_][a-z0-9_]*)"', lm.group(1)) if lm else []
+        use = re.search(rf"\b{m.group('const')}\.(\w+)\(", text)
+        found.append((m.group("name"), _kind(use.group(1)) if use else "unknown",
+                      ",".join(labels) or "-", where))
+    for m in REGISTRAR.finditer(text):
+        tail = text[m.end():m.end() + 300].split(")?")[0]
+        lm = LABELS.search(tail)
+        labels = re.findall(r'"([a-z_][a-z0-9_]*)"', lm.group(1)) if lm else []
+        found.append((m.group("name"), _kind(m.group("method")), ",".join(labels) or "-", where))
+    return found
 
 
 def render_list(found):

@@ -83,6 +83,7 @@ pub async fn enrol(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = TotpConfirmBody)]
 pub struct ConfirmBody {
     /// The code the authenticator app shows now.
     #[schema(

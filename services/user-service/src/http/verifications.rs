@@ -56,6 +56,7 @@ pub async fn resend(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = EmailConfirmBody)]
 pub struct ConfirmBody {
     /// The token from the email's link. A well-formed token that is unknown, expired, used
     /// or superseded is a 400 `invalid_token`.

@@ -22,6 +22,7 @@ mod mfa;
 mod mfa_at_rest;
 mod nginx;
 mod openapi;
+mod openapi_contract;
 mod otlp;
 mod outbox;
 mod page_client;

@@ -60,10 +60,17 @@ async fn serves_an_openapi_3_1_document_of_every_route() {
     assert_eq!(name["minLength"], 1);
     assert_eq!(name["maxLength"], 100);
     assert!(name["pattern"].as_str().unwrap().starts_with("^["));
+    for body in ["ResetConfirmBody", "EmailConfirmBody"] {
+        assert_eq!(
+            schemas[body]["properties"]["token"]["pattern"],
+            "^[A-Za-z0-9_-]{43}$"
+        );
+    }
     assert_eq!(
-        schemas["ResetConfirmBody"]["properties"]["token"]["pattern"],
-        "^[A-Za-z0-9_-]{43}$"
+        schemas["TotpConfirmBody"]["properties"]["code"]["pattern"],
+        "^[0-9]{6}$"
     );
+    assert!(schemas.get("ConfirmBody").is_none());
     assert_eq!(
         schemas["LoginBody"]["properties"]["password"]["minLength"],
         1

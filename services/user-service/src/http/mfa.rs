@@ -106,6 +106,7 @@ pub struct RecoveryCodes {
 #[utoipa::path(
     post,
     path = "/v1/users/me/mfa/totp/confirm",
+    operation_id = "confirm_totp",
     tag = "mfa",
     security(("session" = [])),
     request_body = ConfirmBody,
@@ -193,6 +194,7 @@ with_second_factor! {
 #[utoipa::path(
     post,
     path = "/v1/sessions/mfa",
+    operation_id = "login_mfa",
     tag = "sessions",
     request_body = MfaLoginBody,
     responses(

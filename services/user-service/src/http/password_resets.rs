@@ -75,6 +75,7 @@ pub struct ConfirmBody {
 #[utoipa::path(
     post,
     path = "/v1/password-resets/confirm",
+    operation_id = "confirm_password_reset",
     tag = "password-resets",
     request_body = ConfirmBody,
     responses(

@@ -76,6 +76,7 @@ pub struct Verified {
 #[utoipa::path(
     post,
     path = "/v1/email-verifications/confirm",
+    operation_id = "confirm_email",
     tag = "email-verifications",
     request_body = ConfirmBody,
     responses(

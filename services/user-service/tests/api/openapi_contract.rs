@@ -5,6 +5,8 @@
 //!   schema of exactly one Rust type: the generator keeps one schema per name, so two types
 //!   under one name (as the TOTP and the email confirmations' `ConfirmBody` once were) would
 //!   silently publish one of them for both;
+//! - every operation id is one operation's (generated clients name functions and models after
+//!   them, one per name);
 //! - every JSON request body the document describes is what the handler deserialises: a body
 //!   with exactly the schema's properties, and one with only its required properties, are
 //!   never refused as `invalid_body` (unknown, missing or mistyped field) or `malformed_json`.
@@ -217,6 +219,26 @@ fn schema_name_problems(doc: &Value, types: &BTreeMap<String, Vec<String>>) -> V
     problems
 }
 
+/// Operation ids that more than one operation of `doc` takes: generators name a client's
+/// functions and models after them, and keep one per name. The forward-auth check is one
+/// operation answered alike for every method (the ingress forwards any), documented under each
+/// method with one annotation: the one exception.
+fn duplicate_operation_ids(doc: &Value) -> Vec<String> {
+    let mut by_id = BTreeMap::<String, Vec<String>>::new();
+    for (label, operation) in operations(doc) {
+        let id = operation["operationId"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        by_id.entry(id).or_default().push(label);
+    }
+    by_id
+        .into_iter()
+        .filter(|(id, labels)| labels.len() > 1 && id != "auth_check")
+        .map(|(id, labels)| format!("operationId `{id}` of {}", labels.join(", ")))
+        .collect()
+}
+
 /// A value of `schema`'s type (the first non-null one), its example when it has one.
 fn sample(schema: &Value, schemas: &Value) -> Value {
     if let Some(Value::String(r)) = schema.get("$ref") {
@@ -371,20 +393,22 @@ async fn public_document(app: &TestApp) -> Value {
 }
 
 #[tokio::test]
-async fn every_schema_name_of_both_documents_is_one_rust_type() {
+async fn every_schema_name_and_operation_id_of_both_documents_is_one() {
     let app = spawn_admin_app().await;
     let types = schema_types();
     let public = public_document(&app).await;
     let admin = app.admin_json(Method::GET, "/admin/openapi.json").await;
     let mut problems = schema_name_problems(&public, &types);
+    problems.extend(duplicate_operation_ids(&public));
     problems.extend(
         schema_name_problems(&admin, &types)
             .into_iter()
+            .chain(duplicate_operation_ids(&admin))
             .map(|p| format!("admin {p}")),
     );
     assert!(
         problems.is_empty(),
-        "schema names that are not one Rust type's:\n{}",
+        "schema names or operation ids that are not one's:\n{}",
         problems.join("\n")
     );
     app.finish().await;

@@ -130,14 +130,17 @@ pub fn schemathesis() -> PathBuf {
     path
 }
 
-/// Runs schemathesis with every check on the document at `url` (settings in `config`, a file
-/// of tests/api/), sending `Authorization: Bearer <token>`; `filter` selects operations. Fails
+/// Runs schemathesis with every check, ours of schemathesis_hooks.py included, on the document
+/// at `url` (settings in `config`, a file of tests/api/), sending `Authorization: Bearer <token>`; `filter` selects operations. Fails
 /// the test with schemathesis' report on any finding.
 pub async fn run_schemathesis(config: &str, url: &str, token: &str, seed: &str, filter: &[&str]) {
     let config = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/api")
         .join(config);
+    let hooks = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/api/schemathesis_hooks.py");
     let output = tokio::process::Command::new(schemathesis())
+        // `positive_data_refused_only_by_design`, which `--checks all` runs too.
+        .env("SCHEMATHESIS_HOOKS", hooks)
         .arg("--config-file")
         .arg(config)
         .arg("run")

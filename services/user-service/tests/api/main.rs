@@ -15,6 +15,7 @@ mod browser;
 mod e2e;
 mod forward_auth;
 mod forward_auth_pages;
+mod generated_client;
 mod hardening;
 mod helpers;
 mod logs;

@@ -30,6 +30,21 @@ ensure_apitest_tools() {
     echo "$want" >"$venv/.requirements.sha256"
 }
 
+# openapi-python-client and pyotp for the generated-client lifecycle test
+# (services/user-service/tests/api/generated_client.rs runs tests/client/lifecycle.py).
+ensure_client_tools() {
+    local venv=$RUN_DIR/venv-client req=$SCRIPT_DIR/requirements-client.txt want
+    want=$(sha256sum <"$req" | cut -d' ' -f1)
+    if [ -x "$venv/bin/openapi-python-client" ] && [ "$(cat "$venv/.requirements.sha256" 2>/dev/null)" = "$want" ]; then
+        return 0
+    fi
+    echo "==> installing pinned generated-client test tools into $venv"
+    rm -rf "$venv"
+    python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install --disable-pip-version-check --no-input -q -r "$req" </dev/null
+    echo "$want" >"$venv/.requirements.sha256"
+}
+
 # Dependency policy (deny.toml) with the RustSec database from the bundle provided next to the
 # project (../shared): the real database is a git repository this machine cannot reach.
 ensure_cargo_deny() {
@@ -108,6 +123,8 @@ check_disk_space
 "$SCRIPT_DIR/services.sh" start
 ensure_apitest_tools
 export SCHEMATHESIS=$RUN_DIR/venv-apitest/bin/schemathesis
+ensure_client_tools
+export CLIENT_PYTHON=$RUN_DIR/venv-client/bin/python
 # BROWSER_PYTHON, AXE_CORE_JS, BROWSER_REPORT_DIR (screenshots and axe-core results of every
 # page, index.md), CHROMIUM, CHROMEDRIVER for services/user-service/tests/api/browser.rs.
 browser_env=$(RUN_DIR=$RUN_DIR ensure_browser_tools)

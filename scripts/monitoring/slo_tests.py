@@ -22,7 +22,7 @@ import yaml
 NS = "user-platform"
 USER_JOB = "up-user-platform-user-service"
 MAIL_JOB = "up-user-platform-mail-service"
-TOTAL = 10000
+TOTAL = 40000
 WINDOWS = ("5m", "30m", "1h", "6h")
 VALUES = Path(__file__).resolve().parent.parent.parent / "charts" / "user-platform" / "values.yaml"
 

@@ -84,6 +84,7 @@ pub async fn enrol(
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = TotpConfirmBody)]
 pub struct ConfirmBody {
     /// The code the authenticator app shows now.
     #[schema(
@@ -106,6 +107,7 @@ pub struct RecoveryCodes {
 #[utoipa::path(
     post,
     path = "/v1/users/me/mfa/totp/confirm",
+    operation_id = "confirm_totp",
     tag = "mfa",
     security(("session" = [])),
     request_body = ConfirmBody,
@@ -191,6 +193,7 @@ with_second_factor! {
 #[utoipa::path(
     post,
     path = "/v1/sessions/mfa",
+    operation_id = "login_mfa",
     tag = "sessions",
     request_body = MfaLoginBody,
     responses(

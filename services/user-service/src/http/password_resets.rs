@@ -42,7 +42,12 @@ pub struct ConfirmBody {
 /// `POST /v1/password-resets/confirm`: the token works once, only if it is the account's
 /// newest and the account still has the address it was sent to. Ends every session and sends
 /// a notice; the caller is not logged in (they log in with the new password).
-#[utoipa::path(post, path = "/v1/password-resets/confirm", tag = "password-resets", request_body = ConfirmBody,
+#[utoipa::path(
+    post,
+    path = "/v1/password-resets/confirm",
+    operation_id = "confirm_password_reset",
+    tag = "password-resets",
+    request_body = ConfirmBody,
     responses(
         (status = 204, description = "Password replaced; every session has ended (log in again)."),
         BodyErrors,

@@ -26,6 +26,7 @@ pub async fn resend(s: State<AppState>, c: Client, b: ApiJson<EmailRequest>) -> 
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = EmailConfirmBody)]
 pub struct ConfirmBody {
     /// The token from the email's link. A well-formed token that is unknown, expired, used
     /// or superseded is a 400 `invalid_token`.
@@ -42,7 +43,12 @@ pub struct Verified {
     email: String,
 }
 
-#[utoipa::path(post, path = "/v1/email-verifications/confirm", tag = "email-verifications", request_body = ConfirmBody,
+#[utoipa::path(
+    post,
+    path = "/v1/email-verifications/confirm",
+    operation_id = "confirm_email",
+    tag = "email-verifications",
+    request_body = ConfirmBody,
     responses(
         (status = 200, body = Verified),
         (status = 409, description = "The new address was taken by another account meanwhile \

@@ -87,6 +87,22 @@ async fn start_mail(
     (stop, task)
 }
 
+/// The trace's `smtp.send` span, once the consumer's span has arrived too: that one closes after
+/// the send (sent record, ack) and may come in a later export batch.
+async fn wait_for_send(receiver: &Receiver, trace_id: &str) -> Span {
+    let smtp = receiver
+        .wait_for(SPAN_WAIT, |s| {
+            s.trace_id == trace_id && s.name == "smtp.send"
+        })
+        .await;
+    receiver
+        .wait_for(SPAN_WAIT, |s| {
+            s.trace_id == trace_id && s.name == "email_queue process"
+        })
+        .await;
+    smtp
+}
+
 /// A W3C `traceparent` of a caller's span: (header, trace id, span id).
 fn caller_context() -> (String, String, String) {
     let trace_id = Uuid::new_v4().simple().to_string();
@@ -144,18 +160,7 @@ async fn a_signup_is_one_trace_from_the_request_to_the_smtp_send() {
     assert_eq!(response.headers()["x-request-id"], "signup-1");
     wait_for_email(&email).await;
 
-    let smtp = receiver
-        .wait_for(SPAN_WAIT, |s| {
-            s.trace_id == trace_id && s.name == "smtp.send"
-        })
-        .await;
-    // The consumer's span closes after the send (sent record, ack): it may come in a later
-    // export batch than the send's.
-    receiver
-        .wait_for(SPAN_WAIT, |s| {
-            s.trace_id == trace_id && s.name == "email_queue process"
-        })
-        .await;
+    let smtp = wait_for_send(&receiver, &trace_id).await;
     // The mail service exports on its own schedule; give the user service's spans a moment.
     receiver
         .wait_for(SPAN_WAIT, |s| {
@@ -267,18 +272,7 @@ async fn an_email_the_relay_publishes_later_stays_in_the_signups_trace() {
     let (mail_stop, mail_task) = start_mail(&app, &mail).await;
     wait_for_email(&email).await;
 
-    let smtp = receiver
-        .wait_for(SPAN_WAIT, |s| {
-            s.trace_id == trace_id && s.name == "smtp.send"
-        })
-        .await;
-    // The consumer's span closes after the send (sent record, ack): it may come in a later
-    // export batch than the send's.
-    receiver
-        .wait_for(SPAN_WAIT, |s| {
-            s.trace_id == trace_id && s.name == "email_queue process"
-        })
-        .await;
+    let smtp = wait_for_send(&receiver, &trace_id).await;
     let trace = receiver.trace(&trace_id);
     assert_eq!(ancestry(&trace, &smtp), CHAIN, "{trace:#?}");
     let publish = parent(&trace, parent(&trace, &smtp));

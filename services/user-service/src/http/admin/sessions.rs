@@ -27,6 +27,7 @@ pub struct AdminRevoked {
 #[utoipa::path(
     get,
     path = "/admin/v1/users/{id}/sessions",
+    operation_id = "list_sessions",
     tag = "sessions",
     params(("id" = String, Path, description = "User id")),
     responses((status = 200, body = AdminSessionList), NeedsToken, AdminErrors)

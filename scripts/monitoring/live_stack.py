@@ -244,6 +244,8 @@ class Workload:
         for t in [t for t in self.tokens if t] * 5:
             self.call("GET", f"{base}/v1/users/me", token=t["token"])
         self.call("GET", f"{base}/v1/users/me", token="not-a-token")
+        for t in [t for t in self.tokens if t][:2] + [{"token": "not-a-token"}]:   # forward-auth
+            self.call("GET", f"{base}/v1/auth/check", token=t["token"])
         self.call("POST", f"{base}/v1/users", {"email": "not an address", "password": "x"})
         self.call("GET", f"{base}/v1/no-such-route")
         self.call("PATCH", f"{base}/v1/users/me", {"display_name": "Ada"}, token=self.tokens[0]["token"])

@@ -21,6 +21,9 @@ pub enum EventType {
     PasswordChanged,
     #[serde(rename = "user.deleted")]
     Deleted,
+    /// The display name or locale changed; `data` holds only what changed.
+    #[serde(rename = "user.profile_changed")]
+    ProfileChanged,
     /// An operator's action (admin API); `data.actor` names the token.
     #[serde(rename = "user.admin.disabled")]
     AdminDisabled,
@@ -49,6 +52,7 @@ impl EventType {
             EventType::EmailVerified => "user.email_verified",
             EventType::PasswordChanged => "user.password_changed",
             EventType::Deleted => "user.deleted",
+            EventType::ProfileChanged => "user.profile_changed",
             EventType::AdminDisabled => "user.admin.disabled",
             EventType::AdminEnabled => "user.admin.enabled",
             EventType::AdminSessionsRevoked => "user.admin.sessions_revoked",

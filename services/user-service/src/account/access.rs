@@ -35,6 +35,8 @@ pub struct Identity {
     pub user_id: String,
     pub session_id: String,
     pub email_verified: bool,
+    /// The address the session was created with; `None` for sessions from before it was kept.
+    pub email: Option<String>,
     pub expires_at: DateTime<Utc>,
 }
 
@@ -84,6 +86,7 @@ async fn decide(
                 user_id: record.user_id,
                 session_id: record.id,
                 email_verified: record.email_verified,
+                email: record.email,
                 expires_at: record.expires_at,
             }),
         ),

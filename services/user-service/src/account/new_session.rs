@@ -49,6 +49,7 @@ pub(super) async fn create_session(
         ip: Some(caller.ip.to_string()),
         stamp: user.security_stamp.clone(),
         email_verified: user.email_verified,
+        email: Some(user.email.clone()),
     };
     if state.sessions.create(&digest, &record).await? == StampCheck::Differs {
         let fresh = state.users.find_by_id(&user.id).await?;

@@ -4,12 +4,13 @@ use common::email::{EmailKind, EmailMessage};
 use secrecy::SecretString;
 
 use super::limits::{self, Limit};
-use super::messages::{email_entry, notice, to_unproven};
+use super::messages::{email_entry, event_entry, notice, to_unproven};
 use super::verification::verification_email;
 use super::{AccountError, passwords, second_factor};
 use crate::domain::Email;
+use crate::events::{DomainEvent, EventType};
 use crate::state::AppState;
-use crate::store::users::{ProfileChanges, UserDoc};
+use crate::store::users::{ProfileChanges, Updated, UserDoc};
 
 /// The caller's account. A session can outlive its account for a moment (deleted elsewhere):
 /// then the session is treated as gone.
@@ -31,8 +32,9 @@ pub struct ProfileEdit {
     pub totp_code: Option<SecretString>,
 }
 
-/// Applies an edit; a new address is only asked for (a link goes there). Returns the profile
-/// and the address now pending, if any.
+/// Applies an edit; a new address is only asked for (a link goes there). A change of the display
+/// name or locale emits `user.profile_changed` in the same transaction; an edit that changes
+/// neither writes nothing. Returns the profile and the address now pending, if any.
 #[tracing::instrument(name = "account.update_profile", skip_all)]
 pub async fn update(
     state: &AppState,
@@ -49,14 +51,36 @@ pub async fn update(
             pending = Some(email.as_str().to_owned());
         }
     }
-    if !edit.changes.is_empty() {
-        user = state
+    if let Some(event) = profile_changed(&user, &edit.changes) {
+        let entries = vec![event_entry(&event)];
+        let updated = state
             .users
-            .update_profile(&user.id, &edit.changes)
-            .await?
-            .ok_or(AccountError::Unauthorized)?;
+            .update_profile_with_outbox(&user.id, &edit.changes, &entries)
+            .await?;
+        if updated != Updated::Done {
+            return Err(AccountError::Unauthorized);
+        }
+        state.mailer.dispatch(entries);
+        user = current_user(state, user_id).await?;
     }
     Ok((user, pending))
+}
+
+/// `user.profile_changed` with the fields `changes` would change on `user` (a removed display
+/// name as `null`), or `None` when it changes nothing: then nothing is written either.
+pub fn profile_changed(user: &UserDoc, changes: &ProfileChanges) -> Option<DomainEvent> {
+    let mut event = DomainEvent::new(EventType::ProfileChanged, &user.id);
+    if let Some(name) = changes.display_name.as_ref()
+        && *name != user.display_name
+    {
+        event = event.with("display_name", name.clone());
+    }
+    if let Some(locale) = changes.locale.as_ref()
+        && *locale != user.locale
+    {
+        event = event.with("locale", locale.as_str());
+    }
+    (!event.data.is_empty()).then_some(event)
 }
 
 /// Sends the verification link to the new address, or, when that address already has an

@@ -5,13 +5,15 @@ use serde_json::json;
 use super::audit::{self, Action, Actor};
 use super::users::find;
 use crate::account::messages::event_entry;
-use crate::account::{AccountError, owner, reset, verification};
+use crate::account::{AccountError, owner, profile, reset, verification};
 use crate::domain::Email;
 use crate::events::{DomainEvent, EventType};
 use crate::state::AppState;
 use crate::store::users::{ProfileChanges, Updated, UserDoc};
 
-/// Sets the display name and/or locale. The change (never a secret) goes into the event.
+/// Sets the display name and/or locale. The change (never a secret) goes into the audit event,
+/// recorded even when the values were already set; `user.profile_changed` precedes it when a
+/// value actually changed, as for the user's own edit.
 #[tracing::instrument(name = "admin.update_profile", skip_all, fields(user_id = %user_id))]
 pub async fn update(
     state: &AppState,
@@ -31,7 +33,12 @@ pub async fn update(
         change.insert("locale".into(), json!(locale));
     }
     let event = audit::event(actor, Action::Updated, &user.id, change.into());
-    let entries = vec![event_entry(&event)];
+    // The event the user's own edit would emit first, then the audit event.
+    let mut entries: Vec<_> = profile::profile_changed(&user, &changes)
+        .iter()
+        .map(event_entry)
+        .collect();
+    entries.push(event_entry(&event));
     match state
         .users
         .update_profile_with_outbox(&user.id, &changes, &entries)

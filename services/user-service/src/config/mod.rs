@@ -38,6 +38,9 @@ pub struct Config {
     pub ipv6_rate_limit_prefix: u8,
     /// Whether a user whose address is not verified yet may log in.
     pub allow_unverified_login: bool,
+    /// Whether `/v1/auth/check` answers the session's address in `X-User-Email` (opt-in: the
+    /// address is personal data every app behind the ingress would then receive).
+    pub forward_auth_email_header: bool,
     /// The hosted pages: origin, `return_to` allow-list, cookie, branding.
     pub pages: PagesSettings,
 }
@@ -59,6 +62,7 @@ impl Config {
             rate_limits: RateLimits::from_env(env),
             ipv6_rate_limit_prefix: env.optional("RATE_LIMIT_IPV6_PREFIX", 64),
             allow_unverified_login: env.flag("ALLOW_UNVERIFIED_LOGIN", false),
+            forward_auth_email_header: env.flag("FORWARD_AUTH_EMAIL_HEADER", false),
             pages,
         };
         if !(8..=128).contains(&config.ipv6_rate_limit_prefix) {

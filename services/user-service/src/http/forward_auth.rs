@@ -13,11 +13,12 @@ use super::AppState;
 use super::auth::bearer_or_cookie;
 use super::docs::{NeedsSession, ProblemDoc, Unavailable};
 use super::error::ApiError;
-use crate::account::access::{self, Requirement};
+use crate::account::access::{self, Identity, Requirement};
 
 pub const USER_ID: HeaderName = HeaderName::from_static("x-user-id");
 pub const SESSION_ID: HeaderName = HeaderName::from_static("x-session-id");
 pub const EMAIL_VERIFIED: HeaderName = HeaderName::from_static("x-user-email-verified");
+pub const EMAIL: HeaderName = HeaderName::from_static("x-user-email");
 
 /// Options, set in the proxy's auth URL. Unknown parameters are refused (400), so that a typo
 /// in a requirement fails closed instead of silently letting requests through.
@@ -36,13 +37,18 @@ pub struct CheckedIdentity {
     user_id: String,
     session_id: String,
     email_verified: bool,
+    /// The address the session was created with; only with `FORWARD_AUTH_EMAIL_HEADER` on,
+    /// and absent for sessions created before the service kept it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<String>,
     /// The session's absolute end.
     expires_at: DateTime<Utc>,
 }
 
 /// Answers whether the request carries a valid session and whose it is: `200` with
-/// `X-User-Id`, `X-Session-Id` and `X-User-Email-Verified`, which the proxy copies onto the
-/// request it passes on (configure it to overwrite any the client sent), or `401` with
+/// `X-User-Id`, `X-Session-Id` and `X-User-Email-Verified` (and `X-User-Email` when
+/// `FORWARD_AUTH_EMAIL_HEADER` is on), which the proxy copies onto the request it passes on
+/// (configure it to overwrite any the client sent), or `401` with
 /// `WWW-Authenticate: Bearer`. One Redis round trip, never MongoDB. Every method gets the same
 /// answer, as forward-auth proxies send the original request's method.
 #[utoipa::path(
@@ -57,6 +63,8 @@ pub struct CheckedIdentity {
             ("X-User-Id" = String, description = "The caller's user id"),
             ("X-Session-Id" = String, description = "The session's public id"),
             ("X-User-Email-Verified" = String, description = "`true` or `false`"),
+            ("X-User-Email" = String, description = "The address the session was created \
+                with; only when `FORWARD_AUTH_EMAIL_HEADER` is on"),
         )),
         (status = 400, description = "An unknown or malformed option (`invalid_query`).",
             body = ProblemDoc, content_type = "application/problem+json"),
@@ -78,26 +86,43 @@ pub async fn check(
         verified_email: options.require_verified_email,
     };
     let cookie = state.config.pages.session_cookie();
-    let identity = access::check(&state, bearer_or_cookie(&headers, cookie), requirement).await?;
-    // Ids are ours (UUIDs), always valid header values; refuse rather than panic if not.
-    let header = |text: &str| HeaderValue::from_str(text).map_err(|_| ApiError::Internal);
-    let identity_headers = [
-        (USER_ID, header(&identity.user_id)?),
-        (SESSION_ID, header(&identity.session_id)?),
-        (
-            EMAIL_VERIFIED,
-            HeaderValue::from_static(if identity.email_verified {
-                "true"
-            } else {
-                "false"
-            }),
-        ),
-    ];
+    let mut identity =
+        access::check(&state, bearer_or_cookie(&headers, cookie), requirement).await?;
+    if !state.config.forward_auth_email_header {
+        identity.email = None;
+    }
+    let headers = identity_headers(&identity)?;
     let body = Json(CheckedIdentity {
         user_id: identity.user_id,
         session_id: identity.session_id,
         email_verified: identity.email_verified,
+        email: identity.email,
         expires_at: identity.expires_at,
     });
-    Ok((identity_headers, body).into_response())
+    Ok((headers, body).into_response())
+}
+
+/// The `X-User-*` headers for `identity`.
+fn identity_headers(identity: &Identity) -> Result<HeaderMap, ApiError> {
+    // Ids are ours (UUIDs), always valid header values; refuse rather than panic if not.
+    let header = |text: &str| HeaderValue::from_str(text).map_err(|_| ApiError::Internal);
+    let mut headers = HeaderMap::new();
+    headers.insert(USER_ID, header(&identity.user_id)?);
+    headers.insert(SESSION_ID, header(&identity.session_id)?);
+    let verified = if identity.email_verified {
+        "true"
+    } else {
+        "false"
+    };
+    headers.insert(EMAIL_VERIFIED, HeaderValue::from_static(verified));
+    // The address as stored: ASCII, or UTF-8 for an internationalised local part (sent as
+    // is). Addresses never hold control characters, so this always succeeds.
+    if let Some(value) = identity
+        .email
+        .as_deref()
+        .and_then(|email| HeaderValue::from_bytes(email.as_bytes()).ok())
+    {
+        headers.insert(EMAIL, value);
+    }
+    Ok(headers)
 }

@@ -1,10 +1,8 @@
-//! The profile fields a user edits freely (`ProfileChanges`), and the password hash upgrade
-//! after a login.
+//! The password hash upgrade after a login.
 
 use mongodb::bson::{self, doc};
 
 use super::StoreError;
-use super::user_doc::{ProfileChanges, UserDoc};
 use super::users::UserStore;
 
 impl UserStore {
@@ -19,20 +17,6 @@ impl UserStore {
             )
             .await
             .map(|_| ())
-            .map_err(StoreError::mongo)
-    }
-
-    /// Applies profile changes and returns the updated user.
-    #[tracing::instrument(name = "users.update_profile", skip_all, fields(user_id = %id))]
-    pub async fn update_profile(
-        &self,
-        id: &str,
-        changes: &ProfileChanges,
-    ) -> Result<Option<UserDoc>, StoreError> {
-        self.users
-            .find_one_and_update(doc! { "_id": id }, changes.update())
-            .return_document(mongodb::options::ReturnDocument::After)
-            .await
             .map_err(StoreError::mongo)
     }
 }

@@ -115,7 +115,7 @@ impl UserStore {
     }
 
     /// Applies an operator's profile changes with the outbox entries, in one transaction.
-    #[tracing::instrument(name = "users.admin_update_profile", skip_all, fields(user_id = %id))]
+    #[tracing::instrument(name = "users.update_profile", skip_all, fields(user_id = %id))]
     pub async fn update_profile_with_outbox(
         &self,
         id: &str,

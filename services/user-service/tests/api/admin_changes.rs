@@ -105,6 +105,8 @@ async fn updates_the_profile_and_marks_the_address_verified() {
             "user.admin.updated",
             "user.admin.updated",
             "user.email_verified",
+            "user.profile_changed",
+            "user.profile_changed",
             "user.registered",
         ]
     );

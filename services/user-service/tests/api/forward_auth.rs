@@ -299,3 +299,69 @@ async fn the_check_keeps_answering_while_mongodb_hangs() {
     mongo.stall(false);
     app.finish().await;
 }
+
+/// The address, from the session, only when the setting is on; a client's own is never passed.
+#[tokio::test]
+async fn the_address_is_passed_on_only_when_configured() {
+    let off = spawn_app().await;
+    let proxy = nginx::start(&off.base).await;
+    let email = off.verified_user().await;
+    let token = off.session(&email, PASSWORD).await;
+    let forged = reqwest::Client::new()
+        .get(format!("{}/orders", proxy.base))
+        .bearer_auth(&token)
+        .header("X-User-Email", "someone@else.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 200);
+    assert_eq!(proxy.upstream.last("x-user-email"), None, "off by default");
+    let direct = off
+        .call(Method::GET, "/v1/auth/check", &token, Value::Null)
+        .await;
+    assert!(direct.headers().get("x-user-email").is_none());
+    let body: Value = direct.json().await.unwrap();
+    assert!(body.get("email").is_none());
+    drop(proxy);
+    off.finish().await;
+
+    let mut config = test_config();
+    config.forward_auth_email_header = true;
+    let app = spawn_with(config).await;
+    let proxy = nginx::start(&app.base).await;
+    let email = app.verified_user().await;
+    let token = app.session(&email, PASSWORD).await;
+    let forged = reqwest::Client::new()
+        .get(format!("{}/orders", proxy.base))
+        .bearer_auth(&token)
+        .header("X-User-Email", "someone@else.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 200);
+    assert_eq!(proxy.upstream.last("x-user-email"), Some(email.clone()));
+    let body: Value = app
+        .call(Method::GET, "/v1/auth/check", &token, Value::Null)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["email"], email.as_str());
+
+    // A session created before the address was kept: still valid, without the header.
+    let mut redis = redis::Client::open(app.config.redis.url.expose_secret())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let key = format!(
+        "{}session:{}",
+        app.config.redis.key_prefix,
+        user_service::crypto::token_digest(&token)
+    );
+    let removed: u32 = redis.hdel(&key, "email").await.unwrap();
+    assert_eq!(removed, 1);
+    assert_eq!(through(&proxy, "/orders", Some(&token)).await.status(), 200);
+    assert_eq!(proxy.upstream.last("x-user-email"), None);
+    app.finish().await;
+}

@@ -29,6 +29,7 @@ mod outbox;
 mod page_client;
 mod pages;
 mod password_resets;
+mod profile_events;
 mod proxy;
 mod queue_trust;
 mod rate_limits;

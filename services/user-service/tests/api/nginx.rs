@@ -96,9 +96,11 @@ fn config(dir: &str, port: u16, app_base: &str, upstream: u16) -> String {
       auth_request_set $auth_user_id $upstream_http_x_user_id;
       auth_request_set $auth_session_id $upstream_http_x_session_id;
       auth_request_set $auth_verified $upstream_http_x_user_email_verified;
+      auth_request_set $auth_email $upstream_http_x_user_email;
       proxy_set_header X-User-Id $auth_user_id;
       proxy_set_header X-Session-Id $auth_session_id;
       proxy_set_header X-User-Email-Verified $auth_verified;
+      proxy_set_header X-User-Email $auth_email;
       proxy_pass http://127.0.0.1:{upstream};
     }}"
         )

@@ -23,6 +23,10 @@ pub struct SessionRecord {
     /// Whether the account's address was confirmed; set at login and when the address is
     /// confirmed later, so that the forward-auth check can answer it from Redis alone.
     pub email_verified: bool,
+    /// The account's address when the session was created, for forward-auth's optional
+    /// `X-User-Email` (an email change ends every session, so it cannot go stale). Personal
+    /// data: never logged. `None` for sessions made before the field existed.
+    pub email: Option<String>,
 }
 
 /// What a token digest leads to.
@@ -105,6 +109,9 @@ pub(super) fn fields(record: &SessionRecord) -> Vec<(&'static str, String)> {
     if let Some(ip) = &record.ip {
         fields.push(("ip", ip.clone()));
     }
+    if let Some(email) = &record.email {
+        fields.push(("email", email.clone()));
+    }
     fields
 }
 
@@ -137,6 +144,7 @@ pub(super) fn parse(fields: &HashMap<String, String>) -> Result<SessionRecord, S
         stamp: fields.get("stamp").cloned().unwrap_or_default(),
         // Sessions made before the field existed say nothing: not verified, the safe side.
         email_verified: fields.get("email_verified").is_some_and(|v| v == "1"),
+        email: fields.get("email").cloned(),
     })
 }
 
@@ -155,6 +163,7 @@ mod tests {
             ip: None,
             stamp: "s".into(),
             email_verified: false,
+            email: None,
         }
     }
 

@@ -577,6 +577,24 @@ def production_digests():
 check("27.8 the production example requires digests for every image it runs", production_digests)
 
 
+# ------------------------------------------------------------------ 27.9 retry queues survive a node
+def retry_queue_type():
+    def kind(*args):
+        return env(container(render(*args), ("Deployment", "mail-service"), "mail-service"))["RETRY_QUEUE_TYPE"]["value"]
+    assert kind() == "classic", "single-node default is not classic"
+    assert kind("--set", "rabbitmq.replicas=3") == "quorum", "a 3-node cluster keeps classic retry queues"
+    assert kind("--set", "rabbitmq.replicas=3", "--set", "mailService.config.retryQueueType=classic") == "classic", \
+        "an explicit classic is overridden"
+    ext = ("--set", "rabbitmq.enabled=false", "--set", "rabbitmq.external.existingSecret=mq")
+    assert kind(*ext, "--set", "rabbitmq.replicas=3") == "classic", "replicas of an unused bundled broker count"
+    assert kind(*ext, "--set", "mailService.config.retryQueueType=quorum") == "quorum"
+
+
+check("27.9 RETRY_QUEUE_TYPE: quorum on a bundled cluster, classic on one node, explicit value wins", retry_queue_type)
+check("27.9 schema rejects a retry queue type the service does not know",
+      fails(r"value must be one of", "--set", "mailService.config.retryQueueType=stream"))
+
+
 # ------------------------------------------------------------------ 27.10 external broker publisher
 check("27.10 external broker with per-client users and no userServiceUsername is rejected",
       fails(r"userServiceUsername is empty", "--set", "rabbitmq.enabled=false", "--set", "rabbitmq.external.existingSecret=mq",

@@ -41,6 +41,13 @@ node_start() {
     mkdir -p "$DRILL_DIR/n$i"
     printf 'listeners.tcp.local = 127.0.0.1:%s\n' $((PORT_BASE + i)) >"$DRILL_DIR/n$i/rabbitmq.conf"
     (node_env "$i"; setsid "$RMQ_BIN/rabbitmq-server" >>"$DRILL_DIR/n$i/stdout" 2>&1 &)
+    # await_startup needs a node registered with epmd: wait for the Erlang VM first.
+    local tries=0
+    until ctl "$i" -q ping >/dev/null 2>&1; do
+        tries=$((tries + 1))
+        [ "$tries" -lt 60 ] || { echo "node drill$i did not start:" >&2; tail -20 "$DRILL_DIR/n$i/stdout" >&2; return 1; }
+        sleep 1
+    done
     ctl "$i" await_startup >/dev/null
 }
 
@@ -93,7 +100,9 @@ node_start 3
 
 echo "==> 2. classic retry queues on node 3, node 3 stopped and started again"
 export DRILL_OTHER_NODE_URL="amqp://guest:guest@127.0.0.1:$((PORT_BASE + 3))/%2f"
-export DRILL_STOP_OTHER_NODE="$0 node-stop 3" DRILL_START_OTHER_NODE="$0 node-start 3"
+# The tests run in the crate's directory: the script by its absolute path.
+self="$PWD/drills/rabbitmq-cluster.sh"
+export DRILL_STOP_OTHER_NODE="'$self' node-stop 3" DRILL_START_OTHER_NODE="'$self' node-start 3"
 "${tests[@]}" --exact --ignored drill_classic_retry_queues_on_a_stopped_node
 
 echo "rabbitmq-cluster drill: passed (quorum retry queues with a node down; classic ones no longer stop delivery)"

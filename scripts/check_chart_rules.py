@@ -595,6 +595,45 @@ check("27.9 schema rejects a retry queue type the service does not know",
       fails(r"value must be one of", "--set", "mailService.config.retryQueueType=stream"))
 
 
+# ------------------------------------------------------------------ 27 low: Redis exporter
+def redis_exporter():
+    MON = ["--api-versions", "monitoring.coreos.com/v1/ServiceMonitor", "--api-versions", "monitoring.coreos.com/v1/PrometheusRule"]
+    off = render(*MON)
+    sts = one(off, "StatefulSet", "-redis")
+    assert [c["name"] for c in sts["spec"]["template"]["spec"]["containers"]] == ["redis"], "exporter on by default"
+    assert "redis_memory" not in json.dumps(off), "Redis alerts without an exporter"
+    docs = render(*MON, "--set", "redis.metrics.enabled=true")
+    sts = one(docs, "StatefulSet", "-redis")
+    c = next(c for c in sts["spec"]["template"]["spec"]["containers"] if c["name"] == "metrics")
+    assert re.search(r":v\d+\.\d+\.\d+$", c["image"]), f"exporter image not pinned: {c['image']}"
+    e = env(c)
+    assert e["REDIS_USER"]["value"] == "exporter" and e["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "probe-password"
+    acl = next(l for l in one(docs, "ConfigMap", "-redis")["data"]["init.sh"].splitlines() if "user exporter" in l)
+    assert "resetkeys" in acl and "-@all" in acl and "~" not in acl and "+@" not in acl, f"exporter ACL too wide: {acl}"
+    assert {"ServiceMonitor"} <= {d["kind"] for d in docs if d["metadata"]["name"].endswith("-redis")}, "no Redis ServiceMonitor"
+    np = one(docs, "NetworkPolicy", "-redis")
+    assert any(p["port"] == "metrics" for r in np["spec"]["ingress"] for p in r["ports"]), "metrics port not admitted"
+    rules = json.dumps(one(docs, "PrometheusRule"))
+    for alert in ("RedisMemoryNearMaxmemory", "RedisEvictingKeys", "RedisReplicationBroken"):
+        assert alert in rules, f"{alert} missing"
+
+
+check("27 low: redis.metrics adds a pinned redis_exporter with a read-only ACL user, its ServiceMonitor, NetworkPolicy port and alerts; off by default", redis_exporter)
+
+
+def absence_alerts():
+    rule = lambda *a: json.dumps(one(render("--api-versions", "monitoring.coreos.com/v1/PrometheusRule", *a), "PrometheusRule"))
+    assert "UserServiceAbsent" not in rule(), "absence alerts without the chart's ServiceMonitors (no such job)"
+    both = rule("--api-versions", "monitoring.coreos.com/v1/ServiceMonitor")
+    assert "UserServiceAbsent" in both and "MailServiceAbsent" in both
+    zero = rule("--api-versions", "monitoring.coreos.com/v1/ServiceMonitor", "--api-versions", "keda.sh/v1alpha1/ScaledObject",
+                "--set", "mailService.keda.minReplicaCount=0")
+    assert "MailServiceScalerErrors" in zero and "and on ()" in zero, "scale-to-zero mail-service alerts when idle"
+
+
+check("27 low: absence alerts only with the chart's ServiceMonitors; the KEDA alert with KEDA; scale-to-zero needs waiting work", absence_alerts)
+
+
 # ------------------------------------------------------------------ 27.10 external broker publisher
 check("27.10 external broker with per-client users and no userServiceUsername is rejected",
       fails(r"userServiceUsername is empty", "--set", "rabbitmq.enabled=false", "--set", "rabbitmq.external.existingSecret=mq",

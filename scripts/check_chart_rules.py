@@ -634,6 +634,42 @@ def absence_alerts():
 check("27 low: absence alerts only with the chart's ServiceMonitors; the KEDA alert with KEDA; scale-to-zero needs waiting work", absence_alerts)
 
 
+# ------------------------------------------------------------------ 27 also: admin Ingress
+ADMIN_ING = ["--set", "userService.adminApi.enabled=true", "--set", "userService.adminApi.existingSecret=admin",
+             "--set", "userService.adminApi.ingress.enabled=true", "--set", "userService.adminApi.ingress.className=internal",
+             "--set-json", 'userService.adminApi.ingress.hosts=[{"host":"admin.internal.example.com","paths":[{"path":"/","pathType":"Prefix"}]}]']
+ADMIN_TLS = ["--set-json", 'userService.adminApi.ingress.tls=[{"secretName":"admin-tls","hosts":["admin.internal.example.com"]}]']
+
+
+def admin_ingress():
+    assert not [d for d in render("--set", "userService.adminApi.enabled=true", "--set", "userService.adminApi.existingSecret=admin")
+                if d["kind"] == "Ingress"], "an admin Ingress by default"
+    docs = render(*ADMIN_ING, *ADMIN_TLS, "--set", "userService.ingress.enabled=true",
+                  "--set", "userService.config.trustedProxies=10.0.0.0/8")
+    ing = one(docs, "Ingress", "-admin-api")
+    backends = {p["backend"]["service"]["name"] + ":" + p["backend"]["service"]["port"]["name"]
+                for r in ing["spec"]["rules"] for p in r["http"]["paths"]}
+    assert backends == {ing["metadata"]["name"] + ":admin-api"}, f"admin Ingress routes to {backends}"
+    public = next(d for d in docs if d["kind"] == "Ingress" and d is not ing)
+    assert all(p["backend"]["service"]["port"]["name"] == "http" for r in public["spec"]["rules"] for p in r["http"]["paths"]), \
+        "the public Ingress reaches more than the public port"
+    assert ing["spec"]["tls"] and ing["spec"]["ingressClassName"] == "internal"
+
+
+check("27 also: an optional admin-API Ingress of its own (off by default), to the admin-api Service only, with TLS", admin_ingress)
+check("27 also: an admin Ingress without TLS is rejected", fails(r"adminApi\.ingress\.tls is empty", *ADMIN_ING))
+check("27 also: an admin Ingress without the admin API is rejected",
+      fails(r"needs userService\.adminApi\.enabled", *ADMIN_ING[4:], *ADMIN_TLS))
+check("27 also: an admin Ingress on a public Ingress host is rejected",
+      fails(r"also a host of the public Ingress", *ADMIN_ING, *ADMIN_TLS, "--set", "userService.ingress.enabled=true",
+            "--set", "userService.config.trustedProxies=10.0.0.0/8",
+            "--set-json", 'userService.ingress.hosts=[{"host":"admin.internal.example.com","paths":[{"path":"/","pathType":"Prefix"}]}]'))
+
+
+check("27 also: schema rejects persistence.existingClaim for the brokers (volumeClaimTemplates cannot take one; docs/deployment.md)",
+      fails(r"additional properties 'existingClaim' not allowed", "--set", "rabbitmq.persistence.existingClaim=mine"))
+
+
 # ------------------------------------------------------------------ 27.10 external broker publisher
 check("27.10 external broker with per-client users and no userServiceUsername is rejected",
       fails(r"userServiceUsername is empty", "--set", "rabbitmq.enabled=false", "--set", "rabbitmq.external.existingSecret=mq",

@@ -670,6 +670,26 @@ check("27 also: schema rejects persistence.existingClaim for the brokers (volume
       fails(r"additional properties 'existingClaim' not allowed", "--set", "rabbitmq.persistence.existingClaim=mine"))
 
 
+# ------------------------------------------------------------------ 27 low: custom CA bundles
+def ca_bundle():
+    for w in ("user-service", "mail-service"):
+        assert "SSL_CERT_FILE" not in env(container(render(), ("Deployment", w), w)), f"{w}: SSL_CERT_FILE by default"
+    for src, key in (("configMap", "configMap"), ("secret", "secret")):
+        docs = render("--set", f"caBundle.{src}=trust", "--set", "caBundle.key=bundle.pem")
+        for w in ("user-service", "mail-service"):
+            c = container(docs, ("Deployment", w), w)
+            assert env(c)["SSL_CERT_FILE"]["value"] == "/etc/user-platform/ca/bundle.pem", f"{w}: SSL_CERT_FILE"
+            mount = next(m for m in c["volumeMounts"] if m["name"] == "ca-bundle")
+            assert mount["mountPath"] == "/etc/user-platform/ca" and mount["readOnly"]
+            vol = next(v for v in one(docs, "Deployment", w)["spec"]["template"]["spec"]["volumes"] if v["name"] == "ca-bundle")
+            assert key in vol and vol[key]["items"] == [{"key": "bundle.pem", "path": "bundle.pem"}], f"{w}: {vol}"
+
+
+check("27 low: caBundle mounts an existing ConfigMap or Secret in both services and sets SSL_CERT_FILE; nothing by default", ca_bundle)
+check("27 low: caBundle with both a ConfigMap and a Secret is rejected",
+      fails(r"caBundle: set configMap or secret, not both", "--set", "caBundle.configMap=a", "--set", "caBundle.secret=b"))
+
+
 # ------------------------------------------------------------------ 27.10 external broker publisher
 check("27.10 external broker with per-client users and no userServiceUsername is rejected",
       fails(r"userServiceUsername is empty", "--set", "rabbitmq.enabled=false", "--set", "rabbitmq.external.existingSecret=mq",

@@ -577,6 +577,119 @@ def production_digests():
 check("27.8 the production example requires digests for every image it runs", production_digests)
 
 
+# ------------------------------------------------------------------ 27.9 retry queues survive a node
+def retry_queue_type():
+    def kind(*args):
+        return env(container(render(*args), ("Deployment", "mail-service"), "mail-service"))["RETRY_QUEUE_TYPE"]["value"]
+    assert kind() == "classic", "single-node default is not classic"
+    assert kind("--set", "rabbitmq.replicas=3") == "quorum", "a 3-node cluster keeps classic retry queues"
+    assert kind("--set", "rabbitmq.replicas=3", "--set", "mailService.config.retryQueueType=classic") == "classic", \
+        "an explicit classic is overridden"
+    ext = ("--set", "rabbitmq.enabled=false", "--set", "rabbitmq.external.existingSecret=mq")
+    assert kind(*ext, "--set", "rabbitmq.replicas=3") == "classic", "replicas of an unused bundled broker count"
+    assert kind(*ext, "--set", "mailService.config.retryQueueType=quorum") == "quorum"
+
+
+check("27.9 RETRY_QUEUE_TYPE: quorum on a bundled cluster, classic on one node, explicit value wins", retry_queue_type)
+check("27.9 schema rejects a retry queue type the service does not know",
+      fails(r"value must be one of", "--set", "mailService.config.retryQueueType=stream"))
+
+
+# ------------------------------------------------------------------ 27 low: Redis exporter
+def redis_exporter():
+    MON = ["--api-versions", "monitoring.coreos.com/v1/ServiceMonitor", "--api-versions", "monitoring.coreos.com/v1/PrometheusRule"]
+    off = render(*MON)
+    sts = one(off, "StatefulSet", "-redis")
+    assert [c["name"] for c in sts["spec"]["template"]["spec"]["containers"]] == ["redis"], "exporter on by default"
+    assert "redis_memory" not in json.dumps(off), "Redis alerts without an exporter"
+    docs = render(*MON, "--set", "redis.metrics.enabled=true")
+    sts = one(docs, "StatefulSet", "-redis")
+    c = next(c for c in sts["spec"]["template"]["spec"]["containers"] if c["name"] == "metrics")
+    assert re.search(r":v\d+\.\d+\.\d+$", c["image"]), f"exporter image not pinned: {c['image']}"
+    e = env(c)
+    assert e["REDIS_USER"]["value"] == "exporter" and e["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "probe-password"
+    acl = next(l for l in one(docs, "ConfigMap", "-redis")["data"]["init.sh"].splitlines() if "user exporter" in l)
+    assert "resetkeys" in acl and "-@all" in acl and "~" not in acl and "+@" not in acl, f"exporter ACL too wide: {acl}"
+    assert {"ServiceMonitor"} <= {d["kind"] for d in docs if d["metadata"]["name"].endswith("-redis")}, "no Redis ServiceMonitor"
+    np = one(docs, "NetworkPolicy", "-redis")
+    assert any(p["port"] == "metrics" for r in np["spec"]["ingress"] for p in r["ports"]), "metrics port not admitted"
+    rules = json.dumps(one(docs, "PrometheusRule"))
+    for alert in ("RedisMemoryNearMaxmemory", "RedisEvictingKeys", "RedisReplicationBroken"):
+        assert alert in rules, f"{alert} missing"
+
+
+check("27 low: redis.metrics adds a pinned redis_exporter with a read-only ACL user, its ServiceMonitor, NetworkPolicy port and alerts; off by default", redis_exporter)
+
+
+def absence_alerts():
+    rule = lambda *a: json.dumps(one(render("--api-versions", "monitoring.coreos.com/v1/PrometheusRule", *a), "PrometheusRule"))
+    assert "UserServiceAbsent" not in rule(), "absence alerts without the chart's ServiceMonitors (no such job)"
+    both = rule("--api-versions", "monitoring.coreos.com/v1/ServiceMonitor")
+    assert "UserServiceAbsent" in both and "MailServiceAbsent" in both
+    zero = rule("--api-versions", "monitoring.coreos.com/v1/ServiceMonitor", "--api-versions", "keda.sh/v1alpha1/ScaledObject",
+                "--set", "mailService.keda.minReplicaCount=0")
+    assert "MailServiceScalerErrors" in zero and "and on ()" in zero, "scale-to-zero mail-service alerts when idle"
+
+
+check("27 low: absence alerts only with the chart's ServiceMonitors; the KEDA alert with KEDA; scale-to-zero needs waiting work", absence_alerts)
+
+
+# ------------------------------------------------------------------ 27 also: admin Ingress
+ADMIN_ING = ["--set", "userService.adminApi.enabled=true", "--set", "userService.adminApi.existingSecret=admin",
+             "--set", "userService.adminApi.ingress.enabled=true", "--set", "userService.adminApi.ingress.className=internal",
+             "--set-json", 'userService.adminApi.ingress.hosts=[{"host":"admin.internal.example.com","paths":[{"path":"/","pathType":"Prefix"}]}]']
+ADMIN_TLS = ["--set-json", 'userService.adminApi.ingress.tls=[{"secretName":"admin-tls","hosts":["admin.internal.example.com"]}]']
+
+
+def admin_ingress():
+    assert not [d for d in render("--set", "userService.adminApi.enabled=true", "--set", "userService.adminApi.existingSecret=admin")
+                if d["kind"] == "Ingress"], "an admin Ingress by default"
+    docs = render(*ADMIN_ING, *ADMIN_TLS, "--set", "userService.ingress.enabled=true",
+                  "--set", "userService.config.trustedProxies=10.0.0.0/8")
+    ing = one(docs, "Ingress", "-admin-api")
+    backends = {p["backend"]["service"]["name"] + ":" + p["backend"]["service"]["port"]["name"]
+                for r in ing["spec"]["rules"] for p in r["http"]["paths"]}
+    assert backends == {ing["metadata"]["name"] + ":admin-api"}, f"admin Ingress routes to {backends}"
+    public = next(d for d in docs if d["kind"] == "Ingress" and d is not ing)
+    assert all(p["backend"]["service"]["port"]["name"] == "http" for r in public["spec"]["rules"] for p in r["http"]["paths"]), \
+        "the public Ingress reaches more than the public port"
+    assert ing["spec"]["tls"] and ing["spec"]["ingressClassName"] == "internal"
+
+
+check("27 also: an optional admin-API Ingress of its own (off by default), to the admin-api Service only, with TLS", admin_ingress)
+check("27 also: an admin Ingress without TLS is rejected", fails(r"adminApi\.ingress\.tls is empty", *ADMIN_ING))
+check("27 also: an admin Ingress without the admin API is rejected",
+      fails(r"needs userService\.adminApi\.enabled", *ADMIN_ING[4:], *ADMIN_TLS))
+check("27 also: an admin Ingress on a public Ingress host is rejected",
+      fails(r"also a host of the public Ingress", *ADMIN_ING, *ADMIN_TLS, "--set", "userService.ingress.enabled=true",
+            "--set", "userService.config.trustedProxies=10.0.0.0/8",
+            "--set-json", 'userService.ingress.hosts=[{"host":"admin.internal.example.com","paths":[{"path":"/","pathType":"Prefix"}]}]'))
+
+
+check("27 also: schema rejects persistence.existingClaim for the brokers (volumeClaimTemplates cannot take one; docs/deployment.md)",
+      fails(r"additional properties 'existingClaim' not allowed", "--set", "rabbitmq.persistence.existingClaim=mine"))
+
+
+# ------------------------------------------------------------------ 27 low: custom CA bundles
+def ca_bundle():
+    for w in ("user-service", "mail-service"):
+        assert "SSL_CERT_FILE" not in env(container(render(), ("Deployment", w), w)), f"{w}: SSL_CERT_FILE by default"
+    for src, key in (("configMap", "configMap"), ("secret", "secret")):
+        docs = render("--set", f"caBundle.{src}=trust", "--set", "caBundle.key=bundle.pem")
+        for w in ("user-service", "mail-service"):
+            c = container(docs, ("Deployment", w), w)
+            assert env(c)["SSL_CERT_FILE"]["value"] == "/etc/user-platform/ca/bundle.pem", f"{w}: SSL_CERT_FILE"
+            mount = next(m for m in c["volumeMounts"] if m["name"] == "ca-bundle")
+            assert mount["mountPath"] == "/etc/user-platform/ca" and mount["readOnly"]
+            vol = next(v for v in one(docs, "Deployment", w)["spec"]["template"]["spec"]["volumes"] if v["name"] == "ca-bundle")
+            assert key in vol and vol[key]["items"] == [{"key": "bundle.pem", "path": "bundle.pem"}], f"{w}: {vol}"
+
+
+check("27 low: caBundle mounts an existing ConfigMap or Secret in both services and sets SSL_CERT_FILE; nothing by default", ca_bundle)
+check("27 low: caBundle with both a ConfigMap and a Secret is rejected",
+      fails(r"caBundle: set configMap or secret, not both", "--set", "caBundle.configMap=a", "--set", "caBundle.secret=b"))
+
+
 # ------------------------------------------------------------------ 27.10 external broker publisher
 check("27.10 external broker with per-client users and no userServiceUsername is rejected",
       fails(r"userServiceUsername is empty", "--set", "rabbitmq.enabled=false", "--set", "rabbitmq.external.existingSecret=mq",

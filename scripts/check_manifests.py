@@ -27,7 +27,9 @@ OPTIONAL = {"mail-service": {"SMTP_PORT", "SMTP_USERNAME", "SMTP_PASSWORD"},
             "user-service": {"ADMIN_API_ADDR", "ADMIN_API_TOKENS", "MFA_ENCRYPTION_KEYS"}}
 # The README's tracing table (both services) is added by main(); the pod name and namespace are
 # set for $(...) expansion in OTEL_RESOURCE_ATTRIBUTES.
-EXTRA_OK = {"RUST_LOG", "LOG_FORMAT", "OTEL_K8S_POD_NAME", "OTEL_K8S_NAMESPACE"}
+EXTRA_OK = {"RUST_LOG", "LOG_FORMAT", "OTEL_K8S_POD_NAME", "OTEL_K8S_NAMESPACE",
+            # caBundle: read by the AMQP client's TLS library, not by the services' own code
+            "SSL_CERT_FILE"}
 # Set ahead of the code that reads it: mail-service gets the user-service's Redis for delivery
 # de-duplication (its own ACL user on the same Redis), and the user-service's AMQP user name.
 EXTRA_PER_SERVICE = {"mail-service": {"REDIS_URL", "AMQP_PUBLISHER_USER"}, "user-service": set()}

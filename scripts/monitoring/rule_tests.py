@@ -2,7 +2,8 @@
 """Unit tests of the shipped alerting and recording rules, with promtool.
 
 1. Renders the chart's PrometheusRule (release `up`, namespace `user-platform`, every alert on:
-   mailService.templates.source=kubernetes) and writes its spec as a plain rules file.
+   mailService.templates.source=kubernetes, the Redis exporter, a cluster that serves
+   ServiceMonitors and KEDA) and writes its spec as a plain rules file.
 2. `promtool check rules` on it.
 3. `promtool test rules` on the hand-written tests in scripts/monitoring/rules-tests/ (one
    file per group of alerts) and on the SLO tests generated here (slo_tests.py): for every SLO,
@@ -30,8 +31,10 @@ CHART = ROOT / "charts" / "user-platform"
 TESTS = Path(__file__).resolve().parent / "rules-tests"
 RUNBOOK = ROOT / "docs" / "operations.md"
 RENDER_FLAGS = ["--namespace", "user-platform", "--set", "prometheusRule.enabled=true",
-                "--set", "mailService.templates.source=kubernetes",
-                "--api-versions", "monitoring.coreos.com/v1/PrometheusRule"]
+                "--set", "mailService.templates.source=kubernetes", "--set", "redis.metrics.enabled=true",
+                "--api-versions", "monitoring.coreos.com/v1/PrometheusRule",
+                "--api-versions", "monitoring.coreos.com/v1/ServiceMonitor",
+                "--api-versions", "keda.sh/v1alpha1/ScaledObject"]
 
 
 def render_rules(helm, out, extra=()):

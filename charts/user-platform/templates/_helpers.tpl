@@ -746,3 +746,43 @@ docs/deployment.md, "Upgrading". Call with (dict "ctx" $ "name" <StatefulSet> "k
 {{- end }}
 {{- end }}
 {{- end }}
+
+{{/* caBundle: SSL_CERT_FILE, the mount and the volume of the CA bundle, each empty without one. */}}
+{{- define "up.caBundle.env" -}}
+{{- $b := .Values.caBundle }}
+{{- if and $b.configMap $b.secret }}
+{{- fail "caBundle: set configMap or secret, not both" }}
+{{- end }}
+{{- if or $b.configMap $b.secret }}
+# Read by the AMQP client's TLS (amqps://); MongoDB takes the same file as tlsCAFile.
+- name: SSL_CERT_FILE
+  value: {{ printf "/etc/user-platform/ca/%s" $b.key | quote }}
+{{- end }}
+{{- end }}
+
+{{- define "up.caBundle.volumeMount" -}}
+{{- if or .Values.caBundle.configMap .Values.caBundle.secret }}
+- name: ca-bundle
+  mountPath: /etc/user-platform/ca
+  readOnly: true
+{{- end }}
+{{- end }}
+
+{{- define "up.caBundle.volume" -}}
+{{- $b := .Values.caBundle }}
+{{- if $b.configMap }}
+- name: ca-bundle
+  configMap:
+    name: {{ $b.configMap }}
+    items:
+      - key: {{ $b.key }}
+        path: {{ $b.key }}
+{{- else if $b.secret }}
+- name: ca-bundle
+  secret:
+    secretName: {{ $b.secret }}
+    items:
+      - key: {{ $b.key }}
+        path: {{ $b.key }}
+{{- end }}
+{{- end }}

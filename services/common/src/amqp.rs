@@ -23,6 +23,39 @@ pub const HEADER_DEATH_REASON: &str = "x-death-reason";
 /// counts RabbitMQ keeps per queue and reason.
 pub const HEADER_ATTEMPTS: &str = "x-mail-attempts";
 
+/// Type of the retry queues (`RETRY_QUEUE_TYPE`).
+///
+/// Classic (the default, what earlier releases declared): a retry queue lives on one broker
+/// node, so with that node down no message can wait for a retry, and declaring the queue
+/// fails. Quorum: replicated like the work queue, for brokers of three or more nodes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RetryQueueType {
+    #[default]
+    Classic,
+    Quorum,
+}
+
+impl RetryQueueType {
+    /// The `x-queue-type` argument.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RetryQueueType::Classic => "classic",
+            RetryQueueType::Quorum => "quorum",
+        }
+    }
+}
+
+impl std::str::FromStr for RetryQueueType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "classic" => Ok(RetryQueueType::Classic),
+            "quorum" => Ok(RetryQueueType::Quorum),
+            other => Err(format!("{other:?} is not classic or quorum")),
+        }
+    }
+}
+
 /// Names of the queues derived from the work queue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Topology {
@@ -46,17 +79,19 @@ impl Topology {
         format!("{}.retry.{level}", self.queue)
     }
 
-    /// Declares one retry queue per delay: durable classic queues whose messages expire after
-    /// the delay and are then dead-lettered back to the work queue. Idempotent for unchanged
-    /// delays. Only the consumer declares them (the publisher need not know the schedule), so
-    /// [`Topology::declare`] is unaffected.
+    /// Declares one retry queue per delay: durable queues of type `kind` whose messages expire
+    /// after the delay and are then dead-lettered back to the work queue. Idempotent for
+    /// unchanged delays and type. Only the consumer declares them (the publisher need not know
+    /// the schedule), so [`Topology::declare`] is unaffected.
     ///
-    /// Changing a delay changes the queue's arguments, which RabbitMQ refuses for an existing
-    /// queue (`PRECONDITION_FAILED`): delete the old retry queue once it is empty, or add levels.
+    /// Changing a delay or the type changes the queue's arguments, which RabbitMQ refuses for an
+    /// existing queue (`PRECONDITION_FAILED`): delete the old retry queue once it is empty, or
+    /// add levels.
     pub async fn declare_retries(
         &self,
         channel: &Channel,
         delays: &[Duration],
+        kind: RetryQueueType,
     ) -> lapin::Result<()> {
         let durable = QueueDeclareOptions {
             durable: true,
@@ -64,15 +99,20 @@ impl Topology {
         };
         for (level, delay) in delays.iter().enumerate() {
             let mut args = FieldTable::default();
-            // Classic: a retry queue only ever holds messages that already live in a quorum
-            // queue's history for seconds to minutes, and per-queue TTL expiry is cheap there.
-            args.insert("x-queue-type".into(), string("classic"));
+            args.insert("x-queue-type".into(), string(kind.as_str()));
             args.insert(
                 "x-message-ttl".into(),
                 AMQPValue::LongLongInt(i64::try_from(delay.as_millis()).unwrap_or(i64::MAX)),
             );
             args.insert("x-dead-letter-exchange".into(), string(""));
             args.insert("x-dead-letter-routing-key".into(), string(&self.queue));
+            if kind == RetryQueueType::Quorum {
+                // An expired message leaves the retry queue only once the work queue has
+                // confirmed its copy (the default, at-most-once, drops it if that fails).
+                // RabbitMQ requires reject-publish overflow for this strategy.
+                args.insert("x-dead-letter-strategy".into(), string("at-least-once"));
+                args.insert("x-overflow".into(), string("reject-publish"));
+            }
             channel
                 .queue_declare(self.retry_queue(level).as_str().into(), durable, args)
                 .await?;
@@ -159,5 +199,13 @@ mod tests {
         );
         assert_eq!(url_user("amqps://h/vhost").as_deref(), Some("guest"));
         assert_eq!(url_user("not a url"), None);
+    }
+
+    #[test]
+    fn retry_queue_type_parses_the_two_types_only() {
+        assert_eq!("classic".parse(), Ok(RetryQueueType::Classic));
+        assert_eq!("quorum".parse(), Ok(RetryQueueType::Quorum));
+        assert!("stream".parse::<RetryQueueType>().is_err());
+        assert_eq!(RetryQueueType::default(), RetryQueueType::Classic);
     }
 }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, bail};
-use common::amqp::Topology;
+use common::amqp::{RetryQueueType, Topology};
 use common::email::{EmailKind, EmailMessage, Recipient};
 use common::shutdown::Shutdown;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, QueueDeleteOptions};
@@ -238,6 +238,7 @@ fn config(args: &Args, queue: &str, prefix: &str, nodelay: bool) -> Config {
             claim_ttl: Duration::from_secs(60),
         },
         retry_delays: vec![Duration::from_secs(1)],
+        retry_queue_type: RetryQueueType::Classic,
         mail_from: "Bench <bench@example.com>".parse().expect("mailbox"),
         template_source: mail_service::config::TemplateSource::Builtin,
         trust: mail_service::config::QueueTrust {

@@ -4,7 +4,9 @@
 //! are fixed sets. Never a recipient, a message id or anything from `data`.
 
 use prometheus::core::Collector;
-use prometheus::{Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{
+    Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+};
 
 /// What happened to a consumed message, the `outcome` label.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +65,8 @@ pub struct Metrics {
     pub template_reconcile_duration: Histogram,
     /// Messages refused before sending, by `reason` (`crate::gate::Refusal::code`).
     refused: IntCounterVec,
+    /// Failed declarations of the retry queues (the session consumes on and tries again).
+    pub retry_declare_failures: IntCounter,
 }
 
 /// Milliseconds matter: a healthy local relay answers in 1-5 ms.
@@ -126,6 +130,11 @@ impl Metrics {
                 &RECONCILE_BUCKETS,
             )?,
             refused: refused(r)?,
+            retry_declare_failures: r.add(IntCounter::new(
+                "mail_retry_queue_declare_failures_total",
+                "Failed declarations of the retry queues; until one succeeds, messages due for a \
+                 retry are handed back to the work queue.",
+            )?)?,
         })
     }
 

@@ -237,6 +237,7 @@ fn consumer(
         topology: topology.clone(),
         prefetch: config.prefetch,
         retry_delays: config.retry_delays.clone(),
+        retry_queue_type: config.retry_queue_type,
         shutdown_timeout: config.shutdown_timeout,
     };
     let handler = Handler {

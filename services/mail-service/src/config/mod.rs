@@ -1,5 +1,5 @@
 //! Configuration from environment variables (see `common::config`), read in groups: the
-//! queue, the SMTP relay (`smtp.rs`), the sent record and retries (`delivery.rs`), the
+//! queue and its retry queues' type, the SMTP relay (`smtp.rs`), the sent record and retries (`delivery.rs`), the
 //! template source (`templates.rs`) and who may publish ([`QueueTrust`]).
 
 mod delivery;
@@ -9,6 +9,7 @@ mod templates;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use common::amqp::RetryQueueType;
 use common::config::{ConfigError, Env};
 use lettre::message::Mailbox;
 use secrecy::SecretString;
@@ -30,6 +31,8 @@ pub struct Config {
     pub redis: RedisConfig,
     /// One retry queue per entry; a message failing transiently after the last is dead-lettered.
     pub retry_delays: Vec<Duration>,
+    /// Classic or quorum retry queues (`RETRY_QUEUE_TYPE`).
+    pub retry_queue_type: RetryQueueType,
     pub mail_from: Mailbox,
     /// Templates overriding the built-in ones; watched for changes.
     pub template_source: TemplateSource,
@@ -54,6 +57,7 @@ impl Config {
         let shutdown_timeout = env.duration("SHUTDOWN_TIMEOUT", Duration::from_secs(25));
         let (redis, sent_ttl) = RedisConfig::from_env(env, smtp_timeout);
         let retry_delays = RetryDelays::from_env(env, sent_ttl);
+        let retry_queue_type = env.optional("RETRY_QUEUE_TYPE", RetryQueueType::default());
         let template_source = TemplateSource::from_env(env);
         let template_poll_interval = env.duration("TEMPLATE_POLL_INTERVAL", Duration::from_secs(5));
         let trust = QueueTrust::from_env(env, amqp_url.as_ref());
@@ -65,6 +69,7 @@ impl Config {
             smtp: smtp?,
             redis: redis?,
             retry_delays,
+            retry_queue_type,
             mail_from: mail_from?,
             template_source,
             template_poll_interval,

@@ -37,6 +37,7 @@ fn defaults() {
         c.retry_delays,
         [10, 60, 600].map(Duration::from_secs).to_vec()
     );
+    assert_eq!(c.retry_queue_type, RetryQueueType::Classic);
     assert_eq!(c.template_source, TemplateSource::Builtin);
     assert_eq!(c.trust.own_user, "guest");
     assert_eq!(c.trust.publishers, ["guest"]);
@@ -114,6 +115,20 @@ fn retry_delays_parse_and_are_checked() {
     vars.push(("SEND_CLAIM_TTL", "50s"));
     let err = load(&vars).unwrap_err().to_string();
     assert!(err.contains("SEND_CLAIM_TTL"), "{err}");
+}
+
+#[test]
+fn retry_queue_type_is_classic_or_quorum() {
+    let mut vars = MINIMAL.to_vec();
+    vars.push(("RETRY_QUEUE_TYPE", "quorum"));
+    assert_eq!(
+        load(&vars).unwrap().retry_queue_type,
+        RetryQueueType::Quorum
+    );
+    vars.pop();
+    vars.push(("RETRY_QUEUE_TYPE", "stream"));
+    let err = load(&vars).unwrap_err().to_string();
+    assert!(err.contains("RETRY_QUEUE_TYPE"), "{err}");
 }
 
 #[test]

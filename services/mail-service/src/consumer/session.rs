@@ -1,11 +1,12 @@
 //! The session loop: a supervisor that keeps an AMQP session alive, consuming with a span per
 //! delivery and draining in-flight messages on shutdown.
 
+use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use common::amqp::Topology;
+use common::amqp::{RetryQueueType, Topology};
 use common::shutdown::Shutdown;
 use common::telemetry::propagation;
 use futures_util::StreamExt;
@@ -21,10 +22,13 @@ use tracing::{Instrument, info, warn};
 
 use super::delivery::Handler;
 use super::routing::attempts;
+use crate::metrics::Metrics;
 
 /// First and longest wait between reconnection attempts.
 const RECONNECT_MIN: Duration = Duration::from_millis(500);
 const RECONNECT_MAX: Duration = Duration::from_secs(10);
+/// Wait between attempts at declaring the retry queues after one failed.
+const REDECLARE_INTERVAL: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 pub struct ConsumerSettings {
@@ -33,6 +37,7 @@ pub struct ConsumerSettings {
     pub topology: Topology,
     pub prefetch: u16,
     pub retry_delays: Vec<Duration>,
+    pub retry_queue_type: RetryQueueType,
     pub shutdown_timeout: Duration,
 }
 
@@ -67,6 +72,8 @@ pub async fn run(
 /// One connection with its two channels and the consumer on the work queue.
 struct Session {
     connection: Connection,
+    /// Whether the retry queues were declared (see [`declare_retries`]).
+    retries_declared: bool,
     consume: Channel,
     /// Dead-lettering publishes on its own channel in confirm mode: a confirm is the only
     /// proof the copy is stored before the original is acked.
@@ -75,7 +82,7 @@ struct Session {
 }
 
 impl Session {
-    async fn open(settings: &ConsumerSettings) -> anyhow::Result<Session> {
+    async fn open(settings: &ConsumerSettings, metrics: &Metrics) -> anyhow::Result<Session> {
         let connection =
             common::amqp::connect(settings.amqp_url.expose_secret(), "mail-service").await?;
         let consume = connection.create_channel().await?;
@@ -84,10 +91,7 @@ impl Session {
             .confirm_select(ConfirmSelectOptions::default())
             .await?;
         settings.topology.declare(&consume).await?;
-        settings
-            .topology
-            .declare_retries(&consume, &settings.retry_delays)
-            .await?;
+        let retries_declared = declare_retries(&connection, settings, metrics).await;
         consume
             .basic_qos(settings.prefetch, BasicQosOptions::default())
             .await?;
@@ -101,6 +105,7 @@ impl Session {
             .await?;
         Ok(Session {
             connection,
+            retries_declared,
             consume,
             publish,
             consumer,
@@ -118,10 +123,11 @@ async fn session(
 ) -> anyhow::Result<()> {
     let Session {
         connection,
+        retries_declared,
         consume,
         publish,
         consumer,
-    } = Session::open(settings).await?;
+    } = Session::open(settings, &handler.metrics).await?;
     let tag = consumer.tag();
     connected.store(true, Ordering::SeqCst);
     info!(queue = %settings.topology.queue, prefetch = settings.prefetch, "consuming");
@@ -156,6 +162,9 @@ async fn session(
         () = publish_lost => {
             return Err(anyhow::anyhow!("publishing channel closed"));
         }
+        never = redeclare_retries(&connection, settings, &handler.metrics, retries_declared) => {
+            match never {}
+        }
         () = shutdown.wait() => {}
     }
 
@@ -163,6 +172,49 @@ async fn session(
     drain(&consume, tag, processing, settings.shutdown_timeout).await;
     close(&connection, [&consume, &publish]).await;
     Ok(())
+}
+
+/// Declares the retry queues on a channel of their own: a refused declaration closes its
+/// channel. A failure (a classic retry queue whose node is down, arguments that changed) is
+/// logged and counted but does not end the session: the work queue is consumed meanwhile, and
+/// a message due for a retry is handed back to the work queue until a later attempt succeeds.
+async fn declare_retries(
+    connection: &Connection,
+    settings: &ConsumerSettings,
+    metrics: &Metrics,
+) -> bool {
+    let declared = async {
+        let channel = connection.create_channel().await?;
+        let topology = &settings.topology;
+        topology
+            .declare_retries(&channel, &settings.retry_delays, settings.retry_queue_type)
+            .await?;
+        channel.close(200, "declared".into()).await
+    };
+    match declared.await {
+        Ok(()) => true,
+        Err(e) => {
+            metrics.retry_declare_failures.inc();
+            warn!(error = %e, retry_in = ?REDECLARE_INTERVAL,
+                "could not declare the retry queues; consuming without them");
+            false
+        }
+    }
+}
+
+/// Tries again every [`REDECLARE_INTERVAL`] until the retry queues are declared, then waits
+/// for ever (the session ends by other means).
+async fn redeclare_retries(
+    connection: &Connection,
+    settings: &ConsumerSettings,
+    metrics: &Metrics,
+    mut declared: bool,
+) -> Infallible {
+    while !declared {
+        tokio::time::sleep(REDECLARE_INTERVAL).await;
+        declared = declare_retries(connection, settings, metrics).await;
+    }
+    std::future::pending().await
 }
 
 /// Cancels the consumer and gives the messages in flight `timeout` to finish.
@@ -225,6 +277,7 @@ mod tests {
             topology: Topology::new("q"),
             prefetch: 1,
             retry_delays: vec![],
+            retry_queue_type: RetryQueueType::Quorum,
             shutdown_timeout: Duration::from_secs(1),
         };
         let debug = format!("{settings:?}");

@@ -9,7 +9,7 @@ pub mod smtp;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::amqp::Topology;
+use common::amqp::{RetryQueueType, Topology};
 use common::email::{EmailKind, EmailMessage, Recipient};
 use common::shutdown::{Shutdown, ShutdownTrigger};
 use lapin::options::{
@@ -69,6 +69,7 @@ pub fn config(queue: &str, prefix: &str) -> Config {
             claim_ttl: Duration::from_secs(30),
         },
         retry_delays: vec![Duration::from_millis(300), Duration::from_millis(600)],
+        retry_queue_type: RetryQueueType::Classic,
         mail_from: "User Platform <no-reply@example.com>".parse().unwrap(),
         template_source: mail_service::config::TemplateSource::Builtin,
         template_poll_interval: Duration::from_secs(5),

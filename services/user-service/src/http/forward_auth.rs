@@ -3,7 +3,8 @@
 
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri};
+use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -13,11 +14,13 @@ use super::AppState;
 use super::auth::bearer_or_cookie;
 use super::docs::{NeedsSession, ProblemDoc, Unavailable};
 use super::error::ApiError;
+use super::forward_origin::{Source, cookie_may_authorise};
 use crate::account::access::{self, Requirement};
 
 pub const USER_ID: HeaderName = HeaderName::from_static("x-user-id");
 pub const SESSION_ID: HeaderName = HeaderName::from_static("x-session-id");
 pub const EMAIL_VERIFIED: HeaderName = HeaderName::from_static("x-user-email-verified");
+pub const AUTH_SOURCE: HeaderName = HeaderName::from_static("x-auth-source");
 
 /// Options, set in the proxy's auth URL. Unknown parameters are refused (400), so that a typo
 /// in a requirement fails closed instead of silently letting requests through.
@@ -57,11 +60,14 @@ pub struct CheckedIdentity {
             ("X-User-Id" = String, description = "The caller's user id"),
             ("X-Session-Id" = String, description = "The session's public id"),
             ("X-User-Email-Verified" = String, description = "`true` or `false`"),
+            ("X-Auth-Source" = String, description = "The credential used: `bearer` or `cookie`"),
         )),
         (status = 400, description = "An unknown or malformed option (`invalid_query`).",
             body = ProblemDoc, content_type = "application/problem+json"),
         (status = 403, description = "`require_verified_email` was set and the account's \
-            address is not confirmed (`email_not_verified`).", body = ProblemDoc,
+            address is not confirmed (`email_not_verified`); or a session cookie came with a \
+            request other than GET, HEAD or OPTIONS not from the application's own origin \
+            (`cross_origin`).", body = ProblemDoc,
             content_type = "application/problem+json"),
         NeedsSession,
         Unavailable,
@@ -69,6 +75,7 @@ pub struct CheckedIdentity {
 )]
 pub async fn check(
     State(state): State<AppState>,
+    method: Method,
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response, ApiError> {
@@ -78,10 +85,20 @@ pub async fn check(
         verified_email: options.require_verified_email,
     };
     let cookie = state.config.pages.session_cookie();
+    let source = if headers.contains_key(AUTHORIZATION) {
+        Source::Bearer
+    } else {
+        Source::Cookie
+    };
+    if source == Source::Cookie && !cookie_may_authorise(&method, &headers) {
+        tracing::warn!(%method, "forward-auth: cookie on a cross-origin unsafe request refused");
+        return Err(ApiError::CrossOrigin);
+    }
     let identity = access::check(&state, bearer_or_cookie(&headers, cookie), requirement).await?;
     // Ids are ours (UUIDs), always valid header values; refuse rather than panic if not.
     let header = |text: &str| HeaderValue::from_str(text).map_err(|_| ApiError::Internal);
     let identity_headers = [
+        (AUTH_SOURCE, source.header_value()),
         (USER_ID, header(&identity.user_id)?),
         (SESSION_ID, header(&identity.session_id)?),
         (

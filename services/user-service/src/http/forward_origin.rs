@@ -64,9 +64,8 @@ pub fn cookie_may_authorise(method: &Method, headers: &HeaderMap) -> bool {
     if matches!(method, Method::GET | Method::HEAD | Method::OPTIONS) {
         return true;
     }
-    match header(headers, "sec-fetch-site") {
-        Some(site) => return site.eq_ignore_ascii_case("same-origin"),
-        None => {}
+    if let Some(site) = header(headers, "sec-fetch-site") {
+        return site.eq_ignore_ascii_case("same-origin");
     }
     match (header(headers, "origin"), forwarded_origin(headers)) {
         (Some(origin), Some(own)) if origin != "null" => origin.eq_ignore_ascii_case(&own),

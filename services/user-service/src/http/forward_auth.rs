@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
-use super::auth::bearer_or_cookie;
+use super::auth::{bearer_or_cookie, cookie_value};
 use super::docs::{NeedsSession, ProblemDoc, Unavailable};
 use super::error::ApiError;
 use super::forward_origin::{Source, cookie_may_authorise};
@@ -85,12 +85,14 @@ pub async fn check(
         verified_email: options.require_verified_email,
     };
     let cookie = state.config.pages.session_cookie();
+    // Only a cookie that came is held to the origin rule: no credential at all is a 401.
     let source = if headers.contains_key(AUTHORIZATION) {
         Source::Bearer
     } else {
         Source::Cookie
     };
-    if source == Source::Cookie && !cookie_may_authorise(&method, &headers) {
+    let has_cookie = cookie_value(&headers, cookie).is_some();
+    if source == Source::Cookie && has_cookie && !cookie_may_authorise(&method, &headers) {
         tracing::warn!(%method, "forward-auth: cookie on a cross-origin unsafe request refused");
         return Err(ApiError::CrossOrigin);
     }

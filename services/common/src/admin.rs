@@ -15,6 +15,8 @@ use axum::routing::get;
 use prometheus::{Encoder, Registry, TextEncoder};
 use serde_json::{Map, Value, json};
 
+use crate::server::ConnectionLimits;
+
 pub type CheckFuture = Pin<Box<dyn Future<Output = Result<(), String>> + Send>>;
 type CheckFn = Arc<dyn Fn() -> CheckFuture + Send + Sync>;
 
@@ -206,13 +208,14 @@ pub fn new_registry() -> Registry {
     registry
 }
 
-/// Serves the admin router until `until` completes.
+/// Serves the admin router until `until` completes, with the probe listener's limits
+/// ([`ConnectionLimits::PROBES`]): a header-read timeout, an idle timeout and a connection cap,
+/// like the public listener.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     until: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(until)
-        .await
+    crate::server::serve(listener, router, ConnectionLimits::PROBES, until).await;
+    Ok(())
 }

@@ -15,7 +15,6 @@ pub mod net;
 pub mod pages;
 pub mod pwned;
 pub mod secret_box;
-pub mod server;
 pub mod startup;
 pub mod state;
 pub mod store;

@@ -32,6 +32,7 @@ pub const PAGE_REFUSALS: &[&str] = &[
     "invalid_body",
     "payload_too_large",
     "method_not_allowed",
+    "session_cookie_repeated",
 ];
 
 /// Operators' actions through the admin API (`user_admin_actions_total{action}`), the names
@@ -153,6 +154,7 @@ impl Metrics {
             "email_address",
             "email_ip",
             "mfa_account",
+            "admin_auth",
         ] {
             self.rate_limited.with_label_values(&[limit]);
         }
@@ -298,7 +300,8 @@ mod defs {
     pub(super) const PAGE_REFUSALS: Def = Def {
         name: "user_page_refusals_total",
         help: "Hosted-page requests refused before any workflow (csrf_failed, cross_origin, \
-               invalid_return_to, invalid_body, payload_too_large, method_not_allowed)",
+               invalid_return_to, invalid_body, payload_too_large, method_not_allowed, \
+               session_cookie_repeated)",
         labels: &["reason"],
     };
 }

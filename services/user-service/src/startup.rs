@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use common::admin::{self, Readiness};
 use common::amqp::Topology;
+use common::server::{self, ConnectionLimits};
 use common::shutdown::Shutdown;
 use mongodb::options::ClientOptions;
 use mongodb::{Client, Database};
@@ -19,7 +20,6 @@ use crate::http::{self, AppState};
 use crate::mailer::{Mailer, Publisher};
 use crate::metrics::Metrics;
 use crate::pwned::PwnedPasswords;
-use crate::server::{self, ConnectionLimits};
 use crate::store::outbox::OutboxStore;
 use crate::store::rate_limits::RateLimiter;
 use crate::store::redis_store::RedisStore;
@@ -247,6 +247,7 @@ fn connection_limits(config: &Config) -> ConnectionLimits {
         header_read_timeout: config.server.header_read_timeout,
         keepalive_timeout: config.server.keepalive_timeout,
         max_header_bytes: config.server.max_header_bytes,
+        max_connections: config.server.max_connections,
     }
 }
 

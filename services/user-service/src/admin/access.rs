@@ -111,7 +111,10 @@ pub async fn remove_mfa(
 }
 
 /// Ends one session (`Some(id)`) or all of them. Answers how many ended; `NotFound` for an
-/// unknown user or session.
+/// unknown user or session. The audit event is never missing for a session that ended: all of
+/// them end by moving the security stamp, in the same MongoDB write as the event (emailed
+/// links end with them, as on disabling); one ends after its event is written (it was seen
+/// alive just before, so at worst the event records a session that expired meanwhile).
 #[tracing::instrument(name = "admin.revoke_sessions", skip_all, fields(user_id = %user_id))]
 pub async fn revoke_sessions(
     state: &AppState,
@@ -119,24 +122,62 @@ pub async fn revoke_sessions(
     user_id: &str,
     session_id: Option<&str>,
 ) -> Result<usize, AccountError> {
+    match session_id {
+        Some(id) => revoke_one(state, actor, user_id, id).await,
+        None => revoke_all(state, actor, user_id).await,
+    }
+}
+
+async fn revoke_one(
+    state: &AppState,
+    actor: &Actor,
+    user_id: &str,
+    session_id: &str,
+) -> Result<usize, AccountError> {
     let user = find(state, user_id).await?;
-    let revoked = match session_id {
-        Some(id) => {
-            if !state.sessions.revoke(&user.id, id).await? {
-                return Err(AccountError::NotFound);
-            }
-            1
-        }
-        None => state.sessions.revoke_all(&user.id, None).await?,
-    };
-    let change = match session_id {
-        Some(id) => json!({ "session_id": id, "revoked": revoked }),
-        None => json!({ "all": true, "revoked": revoked }),
-    };
+    let live = state.sessions.list(&user.id).await?;
+    if !live.iter().any(|s| s.record.id == session_id) {
+        return Err(AccountError::NotFound);
+    }
+    let change = json!({ "session_id": session_id, "revoked": 1 });
     let event = audit::event(actor, Action::SessionsRevoked, &user.id, change);
     state.mailer.enqueue(event_entry(&event)).await?;
+    state.sessions.revoke(&user.id, session_id).await?;
     audit::done(state, &event);
-    Ok(revoked)
+    Ok(1)
+}
+
+async fn revoke_all(state: &AppState, actor: &Actor, user_id: &str) -> Result<usize, AccountError> {
+    for _ in 0..ATTEMPTS {
+        let user = find(state, user_id).await?;
+        let revoked = state.sessions.list(&user.id).await?.len();
+        let change = json!({ "all": true, "revoked": revoked });
+        let event = audit::event(actor, Action::SessionsRevoked, &user.id, change);
+        let entries = vec![event_entry(&event)];
+        let stamp = stamps::begin(state, &user).await?;
+        let guard = StampGuard {
+            email: &user.email,
+            stamp: &stamp.old,
+            new_stamp: &stamp.new,
+        };
+        match state.users.move_stamp(&user.id, &guard, &entries).await {
+            Ok(Updated::Done) => {
+                stamps::committed(state, &stamp, None).await;
+                state.mailer.dispatch(entries);
+                // Tidies the index; the sessions already ended with the stamp.
+                if let Err(e) = state.sessions.revoke_all(&user.id, None).await {
+                    tracing::warn!(error = %crate::store::chain(&e), "could not tidy the session index");
+                }
+                audit::done(state, &event);
+                return Ok(revoked);
+            }
+            other => {
+                stamps::abandoned(state, &stamp).await;
+                other?;
+            }
+        }
+    }
+    Err(AccountError::Conflict)
 }
 
 /// A user's current sessions, newest first.

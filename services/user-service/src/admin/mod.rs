@@ -5,6 +5,7 @@
 
 pub mod access;
 pub mod audit;
+pub mod gate;
 pub mod invite;
 pub mod profile;
 pub mod tokens;

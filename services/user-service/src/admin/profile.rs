@@ -4,9 +4,8 @@ use serde_json::json;
 
 use super::audit::{self, Action, Actor};
 use super::users::find;
-use crate::account::messages::event_entry;
+use crate::account::messages::{email_entry, event_entry};
 use crate::account::{AccountError, owner, profile, reset, verification};
-use crate::domain::Email;
 use crate::events::{DomainEvent, EventType};
 use crate::state::AppState;
 use crate::store::users::{ProfileChanges, Updated, UserDoc};
@@ -105,20 +104,25 @@ pub async fn send_email(
     mail: Mail,
 ) -> Result<(), AccountError> {
     let user = find(state, user_id).await?;
-    let email = Email::parse(&user.email).map_err(|_| AccountError::Conflict)?;
-    let kind = match mail {
+    let (message, kind) = match mail {
         Mail::Verification if user.email_verified => return Err(AccountError::Conflict),
         Mail::Verification => {
-            verification::resend(state, &email).await?;
-            "verify_email"
+            let (message, _) =
+                verification::verification_email(state, &user, &user.email, None).await?;
+            (message, "verify_email")
         }
-        Mail::PasswordReset => {
-            reset::send_link(state, &email).await?;
-            "password_reset"
-        }
+        Mail::PasswordReset => (
+            reset::link_email(state, &user, reset::LinkKind::Reset).await?,
+            "password_reset",
+        ),
     };
     let event = audit::event(actor, Action::EmailSent, &user.id, json!({ "email": kind }));
-    state.mailer.enqueue(event_entry(&event)).await?;
+    // The email and its audit event in one write: neither goes out without the other.
+    let entries = vec![email_entry(&message), event_entry(&event)];
+    if state.users.outbox_for(&user.id, &entries).await? != Updated::Done {
+        return Err(AccountError::NotFound);
+    }
+    state.mailer.dispatch(entries);
     audit::done(state, &event);
     Ok(())
 }

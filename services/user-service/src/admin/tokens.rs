@@ -11,6 +11,35 @@ use sha2::{Digest, Sha256};
 /// Shortest accepted token: 32 characters of a random string carry well over 128 bits.
 pub const MIN_TOKEN_CHARS: usize = 32;
 
+/// Least estimated entropy of a token, in bits (see [`estimated_bits`]). A random token of 32
+/// hex digits scores well above it; one character repeated, a short word or a counting run
+/// repeated to length score below.
+pub const MIN_TOKEN_BITS: f64 = 64.0;
+
+/// A deliberately pessimistic entropy estimate that needs no model of how the token was made:
+/// the Shannon entropy of its character frequencies, counted once per *distinct* pair of
+/// neighbouring characters (plus one), so a repeated segment adds nothing. `"a" × 32` scores 0,
+/// `"password" × 4` 25, `"0123456789abcdef" × 2` 68 is the weakest pattern that passes; 32
+/// random hex digits score 74 to 125, `openssl rand -base64 33` well over 150.
+pub fn estimated_bits(token: &str) -> f64 {
+    let chars: Vec<char> = token.chars().collect();
+    let n = chars.len() as f64;
+    let mut counts = std::collections::HashMap::new();
+    for c in &chars {
+        *counts.entry(*c).or_insert(0u32) += 1;
+    }
+    let per_char: f64 = counts
+        .values()
+        .map(|&k| {
+            let p = f64::from(k) / n;
+            -p * p.log2()
+        })
+        .sum();
+    let pairs: std::collections::HashSet<(char, char)> =
+        chars.windows(2).map(|w| (w[0], w[1])).collect();
+    per_char * (pairs.len() + 1) as f64
+}
+
 #[derive(Clone)]
 struct AdminToken {
     name: String,
@@ -58,6 +87,12 @@ impl AdminTokens {
                      surrounding spaces"
                 ));
             }
+            if estimated_bits(token) < MIN_TOKEN_BITS {
+                return Err(format!(
+                    "token `{name}` is not random enough (repeated characters or patterns); \
+                     generate one, e.g. `openssl rand -base64 33`"
+                ));
+            }
             let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
             if tokens.iter().any(|t| t.name == name) {
                 return Err(format!("the name `{name}` is used twice"));
@@ -103,8 +138,8 @@ fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
 mod tests {
     use super::*;
 
-    const A: &str = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
-    const B: &str = "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb";
+    const A: &str = "yN3r0Vq8KfJ2wLp7ZbT5xH1cUe9GdMs4";
+    const B: &str = "Qm6tRz2Lk9VhX4pWc7JnF1sYb8DgAe3u";
 
     fn parse(value: &str) -> Result<AdminTokens, String> {
         AdminTokens::parse(&SecretString::from(value))
@@ -125,12 +160,17 @@ mod tests {
             ("ops".to_owned(), "not `name:token`"),
             ("ops:short".to_owned(), "at least 32"),
             (format!(":{A}"), "name must be"),
+            (format!("ops:{}", "a".repeat(32)), "not random enough"),
+            (format!("ops:{}", "password".repeat(4)), "not random enough"),
             (format!("ops:{A},ops:{B}"), "used twice"),
             (format!("ops:{A},dev:{A}"), "same as another"),
         ] {
             let err = parse(&value).unwrap_err();
             assert!(err.contains(expected), "{value}: {err}");
-            assert!(!err.contains(A) && !err.contains("short"), "{err}");
+            assert!(
+                !err.contains(A) && !err.contains("short") && !err.contains("aaaa"),
+                "{err}"
+            );
         }
     }
 }

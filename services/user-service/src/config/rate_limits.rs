@@ -25,6 +25,9 @@ pub struct RateLimits {
     /// One-time code attempts per account (second login step, step-up, disabling), whatever
     /// address they come from; cleared by a correct code.
     pub mfa_account: LimitSetting,
+    /// Failed admin API authentications per peer address; at the limit, the peer's requests
+    /// are refused (429) before their token is looked at.
+    pub admin_auth: LimitSetting,
 }
 
 impl RateLimits {
@@ -36,6 +39,7 @@ impl RateLimits {
         email_ip: LimitSetting::OFF,
         email_change_user: LimitSetting::OFF,
         mfa_account: LimitSetting::OFF,
+        admin_auth: LimitSetting::OFF,
     };
 
     pub(super) fn from_env(env: &mut Env) -> Self {
@@ -55,6 +59,7 @@ impl RateLimits {
             email_change_user: env
                 .optional("RATE_LIMIT_EMAIL_CHANGE", LimitSetting::new(5, minutes(60))),
             mfa_account: env.optional("RATE_LIMIT_MFA_ACCOUNT", LimitSetting::new(10, minutes(5))),
+            admin_auth: env.optional("RATE_LIMIT_ADMIN_AUTH", LimitSetting::new(10, minutes(1))),
         }
     }
 }

@@ -25,6 +25,8 @@ pub struct ServerSettings {
     pub keepalive_timeout: Duration,
     /// Largest request header accepted, in bytes (at least 8192).
     pub max_header_bytes: usize,
+    /// Connections open at once per listener (public, admin API); more wait in the backlog.
+    pub max_connections: usize,
     /// How long in-flight requests may take to finish after SIGTERM.
     pub shutdown_timeout: Duration,
 }
@@ -39,8 +41,12 @@ impl ServerSettings {
             header_read_timeout: env.duration("HTTP_HEADER_READ_TIMEOUT", Duration::from_secs(10)),
             keepalive_timeout: env.duration("HTTP_KEEPALIVE_TIMEOUT", Duration::from_secs(75)),
             max_header_bytes: env.optional("HTTP_MAX_HEADER_BYTES", 16 * 1024),
+            max_connections: env.optional("HTTP_MAX_CONNECTIONS", 4096),
             shutdown_timeout: env.duration("SHUTDOWN_TIMEOUT", Duration::from_secs(25)),
         };
+        if server.max_connections == 0 {
+            env.invalid("HTTP_MAX_CONNECTIONS", "must be at least 1");
+        }
         if server.max_header_bytes < 8192 {
             env.invalid("HTTP_MAX_HEADER_BYTES", "must be at least 8192");
         }

@@ -35,14 +35,31 @@ pub fn bearer(headers: &axum::http::HeaderMap) -> Credential<'_> {
 
 /// A cookie of the request by name (every `Cookie` header; the first with that name).
 pub fn cookie_value<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    cookie_values(headers, name).next()
+}
+
+/// Every value of the cookie `name` the request carries. A browser sends several when cookies
+/// of that name were set for other paths or domains: with `SESSION_COOKIE_DOMAIN`, a sibling
+/// subdomain can plant its own session cookie with a longer path, which the browser sends
+/// first (login CSRF: the victim works in the attacker's account).
+pub fn cookie_values<'a>(
+    headers: &'a axum::http::HeaderMap,
+    name: &str,
+) -> impl Iterator<Item = &'a str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(key, _)| *key == name)
+        .filter(move |(key, _)| *key == name)
         .map(|(_, value)| value.trim_matches('"'))
+}
+
+/// Whether the request carries the cookie `name` more than once (refused: which one is ours
+/// cannot be told).
+pub fn cookie_repeated(headers: &axum::http::HeaderMap, name: &str) -> bool {
+    cookie_values(headers, name).nth(1).is_some()
 }
 
 /// The credential of a forward-auth check: the bearer token when an `Authorization` header
@@ -52,6 +69,10 @@ pub fn bearer_or_cookie<'a>(
     cookie_name: &str,
 ) -> Credential<'a> {
     match bearer(headers) {
+        Credential::Missing if cookie_repeated(headers, cookie_name) => {
+            tracing::warn!("two session cookies: refused (one may be planted by a sibling domain)");
+            Credential::Malformed
+        }
         Credential::Missing => match cookie_value(headers, cookie_name) {
             Some(token) if looks_like_token(token) => Credential::Token(token),
             Some(_) => Credential::Malformed,

@@ -29,6 +29,9 @@ pub enum ApiError {
     /// The admin API's 401: no configured admin token.
     #[error("missing or invalid admin token")]
     AdminUnauthorized,
+    /// A session cookie on an unsafe request from another origin (forward-auth).
+    #[error("cross-origin request with a session cookie")]
+    CrossOrigin,
     /// No such route.
     #[error("not found")]
     NotFound,
@@ -60,6 +63,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType => &problem::UNSUPPORTED_MEDIA_TYPE,
             ApiError::PayloadTooLarge => &problem::PAYLOAD_TOO_LARGE,
             ApiError::AdminUnauthorized => &problem::ADMIN_UNAUTHORIZED,
+            ApiError::CrossOrigin => &problem::CROSS_ORIGIN,
             ApiError::NotFound => &problem::NOT_FOUND,
             ApiError::MethodNotAllowed => &problem::METHOD_NOT_ALLOWED,
             ApiError::Unavailable(_) => &problem::UNAVAILABLE,

@@ -3,22 +3,25 @@
 
 use axum::Json;
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri};
+use axum::http::header::AUTHORIZATION;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
-use super::auth::bearer_or_cookie;
+use super::auth::{bearer_or_cookie, cookie_value};
 use super::docs::{NeedsSession, ProblemDoc, Unavailable};
 use super::error::ApiError;
+use super::forward_origin::{Source, cookie_may_authorise};
 use crate::account::access::{self, Identity, Requirement};
 
 pub const USER_ID: HeaderName = HeaderName::from_static("x-user-id");
 pub const SESSION_ID: HeaderName = HeaderName::from_static("x-session-id");
 pub const EMAIL_VERIFIED: HeaderName = HeaderName::from_static("x-user-email-verified");
 pub const EMAIL: HeaderName = HeaderName::from_static("x-user-email");
+pub const AUTH_SOURCE: HeaderName = HeaderName::from_static("x-auth-source");
 
 /// Options, set in the proxy's auth URL. Unknown parameters are refused (400), so that a typo
 /// in a requirement fails closed instead of silently letting requests through.
@@ -65,11 +68,14 @@ pub struct CheckedIdentity {
             ("X-User-Email-Verified" = String, description = "`true` or `false`"),
             ("X-User-Email" = String, description = "The address the session was created \
                 with; only when `FORWARD_AUTH_EMAIL_HEADER` is on"),
+            ("X-Auth-Source" = String, description = "The credential used: `bearer` or `cookie`"),
         )),
         (status = 400, description = "An unknown or malformed option (`invalid_query`).",
             body = ProblemDoc, content_type = "application/problem+json"),
         (status = 403, description = "`require_verified_email` was set and the account's \
-            address is not confirmed (`email_not_verified`).", body = ProblemDoc,
+            address is not confirmed (`email_not_verified`); or a session cookie came with a \
+            request other than GET, HEAD or OPTIONS not from the application's own origin \
+            (`cross_origin`).", body = ProblemDoc,
             content_type = "application/problem+json"),
         NeedsSession,
         Unavailable,
@@ -77,6 +83,7 @@ pub struct CheckedIdentity {
 )]
 pub async fn check(
     State(state): State<AppState>,
+    method: Method,
     headers: HeaderMap,
     uri: Uri,
 ) -> Result<Response, ApiError> {
@@ -86,12 +93,24 @@ pub async fn check(
         verified_email: options.require_verified_email,
     };
     let cookie = state.config.pages.session_cookie();
+    // Only a cookie that came is held to the origin rule: no credential at all is a 401.
+    let source = if headers.contains_key(AUTHORIZATION) {
+        Source::Bearer
+    } else {
+        Source::Cookie
+    };
+    let has_cookie = cookie_value(&headers, cookie).is_some();
+    if source == Source::Cookie && has_cookie && !cookie_may_authorise(&method, &headers) {
+        tracing::warn!(%method, "forward-auth: cookie on a cross-origin unsafe request refused");
+        return Err(ApiError::CrossOrigin);
+    }
     let mut identity =
         access::check(&state, bearer_or_cookie(&headers, cookie), requirement).await?;
     if !state.config.forward_auth_email_header {
         identity.email = None;
     }
-    let headers = identity_headers(&identity)?;
+    let mut headers = identity_headers(&identity)?;
+    headers.insert(AUTH_SOURCE, source.header_value());
     let body = Json(CheckedIdentity {
         user_id: identity.user_id,
         session_id: identity.session_id,

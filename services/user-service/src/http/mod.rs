@@ -8,6 +8,7 @@ mod email_requests;
 pub mod error;
 mod fields;
 pub mod forward_auth;
+mod forward_origin;
 mod json;
 mod mfa;
 pub mod openapi;

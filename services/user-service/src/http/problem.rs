@@ -53,6 +53,13 @@ pub(crate) const PAYLOAD_TOO_LARGE: Kind = kind(
     "Payload too large",
     "The request body is too large.",
 );
+pub(crate) const CROSS_ORIGIN: Kind = kind(
+    S::FORBIDDEN,
+    "cross_origin",
+    "Cross-origin request refused",
+    "A session cookie authorises a request other than GET, HEAD or OPTIONS only from the \
+     application's own origin.",
+);
 pub(crate) const UNAUTHORIZED: Kind = kind(
     S::UNAUTHORIZED,
     "unauthorized",

@@ -127,6 +127,35 @@ impl RateLimiter {
         }
     }
 
+    /// Whether `subject` is over the limit already, without counting a hit: for limits that
+    /// count failures only, checked before the attempt.
+    #[tracing::instrument(name = "rate_limit.peek", skip_all, fields(bucket = %bucket))]
+    pub async fn peek(
+        &self,
+        bucket: &str,
+        subject: &str,
+        setting: LimitSetting,
+    ) -> Result<Verdict, StoreError> {
+        let Some(limit) = setting.0 else {
+            return Ok(Verdict::Allowed);
+        };
+        let key = self.key(bucket, subject);
+        let mut conn = self.redis.connection();
+        let (count, ttl_ms): (Option<u64>, i64) = redis::pipe()
+            .get(&key)
+            .pttl(&key)
+            .query_async(&mut conn)
+            .await
+            .map_err(StoreError::redis)?;
+        if count.unwrap_or(0) >= u64::from(limit.max) {
+            Ok(Verdict::Limited {
+                retry_after: Duration::from_millis(ttl_ms.max(1000) as u64),
+            })
+        } else {
+            Ok(Verdict::Allowed)
+        }
+    }
+
     /// Forgets the hits of `subject`: a successful login clears its account's failures.
     #[tracing::instrument(name = "rate_limit.reset", skip_all, fields(bucket = %bucket))]
     pub async fn reset(&self, bucket: &str, subject: &str) -> Result<(), StoreError> {

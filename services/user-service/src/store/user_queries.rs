@@ -114,6 +114,39 @@ impl UserStore {
         .await
     }
 
+    /// Moves the security stamp (every session and link of the account ends), guarded like
+    /// `set_disabled`, with the outbox entries in the same transaction.
+    #[tracing::instrument(name = "users.move_stamp", skip_all, fields(user_id = %id))]
+    pub async fn move_stamp(
+        &self,
+        id: &str,
+        guard: &StampGuard<'_>,
+        outbox: &[OutboxEntry],
+    ) -> Result<Updated, StoreError> {
+        self.update_with_outbox(
+            id,
+            doc! { "email": guard.email, "security_stamp": stamp_filter(guard.stamp) },
+            doc! { "$set": { "security_stamp": guard.new_stamp } },
+            outbox,
+        )
+        .await
+    }
+
+    /// Writes outbox entries that belong to an existing user, in one transaction with a check
+    /// that the user is still there: for actions whose effect is the messages themselves (an
+    /// operator's email and its audit event). `NoMatch` when the user is gone.
+    #[tracing::instrument(name = "users.outbox_for", skip_all, fields(user_id = %id))]
+    pub async fn outbox_for(
+        &self,
+        id: &str,
+        outbox: &[OutboxEntry],
+    ) -> Result<Updated, StoreError> {
+        // A no-op update (the field never exists): the transaction's write is the outbox's.
+        let noop = doc! { "$unset": { "outbox_only_write": "" } };
+        self.update_with_outbox(id, Document::new(), noop, outbox)
+            .await
+    }
+
     /// Applies an operator's profile changes with the outbox entries, in one transaction.
     #[tracing::instrument(name = "users.update_profile", skip_all, fields(user_id = %id))]
     pub async fn update_profile_with_outbox(

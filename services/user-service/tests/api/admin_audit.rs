@@ -22,7 +22,7 @@ fn free_port() -> u16 {
 
 /// The user-service binary with the admin API on, logging JSON at `info`; answers the child
 /// and its public and admin API base URLs once it is ready.
-async fn start_binary(env: &[(String, String)]) -> (Child, String, String) {
+pub async fn start_binary(env: &[(String, String)]) -> (Child, String, String) {
     let (http, admin, admin_api) = (free_port(), free_port(), free_port());
     let child = Command::new(env!("CARGO_BIN_EXE_user-service"))
         .env_clear()
@@ -135,7 +135,7 @@ async fn every_action_and_every_refusal_is_a_structured_audit_line() {
 }
 
 /// What the binary created: its database, queues and exchange.
-async fn drop_test_data(env: &[(String, String)]) {
+pub async fn drop_test_data(env: &[(String, String)]) {
     let var = |name: &str| env.iter().find(|(k, _)| k == name).unwrap().1.clone();
     let client = mongodb::Client::with_uri_str(mongodb_uri()).await.unwrap();
     let _ = client.database(&var("MONGODB_DATABASE")).drop().await;

@@ -82,11 +82,22 @@ async fn nginx_passes_only_authenticated_requests_with_the_callers_identity() {
         .bearer_auth(&token)
         .header("X-User-Id", "someone-else")
         .header("X-User-Email-Verified", "true")
+        .header("X-Session-Id", "someone-elses-session")
+        .header("X-Auth-Source", "cookie")
         .send()
         .await
         .unwrap();
     assert_eq!(forged.status(), 200);
     assert_eq!(proxy.upstream.last("x-user-id"), Some(id));
+    // Every identity header is replaced, as docs/api.md configures nginx (issue 28).
+    assert_eq!(
+        proxy.upstream.last("x-session-id").as_deref(),
+        sessions["sessions"][0]["id"].as_str()
+    );
+    assert_eq!(
+        proxy.upstream.last("x-auth-source").as_deref(),
+        Some("bearer")
+    );
     let before = proxy.upstream.count();
     let forged_alone = reqwest::Client::new()
         .get(format!("{}/orders", proxy.base))

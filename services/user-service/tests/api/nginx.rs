@@ -1,6 +1,7 @@
 //! A real nginx (Debian's, with `auth_request`) in front of an upstream of the test's own, with
 //! the user service's `/v1/auth/check` as its forward-auth endpoint: configured the way
-//! docs/api.md tells operators to, so the tests check that configuration too.
+//! docs/api.md tells operators to (its identity lines are read from that file), so the tests
+//! check that configuration too.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -89,18 +90,12 @@ fn config(dir: &str, port: u16, app_base: &str, upstream: u16) -> String {
       return 302 {app_base}/login?return_to=$scheme://$http_host$request_uri;
     }}"
     );
+    let identity = documented_identity_lines();
     let protected = |location: &str, auth: &str| {
         format!(
             "location {location} {{
       auth_request {auth};
-      auth_request_set $auth_user_id $upstream_http_x_user_id;
-      auth_request_set $auth_session_id $upstream_http_x_session_id;
-      auth_request_set $auth_verified $upstream_http_x_user_email_verified;
-      auth_request_set $auth_email $upstream_http_x_user_email;
-      proxy_set_header X-User-Id $auth_user_id;
-      proxy_set_header X-Session-Id $auth_session_id;
-      proxy_set_header X-User-Email-Verified $auth_verified;
-      proxy_set_header X-User-Email $auth_email;
+{identity}
       proxy_pass http://127.0.0.1:{upstream};
     }}"
         )
@@ -150,6 +145,32 @@ http {{
         ),
         signin,
     )
+}
+
+/// The lines of docs/api.md's plain-nginx `location /` block between `auth_request` and
+/// `proxy_pass`: what operators copy, so the tests run exactly that.
+fn documented_identity_lines() -> String {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/api.md"))
+        .expect("docs/api.md");
+    let block = doc
+        .split("```nginx")
+        .nth(1)
+        .and_then(|rest| rest.split("```").next())
+        .expect("an nginx block in docs/api.md");
+    let location = block
+        .split("location / {")
+        .nth(1)
+        .expect("a `location /` block");
+    let lines: Vec<&str> = location
+        .lines()
+        .map(str::trim)
+        .skip_while(|l| !l.starts_with("auth_request "))
+        .skip(1)
+        .take_while(|l| !l.starts_with("proxy_pass "))
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    assert!(!lines.is_empty(), "no identity lines in docs/api.md");
+    lines.join("\n      ")
 }
 
 /// A port that was free a moment ago.

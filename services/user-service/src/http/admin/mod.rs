@@ -10,7 +10,9 @@ mod sessions;
 mod users;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -19,6 +21,7 @@ use axum::routing::{delete, get, post};
 use super::error::ApiError;
 use super::{BODY_LIMIT, answer_within, record_metrics, security_headers};
 use crate::admin::audit::Actor;
+use crate::admin::gate;
 use crate::state::AppState;
 
 /// Every (method, route template) of the admin API, for metrics that start at zero.
@@ -71,6 +74,7 @@ pub fn router(state: AppState) -> Router {
         )
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(middleware::from_fn(audit_request))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             record_metrics,
@@ -88,25 +92,63 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Lets through only requests with a configured admin token, naming its `Actor`.
+/// Lets through only requests with a configured admin token, naming its `Actor`, from a peer
+/// that has not failed too often (`admin::gate`).
 async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let actor = req
+    let presented = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.split_once(' '))
         .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-        .and_then(|(_, token)| state.config.admin_api.tokens.authenticate(token.trim()))
-        .map(|name| Actor(name.to_owned()));
-    match actor {
-        Some(actor) => {
+        .map(|(_, token)| token.trim().to_owned());
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::from([0, 0, 0, 0]), |c| c.0.ip());
+    let path = req.uri().path().to_owned();
+    match gate::authenticate(&state, presented.as_deref(), peer, &path).await {
+        Ok(Some(actor)) => {
             req.extensions_mut().insert(actor);
             next.run(req).await
         }
-        None => {
-            state.metrics.admin_auth_failures.inc();
-            tracing::warn!(target: "audit", path = %req.uri().path(), "admin API request refused: no valid token");
-            ApiError::AdminUnauthorized.into_response()
-        }
+        Ok(None) => ApiError::AdminUnauthorized.into_response(),
+        Err(e) => ApiError::from(e).into_response(),
     }
+}
+
+/// How many users or sessions an answer disclosed, for the audit line (set by the handlers
+/// that read).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Disclosed(pub usize);
+
+/// Every authenticated request is an audit line: who (the token's name), which route and
+/// path, the filter (query string), the status and how many records the answer disclosed.
+/// Reads too: a leaked token exporting the user table leaves a trace.
+async fn audit_request(req: Request, next: Next) -> Response {
+    let actor = req
+        .extensions()
+        .get::<Actor>()
+        .map_or_else(String::new, |a| a.0.clone());
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let query = req.uri().query().unwrap_or("").to_owned();
+    let response = next.run(req).await;
+    let disclosed = response.extensions().get::<Disclosed>().map(|d| d.0);
+    tracing::info!(
+        target: "audit",
+        actor,
+        %method,
+        route,
+        path,
+        query,
+        status = response.status().as_u16(),
+        results = disclosed,
+        "admin request"
+    );
+    response
 }

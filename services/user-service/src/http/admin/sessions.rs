@@ -5,6 +5,7 @@ use axum::{Extension, Json};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::Disclosed;
 use super::docs::{AdminErrors, NeedsToken};
 use crate::admin::access;
 use crate::admin::audit::Actor;
@@ -35,11 +36,15 @@ pub struct AdminRevoked {
 pub async fn list(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<AdminSessionList>, ApiError> {
+) -> Result<(Extension<Disclosed>, Json<AdminSessionList>), ApiError> {
     let sessions = access::sessions(&state, &id).await?;
-    Ok(Json(AdminSessionList {
-        sessions: sessions.into_iter().map(SessionInfo::from).collect(),
-    }))
+    let disclosed = Extension(Disclosed(sessions.len()));
+    Ok((
+        disclosed,
+        Json(AdminSessionList {
+            sessions: sessions.into_iter().map(SessionInfo::from).collect(),
+        }),
+    ))
 }
 
 /// Ends every session of the user.

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::Disclosed;
 use super::docs::{AdminErrors, NeedsToken};
 use crate::admin::access;
 use crate::admin::audit::Actor;
@@ -96,19 +97,26 @@ pub struct UserPage {
     params(ListQuery),
     responses((status = 200, body = UserPage), NeedsToken, AdminErrors)
 )]
-pub async fn list(State(state): State<AppState>, uri: Uri) -> Result<Json<UserPage>, ApiError> {
+pub async fn list(
+    State(state): State<AppState>,
+    uri: Uri,
+) -> Result<(Extension<Disclosed>, Json<UserPage>), ApiError> {
     let axum::extract::Query(query) = axum::extract::Query::<ListQuery>::try_from_uri(&uri)
         .map_err(|rejection| ApiError::InvalidQuery(rejection.body_text()))?;
     let (filter, cursor, limit) = parse(query)?;
     let page = workflow::list(&state, &filter, cursor.as_ref(), limit).await?;
-    Ok(Json(UserPage {
-        users: page
-            .users
-            .into_iter()
-            .map(|u| AdminUser::new(u, None))
-            .collect(),
-        next_cursor: page.next.map(|c| c.encode()),
-    }))
+    let disclosed = Extension(Disclosed(page.users.len()));
+    Ok((
+        disclosed,
+        Json(UserPage {
+            users: page
+                .users
+                .into_iter()
+                .map(|u| AdminUser::new(u, None))
+                .collect(),
+            next_cursor: page.next.map(|c| c.encode()),
+        }),
+    ))
 }
 
 fn parse(query: ListQuery) -> Result<(UserFilter, Option<Cursor>, u32), ApiError> {
@@ -153,9 +161,10 @@ fn parse(query: ListQuery) -> Result<(UserFilter, Option<Cursor>, u32), ApiError
 pub async fn get(
     State(state): State<AppState>,
     Path(id): Path<String>,
-) -> Result<Json<AdminUser>, ApiError> {
+) -> Result<(Extension<Disclosed>, Json<AdminUser>), ApiError> {
     let view = workflow::get(&state, &id).await?;
-    Ok(Json(AdminUser::new(view.user, Some(view.active_sessions))))
+    let user = AdminUser::new(view.user, Some(view.active_sessions));
+    Ok((Extension(Disclosed(1)), Json(user)))
 }
 
 /// Disables the account: every session ends at once (the API and `/v1/auth/check` refuse

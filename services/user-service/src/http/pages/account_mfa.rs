@@ -12,10 +12,9 @@ use super::guard::{Posted, SignedIn};
 use super::view::View;
 use crate::account::AccountError;
 use crate::account::mfa;
-use crate::account::second_factor::SecondFactor;
 use crate::http::AppState;
 use crate::http::error::ApiError;
-use crate::http::fields::parse_code;
+use crate::http::fields::{parse_code, parse_factor};
 
 #[derive(Deserialize, Default)]
 #[serde(default)]
@@ -100,15 +99,20 @@ pub async fn disable(
     session: SignedIn,
     Posted { page, form }: Posted<DisableForm>,
 ) -> Response {
-    let code = form.code.trim();
+    // Parsed like the API's body: six digits are a code, anything else a recovery code of
+    // at most 64 characters (refused before the password is checked).
+    let code = form.code.trim().to_owned();
     let factor = if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
-        SecondFactor::Code(code.into())
+        parse_factor(Some(code), None)
     } else {
-        SecondFactor::RecoveryCode(code.into())
+        parse_factor(None, Some(code))
     };
-    let outcome = mfa::disable(&state, &session.user_id, &form.password, &factor)
-        .await
-        .map(|()| "mfa_disabled")
-        .map_err(ApiError::from);
+    let outcome = match factor {
+        Ok(factor) => mfa::disable(&state, &session.user_id, &form.password, &factor)
+            .await
+            .map(|()| "mfa_disabled")
+            .map_err(ApiError::from),
+        Err(e) => Err(e),
+    };
     after(&state, &page, &session, "mfa-disable-form", outcome).await
 }

@@ -5,7 +5,7 @@
 use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 use serde::Deserialize;
@@ -45,6 +45,28 @@ pub async fn refuse_cross_origin(
     tracing::warn!(method = %req.method(), "form post from another origin refused");
     let (parts, _) = req.into_parts();
     Page::from_parts(&parts, &state).refuse(&state, "cross_origin", StatusCode::FORBIDDEN)
+}
+
+/// A page request carrying the session cookie twice is refused (400) and our cookie cleared:
+/// with `SESSION_COOKIE_DOMAIN`, a sibling subdomain can plant a second one with a longer path,
+/// which the browser would send first (login CSRF). The planted one is the sibling's to clear.
+pub async fn refuse_repeated_session_cookie(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let name = state.config.pages.session_cookie();
+    if !crate::http::auth::cookie_repeated(req.headers(), name) {
+        return next.run(req).await;
+    }
+    tracing::warn!("page request with two session cookies refused");
+    let (parts, _) = req.into_parts();
+    let page = Page::from_parts(&parts, &state);
+    let mut response = page.refuse(&state, "session_cookie_repeated", StatusCode::BAD_REQUEST);
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, clear_session_cookie(&state));
+    response
 }
 
 /// A form post from our own pages (its origin checked by `refuse_cross_origin`): its CSRF

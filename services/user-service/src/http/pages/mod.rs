@@ -1,7 +1,8 @@
 //! The hosted pages (docs/pages.md): server-rendered HTML on the public port for sign-up,
 //! email links, login and the account, built on the same workflows, limits and error codes as
 //! the JSON API. No JavaScript and no third-party assets; every response carries a strict
-//! Content-Security-Policy, `Referrer-Policy: no-referrer` and `Cache-Control: no-store`.
+//! Content-Security-Policy, `Referrer-Policy: no-referrer` and `Cache-Control: no-store`, and
+//! `Strict-Transport-Security` when `PUBLIC_URL` is https.
 
 mod account;
 mod account_mfa;
@@ -52,7 +53,14 @@ pub const ROUTES: &[(&str, &str)] = &[
 ];
 
 pub fn router(state: &AppState) -> Router<AppState> {
-    let csp = content_security_policy(state);
+    let headers = PageHeaders {
+        csp: content_security_policy(state),
+        hsts: state.config.pages.public_origin.is_https().then(|| {
+            // A year, the pages' host only: `includeSubDomains` would decide for every sibling
+            // of a shared cookie domain, which is not ours to decide.
+            HeaderValue::from_static("max-age=31536000")
+        }),
+    };
     Router::new()
         .route("/assets/pages.css", get(stylesheet))
         .route("/signup", get(signup::show).post(signup::submit))
@@ -84,7 +92,11 @@ pub fn router(state: &AppState) -> Router<AppState> {
             state.clone(),
             guard::refuse_cross_origin,
         ))
-        .layer(middleware::from_fn_with_state(csp, page_headers))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            guard::refuse_repeated_session_cookie,
+        ))
+        .layer(middleware::from_fn_with_state(headers, page_headers))
 }
 
 /// `default-src 'none'`: the pages load their own stylesheet and images (the QR code is a
@@ -105,10 +117,21 @@ fn content_security_policy(state: &AppState) -> HeaderValue {
     HeaderValue::from_str(&policy).expect("origins are header-safe")
 }
 
-async fn page_headers(State(csp): State<HeaderValue>, req: Request, next: Next) -> Response {
+/// The headers every page response carries.
+#[derive(Clone)]
+struct PageHeaders {
+    csp: HeaderValue,
+    /// `Strict-Transport-Security`, when the pages' origin is https.
+    hsts: Option<HeaderValue>,
+}
+
+async fn page_headers(State(page): State<PageHeaders>, req: Request, next: Next) -> Response {
     let mut response = next.run(req).await;
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_SECURITY_POLICY, csp);
+    headers.insert(header::CONTENT_SECURITY_POLICY, page.csp);
+    if let Some(hsts) = page.hsts {
+        headers.insert(header::STRICT_TRANSPORT_SECURITY, hsts);
+    }
     headers.insert(
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),

@@ -1,11 +1,14 @@
-//! The public listener: hyper's connection builder driven by our own accept loop, because
-//! `axum::serve` has no timer and so no header-read timeout: a client that sends half of its
-//! headers (or nothing) would keep a connection, a task and a file descriptor forever.
+//! Every listener of both services: hyper's connection builder driven by our own accept loop,
+//! because `axum::serve` has no timer and so no header-read timeout (a client that sends half of
+//! its headers, or nothing, would keep a connection, a task and a file descriptor forever) and
+//! no bound on the number of connections.
 //!
 //! Per connection: the request header must arrive within `header_read_timeout` and fit in
 //! `max_header_bytes`; a connection with no request in flight is closed after
-//! `keepalive_timeout`. On shutdown the listener closes, every connection finishes the request
-//! it is serving and closes, and `serve` returns once all are gone.
+//! `keepalive_timeout`. At most `max_connections` are open at once: at the cap the loop stops
+//! accepting (the kernel's backlog holds the next ones) until one closes. On shutdown the
+//! listener closes, every connection finishes the request it is serving and closes, and `serve`
+//! returns once all are gone.
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
@@ -17,17 +20,33 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use tower::ServiceExt;
 
-/// Limits every connection of the public listener gets.
+/// Limits every connection of a listener gets.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionLimits {
     pub header_read_timeout: Duration,
     pub keepalive_timeout: Duration,
     pub max_header_bytes: usize,
+    /// Connections open at once; the next one waits in the kernel's backlog.
+    pub max_connections: usize,
 }
+
+impl ConnectionLimits {
+    /// The probe and metrics listener's: kubelet and Prometheus need few connections and send
+    /// small headers at once.
+    pub const PROBES: Self = Self {
+        header_read_timeout: Duration::from_secs(5),
+        keepalive_timeout: Duration::from_secs(75),
+        max_header_bytes: 8192,
+        max_connections: 64,
+    };
+}
+
+/// How often "connection cap reached" may be logged.
+const CAP_WARNING_EVERY: Duration = Duration::from_secs(60);
 
 /// Serves `router` on `listener` until `stop` completes, then drains the connections.
 pub async fn serve(
@@ -37,14 +56,25 @@ pub async fn serve(
     stop: impl Future<Output = ()>,
 ) {
     let builder = Arc::new(builder(limits));
+    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let mut last_warning: Option<Instant> = None;
     let (close_tx, close_rx) = watch::channel(false);
     let mut connections = JoinSet::new();
     tokio::pin!(stop);
     loop {
         tokio::select! {
             _ = &mut stop => break,
-            accepted = listener.accept() => match accepted {
-                Ok((stream, peer)) => {
+            accepted = accept(&listener, &permits) => match accepted {
+                Ok((stream, peer, permit)) => {
+                    if permits.available_permits() == 0
+                        && last_warning.is_none_or(|at| at.elapsed() >= CAP_WARNING_EVERY)
+                    {
+                        last_warning = Some(Instant::now());
+                        tracing::warn!(
+                            max_connections = limits.max_connections,
+                            "connection cap reached; new connections wait until one closes"
+                        );
+                    }
                     let _ = stream.set_nodelay(true);
                     connections.spawn(connection(
                         builder.clone(),
@@ -53,6 +83,7 @@ pub async fn serve(
                         router.clone(),
                         limits.keepalive_timeout,
                         close_rx.clone(),
+                        permit,
                     ));
                 }
                 Err(e) => {
@@ -67,6 +98,21 @@ pub async fn serve(
     drop(listener);
     let _ = close_tx.send(true);
     while connections.join_next().await.is_some() {}
+}
+
+/// The next connection, once there is room for it. Cancel-safe: dropped before the accept
+/// completes, it takes nothing from the backlog.
+async fn accept(
+    listener: &TcpListener,
+    permits: &Arc<Semaphore>,
+) -> std::io::Result<(TcpStream, SocketAddr, OwnedSemaphorePermit)> {
+    let permit = permits
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(std::io::Error::other)?;
+    let (stream, peer) = listener.accept().await?;
+    Ok((stream, peer, permit))
 }
 
 fn builder(limits: ConnectionLimits) -> auto::Builder<TokioExecutor> {
@@ -123,6 +169,7 @@ async fn connection(
     router: Router,
     idle_limit: Duration,
     mut close: watch::Receiver<bool>,
+    _permit: OwnedSemaphorePermit,
 ) {
     let activity = Arc::new(Activity(Mutex::new((0, Instant::now()))));
     let service = {

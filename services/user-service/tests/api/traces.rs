@@ -161,12 +161,13 @@ async fn a_signup_is_one_trace_from_the_request_to_the_smtp_send() {
     wait_for_email(&email).await;
 
     let smtp = wait_for_send(&receiver, &trace_id).await;
-    // The mail service exports on its own schedule; give the user service's spans a moment.
-    receiver
-        .wait_for(SPAN_WAIT, |s| {
-            s.trace_id == trace_id && s.name == "POST /v1/users"
-        })
-        .await;
+    // The mail service exports on its own schedule; give the user service's spans a moment
+    // (the request's, and the domain event's publish, which runs in the background).
+    for name in ["POST /v1/users", "event publish"] {
+        receiver
+            .wait_for(SPAN_WAIT, |s| s.trace_id == trace_id && s.name == name)
+            .await;
+    }
     let trace = receiver.trace(&trace_id);
     assert_eq!(ancestry(&trace, &smtp), CHAIN, "{trace:#?}");
     let request = named(&trace, "POST /v1/users");

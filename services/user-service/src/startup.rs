@@ -102,6 +102,11 @@ impl Application {
                 .run_relay(self.config.amqp.outbox_poll_interval, shutdown.clone()),
         );
 
+        // Seals recovery codes stored unkeyed (older versions) or under an older key.
+        let rekey = tokio::spawn(crate::account::recovery_codes::rekey_all(
+            self.state.clone(),
+        ));
+
         let (admin_stop_tx, admin_stop_rx) = tokio::sync::oneshot::channel::<()>();
         let admin_server = tokio::spawn(admin::serve(
             self.admin,
@@ -135,6 +140,7 @@ impl Application {
         ));
 
         shutdown.wait().await;
+        rekey.abort();
         finish(server, self.config.server.shutdown_timeout, "in-flight").await;
         if let Some(admin_api) = admin_api {
             finish(admin_api, self.config.server.shutdown_timeout, "admin API").await;

@@ -12,7 +12,8 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::messages::{email_entry, notice};
 use super::profile::current_user;
-use super::second_factor::{self, keys, new_recovery_codes};
+use super::recovery_codes;
+use super::second_factor::{self, keys};
 use super::{AccountError, passwords};
 use crate::state::AppState;
 use crate::store::outbox::OutboxEntry;
@@ -92,7 +93,7 @@ pub async fn confirm_enrolment(
     let step = totp::matching_step(&secret, code.expose_secret(), totp::current_step())
         .and_then(|s| i64::try_from(s).ok())
         .ok_or(AccountError::InvalidMfaCode)?;
-    let (codes, digests) = new_recovery_codes(&user.id);
+    let (codes, digests) = recovery_codes::new_codes(keys, &user.id);
     let mfa = MfaDoc {
         secret: keys.seal(&secret, &user.id),
         enabled_at: mongodb::bson::DateTime::now(),

@@ -14,6 +14,7 @@ mod new_session;
 pub mod owner;
 pub mod passwords;
 pub mod profile;
+pub mod recovery_codes;
 pub mod registration;
 pub mod reset;
 pub mod second_factor;

@@ -7,7 +7,7 @@ use mongodb::bson::{self, doc};
 
 use super::StoreError;
 use super::outbox::OutboxEntry;
-use super::user_doc::Updated;
+use super::user_doc::{Updated, UserDoc};
 use super::users::UserStore;
 use crate::secret_box::Sealed;
 
@@ -82,7 +82,36 @@ impl UserStore {
             .map_err(StoreError::mongo)
     }
 
-    /// Uses up the recovery code with this digest, if it is unused, with the notice in the same
+    /// The accounts with two-factor login on, as a cursor (for the start-up re-keying of their
+    /// recovery codes).
+    #[tracing::instrument(name = "users.enrolled", skip_all)]
+    pub async fn enrolled(&self) -> Result<mongodb::Cursor<UserDoc>, StoreError> {
+        self.users
+            .find(doc! { "mfa": { "$exists": true } })
+            .await
+            .map_err(StoreError::mongo)
+    }
+
+    /// Replaces the stored recovery codes (re-keyed) if they are still exactly `old`: a code
+    /// used meanwhile is never brought back. Returns whether they were replaced.
+    #[tracing::instrument(name = "users.replace_recovery_codes", skip_all, fields(user_id = %id))]
+    pub async fn replace_recovery_codes(
+        &self,
+        id: &str,
+        old: &[String],
+        new: &[String],
+    ) -> Result<bool, StoreError> {
+        self.users
+            .update_one(
+                doc! { "_id": id, "mfa.recovery_codes": old },
+                doc! { "$set": { "mfa.recovery_codes": new } },
+            )
+            .await
+            .map(|r| r.matched_count == 1)
+            .map_err(StoreError::mongo)
+    }
+
+    /// Uses up the recovery code stored as `digest` (its stored form), if it is unused, with the notice in the same
     /// transaction.
     #[tracing::instrument(name = "users.use_recovery_code", skip_all, fields(user_id = %id))]
     pub async fn use_recovery_code(

@@ -18,6 +18,7 @@ pub mod recovery_codes;
 pub mod registration;
 pub mod reset;
 pub mod second_factor;
+pub mod sign_out;
 pub(crate) mod stamps;
 pub mod verification;
 

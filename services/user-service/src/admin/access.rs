@@ -5,7 +5,7 @@ use serde_json::json;
 use super::audit::{self, Action, Actor};
 use super::users::find;
 use crate::account::messages::event_entry;
-use crate::account::{AccountError, mfa, stamps};
+use crate::account::{AccountError, mfa, sign_out, stamps};
 use crate::state::AppState;
 use crate::store::outbox::OutboxEntry;
 use crate::store::users::{StampGuard, Updated, UserDoc};
@@ -105,7 +105,7 @@ pub async fn remove_mfa(
     }
     let change = json!({ "mfa_enabled": false });
     let event = audit::event(actor, Action::MfaRemoved, &user.id, change);
-    mfa::remove(state, &user, vec![event_entry(&event)]).await?;
+    mfa::remove(state, &user, None, vec![event_entry(&event)]).await?;
     audit::done(state, &event);
     find(state, user_id).await
 }
@@ -127,7 +127,8 @@ pub async fn revoke_sessions(
             }
             1
         }
-        None => state.sessions.revoke_all(&user.id, None).await?,
+        // The stamp moves: pending second steps and racing logins end too.
+        None => sign_out::everywhere(state, user.clone(), None).await?,
     };
     let change = match session_id {
         Some(id) => json!({ "session_id": id, "revoked": revoked }),

@@ -7,45 +7,61 @@ use mongodb::bson::{self, doc};
 
 use super::StoreError;
 use super::outbox::OutboxEntry;
-use super::user_doc::{Updated, UserDoc};
+use super::user_doc::{StampGuard, Updated, UserDoc, stamp_filter};
 use super::users::UserStore;
 use crate::secret_box::Sealed;
 
 pub use super::user_doc::MfaDoc;
 
+/// The account still has the address and the stamp a workflow read.
+fn guarded(guard: &StampGuard<'_>) -> mongodb::bson::Document {
+    doc! { "email": guard.email, "security_stamp": stamp_filter(guard.stamp) }
+}
+
 impl UserStore {
-    /// Turns two-factor login on, unless it already is, with the notice in the same
-    /// transaction.
+    /// Turns two-factor login on, unless it already is, and moves the stamp, while the account
+    /// still has the address and stamp of `guard`; the notice in the same transaction.
     #[tracing::instrument(name = "users.enable_mfa", skip_all, fields(user_id = %id))]
     pub async fn enable_mfa(
         &self,
         id: &str,
+        guard: &StampGuard<'_>,
         mfa: &MfaDoc,
         outbox: &[OutboxEntry],
     ) -> Result<Updated, StoreError> {
         let mfa = bson::to_bson(mfa).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut filter = guarded(guard);
+        filter.insert("mfa", doc! { "$exists": false });
         self.update_with_outbox(
             id,
-            doc! { "mfa": { "$exists": false } },
-            doc! { "$set": { "mfa": mfa, "updated_at": bson::DateTime::now() } },
+            filter,
+            doc! { "$set": {
+                "mfa": mfa,
+                "security_stamp": guard.new_stamp,
+                "updated_at": bson::DateTime::now(),
+            } },
             outbox,
         )
         .await
     }
 
-    /// Turns two-factor login off, if it is on.
+    /// Turns two-factor login off, if it is on, and moves the stamp, while the account still
+    /// has the address and stamp of `guard`.
     #[tracing::instrument(name = "users.disable_mfa", skip_all, fields(user_id = %id))]
     pub async fn disable_mfa(
         &self,
         id: &str,
+        guard: &StampGuard<'_>,
         outbox: &[OutboxEntry],
     ) -> Result<Updated, StoreError> {
+        let mut filter = guarded(guard);
+        filter.insert("mfa", doc! { "$exists": true });
         self.update_with_outbox(
             id,
-            doc! { "mfa": { "$exists": true } },
+            filter,
             doc! {
                 "$unset": { "mfa": "" },
-                "$set": { "updated_at": bson::DateTime::now() },
+                "$set": { "security_stamp": guard.new_stamp, "updated_at": bson::DateTime::now() },
             },
             outbox,
         )

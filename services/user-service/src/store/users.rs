@@ -104,6 +104,27 @@ impl UserStore {
         .await
     }
 
+    /// Moves the stamp alone (signing out everywhere), while the account still has the address
+    /// and stamp of `guard`. Answers whether it matched.
+    #[tracing::instrument(name = "users.move_stamp", skip_all, fields(user_id = %id))]
+    pub async fn move_stamp(&self, id: &str, guard: &StampGuard<'_>) -> Result<bool, StoreError> {
+        self.users
+            .update_one(
+                doc! {
+                    "_id": id,
+                    "email": guard.email,
+                    "security_stamp": stamp_filter(guard.stamp),
+                },
+                doc! { "$set": {
+                    "security_stamp": guard.new_stamp,
+                    "updated_at": bson::DateTime::now(),
+                } },
+            )
+            .await
+            .map(|r| r.matched_count == 1)
+            .map_err(StoreError::mongo)
+    }
+
     /// Marks `email` verified if it is still the account's unverified address and the link's
     /// stamp is still the account's.
     #[tracing::instrument(name = "users.mark_verified", skip_all, fields(user_id = %id))]

@@ -21,6 +21,7 @@ mod helpers;
 mod logs;
 mod mfa;
 mod mfa_at_rest;
+mod mfa_stamps;
 mod nginx;
 mod openapi;
 mod openapi_contract;

@@ -58,7 +58,7 @@ pub async fn enrolled_user(app: &TestApp) -> Enrolled {
     enrol(app, email, token).await
 }
 
-async fn enrol(app: &TestApp, email: String, token: String) -> Enrolled {
+pub async fn enrol(app: &TestApp, email: String, token: String) -> Enrolled {
     let started = app
         .call(
             Method::POST,

@@ -61,7 +61,7 @@ pub async fn confirm(
     Posted { page, form }: Posted<CodeForm>,
 ) -> Response {
     let outcome = match parse_code("code", form.code.trim()) {
-        Ok(code) => mfa::confirm_enrolment(&state, &session.user_id, &code)
+        Ok(code) => mfa::confirm_enrolment(&state, session.session_ref(), &code)
             .await
             .map_err(ApiError::from),
         Err(e) => Err(ApiError::invalid(vec![e])),
@@ -106,7 +106,7 @@ pub async fn disable(
     } else {
         SecondFactor::RecoveryCode(code.into())
     };
-    let outcome = mfa::disable(&state, &session.user_id, &form.password, &factor)
+    let outcome = mfa::disable(&state, session.session_ref(), &form.password, &factor)
         .await
         .map(|()| "mfa_disabled")
         .map_err(ApiError::from);

@@ -1,7 +1,11 @@
 //! The second factor and the security stamp: turning it on or off, signing out everywhere and
-//! an operator's revoke-all end every other session, pending login and emailed link.
+//! an operator's revoke-all end every other session, pending login and emailed link; a login
+//! through the second factor is recorded like any other.
+
+use std::time::Duration;
 
 use common::email::EmailKind;
+use mongodb::bson::{Document, doc};
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -102,6 +106,41 @@ async fn signing_out_everywhere_ends_pending_second_steps() {
         code_of(response).await,
         (401, "invalid_mfa_challenge".into()),
         "a challenge survived the operator's revoke-all"
+    );
+    app.finish().await;
+}
+
+#[tokio::test]
+async fn a_login_through_the_second_factor_is_recorded() {
+    let app = spawn_app().await;
+    let user = enrolled_user(&app).await;
+    let users = app.database().await.collection::<Document>("users");
+    let before = users
+        .find_one(doc! { "email": &user.email })
+        .await
+        .unwrap()
+        .unwrap();
+    let first = before.get_datetime("last_login_at").copied().ok();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let pending = challenge(&app, &user.email, PASSWORD).await;
+    let response = answer(&app, &pending, json!({ "recovery_code": user.recovery[0] })).await;
+    assert_eq!(response.status(), 201);
+    let mut recorded = None;
+    for _ in 0..50 {
+        let document = users
+            .find_one(doc! { "email": &user.email })
+            .await
+            .unwrap()
+            .unwrap();
+        recorded = document.get_datetime("last_login_at").copied().ok();
+        if recorded.is_some() && recorded != first {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        recorded.is_some() && recorded != first,
+        "last_login_at not set by the second factor: {first:?} -> {recorded:?}"
     );
     app.finish().await;
 }

@@ -10,13 +10,18 @@ use crate::state::AppState;
 use crate::store::redis_store::ResetRecord;
 use crate::store::users::UserDoc;
 
-/// Sends a reset link if the address has an account (nothing otherwise). The link is bound to
-/// the address and the account's stamp, and a newer one replaces it.
+/// Sends a reset link if the address has an account that is not disabled (nothing otherwise,
+/// with the same answer). The link is bound to the address and the account's stamp, and a
+/// newer one replaces it.
 #[tracing::instrument(name = "reset.request", skip_all)]
 pub async fn send_link(state: &AppState, email: &Email) -> Result<(), AccountError> {
     let Some(user) = state.users.find_by_email(email.as_str()).await? else {
         return Ok(());
     };
+    if user.disabled {
+        tracing::info!(user_id = %user.id, "password reset refused: account disabled");
+        return Ok(());
+    }
     let message = link_email(state, &user, LinkKind::Reset).await?;
     state.mailer.enqueue(email_entry(&message)).await?;
     state.metrics.account_action("password_reset", "requested");
@@ -73,7 +78,8 @@ pub async fn link_email(
 }
 
 /// Uses a reset token: works once, only if it is the account's newest and the account still
-/// has the address and stamp it was made for. Ends every session; the caller is not logged in.
+/// has the address and stamp it was made for and is not disabled. Ends every session; the
+/// caller is not logged in.
 #[tracing::instrument(name = "reset.confirm", skip_all)]
 pub async fn confirm(
     state: &AppState,
@@ -90,7 +96,7 @@ pub async fn confirm(
         .users
         .find_by_id(&record.user_id)
         .await?
-        .filter(|u| u.email == record.email && u.security_stamp == record.stamp)
+        .filter(|u| u.email == record.email && u.security_stamp == record.stamp && !u.disabled)
         .ok_or(AccountError::InvalidToken)?;
     let email = Email::parse(&user.email).map_err(|_| AccountError::InvalidToken)?;
     // Checked before the token is used up: a refused new password must not cost the link.

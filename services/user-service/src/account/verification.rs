@@ -45,11 +45,13 @@ pub async fn verification_email(
     Ok((message, digest))
 }
 
-/// Sends a new link to an address that has an unverified account (nothing otherwise).
+/// Sends a new link to an address that has an unverified account that is not disabled
+/// (nothing otherwise).
 #[tracing::instrument(name = "verification.resend", skip_all)]
 pub async fn resend(state: &AppState, email: &Email) -> Result<(), AccountError> {
     if let Some(user) = state.users.find_by_email(email.as_str()).await?
         && !user.email_verified
+        && !user.disabled
     {
         let (message, _) = verification_email(state, &user, &user.email, None).await?;
         state.mailer.enqueue(email_entry(&message)).await?;
@@ -130,7 +132,7 @@ async fn complete_email_change(
         .users
         .find_by_id(&record.user_id)
         .await?
-        .filter(|u| u.email == previous && u.security_stamp == record.stamp)
+        .filter(|u| u.email == previous && u.security_stamp == record.stamp && !u.disabled)
         .ok_or(AccountError::InvalidToken)?;
     let notice = EmailMessage::new(to_owner(&user), EmailKind::EmailChanged, &user.locale)
         .with_data("new_email", record.email.as_str());

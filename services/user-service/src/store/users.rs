@@ -125,8 +125,8 @@ impl UserStore {
             .map_err(StoreError::mongo)
     }
 
-    /// Marks `email` verified if it is still the account's unverified address and the link's
-    /// stamp is still the account's.
+    /// Marks `email` verified if it is still the account's unverified address, the link's
+    /// stamp is still the account's and the account is not disabled.
     #[tracing::instrument(name = "users.mark_verified", skip_all, fields(user_id = %id))]
     pub async fn mark_verified(
         &self,
@@ -137,7 +137,12 @@ impl UserStore {
     ) -> Result<Updated, StoreError> {
         self.update_with_outbox(
             id,
-            doc! { "email": email, "email_verified": false, "security_stamp": stamp_filter(stamp) },
+            doc! {
+                "email": email,
+                "email_verified": false,
+                "security_stamp": stamp_filter(stamp),
+                "disabled": { "$ne": true },
+            },
             doc! { "$set": { "email_verified": true, "updated_at": bson::DateTime::now() } },
             outbox,
         )

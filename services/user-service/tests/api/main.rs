@@ -12,6 +12,7 @@ mod admin_openapi;
 mod admin_pagination;
 mod breached_passwords;
 mod browser;
+mod disabled_links;
 mod e2e;
 mod forward_auth;
 mod forward_auth_pages;

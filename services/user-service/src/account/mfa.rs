@@ -16,7 +16,7 @@ use super::owner::SessionRef;
 use super::profile::current_user;
 use super::recovery_codes;
 use super::second_factor::{self, keys};
-use super::{AccountError, passwords, stamps};
+use super::{AccountError, passwords, reset, stamps};
 use crate::state::AppState;
 use crate::store::outbox::OutboxEntry;
 use crate::store::user_mfa::MfaDoc;
@@ -106,7 +106,9 @@ pub async fn confirm_enrolment(
     };
     let mut entries = Vec::new();
     let enabled = stamps::apply(state, &user, Some(session.keep()), async |change| {
-        entries.push(email_entry(&notice(&user, EmailKind::MfaEnabled)));
+        // The owner's way back if this was not them: bound to the stamp this change leaves.
+        let message = reset::mfa_enabled_notice(state, &user, &change.new).await?;
+        entries.push(email_entry(&message));
         let guard = change.guard(&user.email);
         state
             .users

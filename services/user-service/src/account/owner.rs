@@ -46,7 +46,7 @@ pub async fn change_password(
         &user,
         &password,
         Some((session.digest, session.id)),
-        false,
+        passwords::Effects::default(),
     )
     .await
     .map_err(|e| match e {

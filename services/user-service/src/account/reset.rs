@@ -53,6 +53,7 @@ pub async fn link_email(
         email: user.email.clone(),
         stamp: user.security_stamp.clone(),
         invitation,
+        removes_mfa: false,
     };
     let ttl = if invitation {
         state.config.links.verification_ttl
@@ -77,9 +78,37 @@ pub async fn link_email(
     })
 }
 
+/// The `mfa_enabled` notice for `user`, with a "this wasn't me" link: a set-password link that
+/// also removes the second factor, bound to `stamp` (the one the enrolment leaves) and single
+/// use, for `VERIFICATION_TTL`. A reset request does not replace it.
+pub async fn mfa_enabled_notice(
+    state: &AppState,
+    user: &UserDoc,
+    stamp: &str,
+) -> Result<EmailMessage, crate::store::StoreError> {
+    let token = new_token();
+    let record = ResetRecord {
+        user_id: user.id.clone(),
+        email: user.email.clone(),
+        stamp: stamp.to_owned(),
+        invitation: false,
+        removes_mfa: true,
+    };
+    let ttl = state.config.links.verification_ttl;
+    state
+        .redis
+        .put_reset(&token_digest(&token), &record, ttl)
+        .await?;
+    let page = &state.config.links.password_reset_url;
+    let message = notice(user, EmailKind::MfaEnabled);
+    Ok(with_link(message, page, &token, &user.locale)
+        .with_data("expires_in_hours", ttl.as_secs().div_ceil(3600))
+        .expires_in(ttl))
+}
+
 /// Uses a reset token: works once, only if it is the account's newest and the account still
 /// has the address and stamp it was made for and is not disabled. Ends every session; the
-/// caller is not logged in.
+/// caller is not logged in. A "this wasn't me" link also removes the second factor.
 #[tracing::instrument(name = "reset.confirm", skip_all)]
 pub async fn confirm(
     state: &AppState,
@@ -107,7 +136,11 @@ pub async fn confirm(
     }
     // The write is guarded by the address and stamp too: a change between the check above and
     // here makes it a no-match, which is an invalid link.
-    passwords::set(state, &user, &password, None, record.invitation).await?;
+    let effects = passwords::Effects {
+        proves_address: record.invitation,
+        removes_mfa: record.removes_mfa,
+    };
+    passwords::set(state, &user, &password, None, effects).await?;
     state.metrics.account_action("password_reset", "done");
     Ok(())
 }

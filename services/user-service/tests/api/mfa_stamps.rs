@@ -144,3 +144,45 @@ async fn a_login_through_the_second_factor_is_recorded() {
     );
     app.finish().await;
 }
+
+#[tokio::test]
+async fn the_owner_undoes_an_enrolment_they_did_not_make_from_the_notice() {
+    let app = spawn_app().await;
+    let email = app.verified_user().await;
+    // Someone with the password (no second factor yet) enrols their own authenticator.
+    let intruder = app.session(&email, PASSWORD).await;
+    let user = enrol(&app, email.clone(), intruder.clone()).await;
+    let notice = &user.enabled_notice;
+    let url = notice.data["action_url"]
+        .as_str()
+        .expect("a link in the notice");
+    assert!(
+        url.starts_with("https://app.example.com/reset-password?token="),
+        "{url}"
+    );
+    let undo = notice.data["token"].as_str().unwrap().to_owned();
+    // A reset request (anyone can make one) does not replace it.
+    reset_link(&app, &email).await;
+
+    let new_password = "the owner's own passphrase again";
+    let body = json!({ "token": undo, "new_password": new_password });
+    let response = app.post("/v1/password-resets/confirm", &body).await;
+    assert_eq!(response.status(), 204);
+    assert_eq!(app.me(&intruder).await.status(), 401);
+    assert_eq!(
+        app.session(&email, new_password).await.len(),
+        43,
+        "no second step any more"
+    );
+    let kinds: Vec<EmailKind> = drain_emails(&app.config.amqp.email_queue, Duration::from_secs(1))
+        .await
+        .into_iter()
+        .map(|m| m.kind)
+        .collect();
+    assert!(kinds.contains(&EmailKind::MfaDisabled), "{kinds:?}");
+    // Single use.
+    let body = json!({ "token": undo, "new_password": "yet another passphrase here" });
+    let response = app.post("/v1/password-resets/confirm", &body).await;
+    assert_eq!(code_of(response).await, (400, "invalid_token".into()));
+    app.finish().await;
+}

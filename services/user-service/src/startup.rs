@@ -102,11 +102,7 @@ impl Application {
                 .run_relay(self.config.amqp.outbox_poll_interval, shutdown.clone()),
         );
 
-        // Seals recovery codes stored unkeyed (older versions) or under an older key.
-        let rekey = tokio::spawn(crate::account::recovery_codes::rekey_all(
-            self.state.clone(),
-        ));
-
+        let rekey = spawn_rekeying(&self.state);
         let (admin_stop_tx, admin_stop_rx) = tokio::sync::oneshot::channel::<()>();
         let admin_server = tokio::spawn(admin::serve(
             self.admin,
@@ -152,6 +148,12 @@ impl Application {
         tracing::info!("user-service stopped");
         Ok(())
     }
+}
+
+/// Seals, in the background, recovery codes stored unkeyed (older versions) or under an older
+/// key (`account::recovery_codes`).
+fn spawn_rekeying(state: &AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(crate::account::recovery_codes::rekey_all(state.clone()))
 }
 
 /// The MongoDB database, with the users collection prepared.

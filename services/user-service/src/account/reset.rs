@@ -10,15 +10,30 @@ use crate::state::AppState;
 use crate::store::redis_store::ResetRecord;
 use crate::store::users::UserDoc;
 
-/// Sends a reset link if the address has an account that is not disabled (nothing otherwise,
-/// with the same answer). The link is bound to the address and the account's stamp, and a
-/// newer one replaces it.
+/// Who asks for a link to be mailed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RequestedBy {
+    /// Anyone who knows the address (the public endpoints and pages): a disabled account gets
+    /// nothing.
+    Anyone,
+    /// An operator (admin API, audited): mailed even while the account is disabled, so it can
+    /// be used once the operator enables the account; refused until then.
+    Operator,
+}
+
+/// Sends a reset link if the address has an account (nothing otherwise, with the same answer;
+/// nothing either for a disabled account unless an operator asks). The link is bound to the
+/// address and the account's stamp, and a newer one replaces it.
 #[tracing::instrument(name = "reset.request", skip_all)]
-pub async fn send_link(state: &AppState, email: &Email) -> Result<(), AccountError> {
+pub async fn send_link(
+    state: &AppState,
+    email: &Email,
+    by: RequestedBy,
+) -> Result<(), AccountError> {
     let Some(user) = state.users.find_by_email(email.as_str()).await? else {
         return Ok(());
     };
-    if user.disabled {
+    if user.disabled && by == RequestedBy::Anyone {
         tracing::info!(user_id = %user.id, "password reset refused: account disabled");
         return Ok(());
     }

@@ -5,6 +5,7 @@ use serde_json::json;
 use super::audit::{self, Action, Actor};
 use super::users::find;
 use crate::account::messages::event_entry;
+use crate::account::reset::RequestedBy;
 use crate::account::{AccountError, owner, reset, verification};
 use crate::domain::Email;
 use crate::events::{DomainEvent, EventType};
@@ -102,11 +103,11 @@ pub async fn send_email(
     let kind = match mail {
         Mail::Verification if user.email_verified => return Err(AccountError::Conflict),
         Mail::Verification => {
-            verification::resend(state, &email).await?;
+            verification::resend(state, &email, RequestedBy::Operator).await?;
             "verify_email"
         }
         Mail::PasswordReset => {
-            reset::send_link(state, &email).await?;
+            reset::send_link(state, &email, RequestedBy::Operator).await?;
             "password_reset"
         }
     };

@@ -1,5 +1,5 @@
-//! A disabled account gets no password reset or verification link, so an operator's disabling
-//! cannot be undone through the mailbox.
+//! A disabled account gets no password reset or verification link on request, and no link
+//! works while it is disabled, so an operator's disabling cannot be undone through the mailbox.
 
 use std::time::Duration;
 
@@ -58,12 +58,33 @@ async fn disabled_accounts_get_no_reset_or_verification_links() {
         "links mailed to disabled accounts: {sent:?}"
     );
 
-    // Enabled again, the account gets its links.
+    // An operator's link (audited) is mailed, but works only once the account is enabled.
+    let sent = app
+        .admin_send(
+            Method::POST,
+            &format!("/admin/v1/users/{id}/emails"),
+            &json!({ "kind": "password_reset" }),
+        )
+        .await;
+    assert_eq!(sent.status(), 202);
+    let message = app.next_email().await;
+    assert_eq!(message.kind, EmailKind::PasswordReset);
+    let body = json!({ "token": message.data["token"], "new_password": "after the lockout" });
+    let refused = app.post("/v1/password-resets/confirm", &body).await;
+    assert_eq!(
+        problem(refused).await.0,
+        400,
+        "a reset of a disabled account worked"
+    );
     let response = app
         .admin_call(Method::POST, &format!("/admin/v1/users/{id}/enable"))
         .await;
     assert_eq!(response.status(), 200);
-    drain_emails(&queue, Duration::from_millis(500)).await;
+    let reset = app.post("/v1/password-resets/confirm", &body).await;
+    assert_eq!(reset.status(), 204);
+    assert_eq!(app.next_email().await.kind, EmailKind::PasswordChanged);
+
+    // Enabled again, the account gets its links.
     let reset = app
         .post("/v1/password-resets", &json!({ "email": email }))
         .await;

@@ -102,6 +102,7 @@ impl Application {
                 .run_relay(self.config.amqp.outbox_poll_interval, shutdown.clone()),
         );
 
+        let rekey = spawn_rekeying(&self.state);
         let (admin_stop_tx, admin_stop_rx) = tokio::sync::oneshot::channel::<()>();
         let admin_server = tokio::spawn(admin::serve(
             self.admin,
@@ -135,6 +136,7 @@ impl Application {
         ));
 
         shutdown.wait().await;
+        rekey.abort();
         finish(server, self.config.server.shutdown_timeout, "in-flight").await;
         if let Some(admin_api) = admin_api {
             finish(admin_api, self.config.server.shutdown_timeout, "admin API").await;
@@ -146,6 +148,12 @@ impl Application {
         tracing::info!("user-service stopped");
         Ok(())
     }
+}
+
+/// Seals, in the background, recovery codes stored unkeyed (older versions) or under an older
+/// key (`account::recovery_codes`).
+fn spawn_rekeying(state: &AppState) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(crate::account::recovery_codes::rekey_all(state.clone()))
 }
 
 /// The MongoDB database, with the users collection prepared.

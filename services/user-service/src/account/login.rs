@@ -3,7 +3,7 @@
 
 use super::limits::{self, Caller, Limit};
 use super::mfa_login::{self, Challenge};
-use super::new_session::{count, create_session};
+use super::new_session::{count, create_session, record_login};
 use super::{AccountError, passwords};
 use crate::domain::{Email, Password};
 use crate::state::AppState;
@@ -75,14 +75,4 @@ pub async fn login(
     state.metrics.logins.with_label_values(&["success"]).inc();
     tracing::info!(user_id = %user.id, session_id = %session.id, "session created");
     Ok(LoginOutcome::Session(session))
-}
-
-/// Notes the login time for operators, after the answer (a failure costs only the note).
-fn record_login(state: &AppState, user_id: &str) {
-    let (state, user_id) = (state.clone(), user_id.to_owned());
-    tokio::spawn(async move {
-        if let Err(e) = state.users.record_login(&user_id).await {
-            tracing::warn!(user_id, error = %crate::store::chain(&e), "last login not recorded");
-        }
-    });
 }

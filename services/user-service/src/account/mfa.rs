@@ -10,14 +10,17 @@ use qrcode::QrCode;
 use qrcode::render::svg;
 use secrecy::{ExposeSecret, SecretString};
 
+use super::limits::{self, Limit};
 use super::messages::{email_entry, notice};
+use super::owner::SessionRef;
 use super::profile::current_user;
-use super::second_factor::{self, keys, new_recovery_codes};
-use super::{AccountError, passwords};
+use super::recovery_codes;
+use super::second_factor::{self, keys};
+use super::{AccountError, passwords, reset, stamps};
 use crate::state::AppState;
 use crate::store::outbox::OutboxEntry;
 use crate::store::user_mfa::MfaDoc;
-use crate::store::users::{Updated, UserDoc};
+use crate::store::users::UserDoc;
 use crate::totp;
 
 /// How long an enrolment waits for its first code.
@@ -70,15 +73,17 @@ pub async fn begin_enrolment(
 }
 
 /// Confirms the enrolment in progress with a first code: two-factor login is on from now, the
-/// owner is told by email, and the recovery codes are returned (shown once, stored hashed).
+/// owner is told by email, and the recovery codes are returned (shown once, stored sealed).
+/// The stamp moves: every other session, pending login and emailed link ends; the caller's
+/// session stays.
 #[tracing::instrument(name = "mfa.confirm_enrolment", skip_all)]
 pub async fn confirm_enrolment(
     state: &AppState,
-    user_id: &str,
+    session: SessionRef<'_>,
     code: &SecretString,
 ) -> Result<Vec<SecretString>, AccountError> {
     let keys = keys(state)?;
-    let user = current_user(state, user_id).await?;
+    let user = current_user(state, session.user_id).await?;
     if user.mfa.is_some() {
         return Err(AccountError::MfaAlreadyEnabled);
     }
@@ -87,68 +92,99 @@ pub async fn confirm_enrolment(
         .pending_mfa(&user.id)
         .await?
         .ok_or(AccountError::MfaNotPending)?;
-    super::limits::enforce(state, super::limits::Limit::MfaAccount, &user.id).await?;
+    limits::enforce(state, Limit::MfaAccount, &user.id).await?;
     let secret = keys.open(&sealed, &user.id)?;
     let step = totp::matching_step(&secret, code.expose_secret(), totp::current_step())
         .and_then(|s| i64::try_from(s).ok())
         .ok_or(AccountError::InvalidMfaCode)?;
-    let (codes, digests) = new_recovery_codes(&user.id);
+    let (codes, digests) = recovery_codes::new_codes(keys, &user.id);
     let mfa = MfaDoc {
         secret: keys.seal(&secret, &user.id),
         enabled_at: mongodb::bson::DateTime::now(),
         recovery_codes: digests,
         last_step: step,
     };
-    let entries = vec![email_entry(&notice(&user, EmailKind::MfaEnabled))];
-    if state.users.enable_mfa(&user.id, &mfa, &entries).await? != Updated::Done {
-        return Err(AccountError::MfaAlreadyEnabled);
+    let mut entries = Vec::new();
+    let enabled = stamps::apply(state, &user, Some(session.keep()), async |change| {
+        // The owner's way back if this was not them: bound to the stamp this change leaves.
+        let message = reset::mfa_enabled_notice(state, &user, &change.new).await?;
+        entries.push(email_entry(&message));
+        let guard = change.guard(&user.email);
+        state
+            .users
+            .enable_mfa(&user.id, &guard, &mfa, &entries)
+            .await
+    })
+    .await?;
+    if !enabled {
+        return Err(changed_meanwhile(state, &user.id, AccountError::MfaAlreadyEnabled).await);
     }
     state.mailer.dispatch(entries);
     if let Err(e) = state.redis.drop_pending_mfa(&user.id).await {
         tracing::warn!(user_id = %user.id, error = %crate::store::chain(&e), "pending enrolment not dropped; it expires");
     }
-    super::limits::clear(state, super::limits::Limit::MfaAccount, &user.id).await;
+    limits::clear(state, Limit::MfaAccount, &user.id).await;
     count(state, "mfa_enable");
     tracing::info!(user_id = %user.id, "two-factor login enabled");
     Ok(codes)
 }
 
 /// Turns two-factor login off on the owner's request: password and a current code (or a
-/// recovery code).
+/// recovery code). The caller's session stays; every other one ends.
 #[tracing::instrument(name = "mfa.disable", skip_all)]
 pub async fn disable(
     state: &AppState,
-    user_id: &str,
+    session: SessionRef<'_>,
     password: &str,
     factor: &second_factor::SecondFactor,
 ) -> Result<(), AccountError> {
-    let user = current_user(state, user_id).await?;
+    let user = current_user(state, session.user_id).await?;
     if user.mfa.is_none() {
         return Err(AccountError::MfaNotEnabled);
     }
     passwords::confirm(state, &user, password).await?;
     second_factor::check(state, &user, factor).await?;
-    remove(state, &user, Vec::new()).await
+    remove(state, &user, Some(session.keep()), Vec::new()).await
 }
 
 /// Removes the second factor of `user` without asking for it: for the owner after proving it
-/// (`disable`), and for an operator's request (the admin API, whose audit event comes as
-/// `extra`, in the same write). The owner is told by email.
+/// (`disable`, keeping their session `keep`), and for an operator's request (the admin API,
+/// whose audit event comes as `extra`, in the same write). The stamp moves, so every other
+/// session, pending login and emailed link ends. The owner is told by email.
 #[tracing::instrument(name = "mfa.remove", skip_all, fields(user_id = %user.id))]
 pub async fn remove(
     state: &AppState,
     user: &UserDoc,
+    keep: Option<(&str, &str)>,
     extra: Vec<OutboxEntry>,
 ) -> Result<(), AccountError> {
     let mut entries = vec![email_entry(&notice(user, EmailKind::MfaDisabled))];
     entries.extend(extra);
-    if state.users.disable_mfa(&user.id, &entries).await? != Updated::Done {
-        return Err(AccountError::MfaNotEnabled);
+    let removed = stamps::apply(state, user, keep, async |change| {
+        let guard = change.guard(&user.email);
+        state.users.disable_mfa(&user.id, &guard, &entries).await
+    })
+    .await?;
+    if !removed {
+        return Err(changed_meanwhile(state, &user.id, AccountError::MfaNotEnabled).await);
     }
     state.mailer.dispatch(entries);
     count(state, "mfa_disable");
     tracing::info!(user_id = %user.id, "two-factor login disabled");
     Ok(())
+}
+
+/// Why a guarded write did not match: `already` when the account is already there (the second
+/// factor on, or off), `Unauthorized` when it changed otherwise (another change moved its stamp
+/// and ended the caller's session: log in again).
+async fn changed_meanwhile(state: &AppState, user_id: &str, already: AccountError) -> AccountError {
+    let on = matches!(already, AccountError::MfaAlreadyEnabled);
+    match state.users.find_by_id(user_id).await {
+        Ok(Some(user)) if user.mfa.is_some() != on => AccountError::Unauthorized,
+        Ok(Some(_)) => already,
+        Ok(None) => AccountError::Unauthorized,
+        Err(e) => e.into(),
+    }
 }
 
 fn count(state: &AppState, action: &str) {

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 
 use super::AccountError;
 use super::limits::{self, Caller, Limit};
-use super::new_session::{NewSession, count, create_session};
+use super::new_session::{NewSession, count, create_session, record_login};
 use super::second_factor::{self, SecondFactor};
 use crate::crypto::{new_token, token_digest};
 use crate::state::AppState;
@@ -86,6 +86,7 @@ pub async fn complete(
         return Err(AccountError::InvalidChallenge);
     }
     let session = create_session(state, &user, caller).await?;
+    record_login(state, &user.id);
     state.metrics.logins.with_label_values(&["success"]).inc();
     tracing::info!(user_id = %user.id, session_id = %session.id, "session created after second factor");
     Ok(session)

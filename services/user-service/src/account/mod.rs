@@ -14,9 +14,11 @@ mod new_session;
 pub mod owner;
 pub mod passwords;
 pub mod profile;
+pub mod recovery_codes;
 pub mod registration;
 pub mod reset;
 pub mod second_factor;
+pub mod sign_out;
 pub(crate) mod stamps;
 pub mod verification;
 

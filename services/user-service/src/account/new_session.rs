@@ -70,3 +70,14 @@ pub(super) async fn create_session(
         expires_at: record.expires_at,
     })
 }
+
+/// Notes the login time for operators, after the answer (a failure costs only the note). For
+/// every login that ends in a session, with or without a second factor.
+pub(super) fn record_login(state: &AppState, user_id: &str) {
+    let (state, user_id) = (state.clone(), user_id.to_owned());
+    tokio::spawn(async move {
+        if let Err(e) = state.users.record_login(&user_id).await {
+            tracing::warn!(user_id, error = %crate::store::chain(&e), "last login not recorded");
+        }
+    });
+}

@@ -19,6 +19,13 @@ pub struct SessionRef<'a> {
     pub id: &'a str,
 }
 
+impl<'a> SessionRef<'a> {
+    /// The session a stamp change keeps: its digest and id.
+    pub fn keep(&self) -> (&'a str, &'a str) {
+        (self.digest, self.id)
+    }
+}
+
 /// Replaces the password after checking the current one (and a code, with two-factor login
 /// on); every other session ends.
 #[tracing::instrument(name = "account.change_password", skip_all)]
@@ -39,7 +46,7 @@ pub async fn change_password(
         &user,
         &password,
         Some((session.digest, session.id)),
-        false,
+        passwords::Effects::default(),
     )
     .await
     .map_err(|e| match e {

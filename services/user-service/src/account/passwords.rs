@@ -81,24 +81,36 @@ pub fn upgrade_hash_in_background(state: &AppState, user: &UserDoc, password: Pa
     });
 }
 
+/// What else a new password does, when it came through an emailed link.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Effects {
+    /// The link was mailed to the address (an invitation): the address is verified too.
+    pub proves_address: bool,
+    /// The "this wasn't me" link of an `mfa_enabled` notice: the second factor goes too.
+    pub removes_mfa: bool,
+}
+
 /// Stores a new password hash with its notice email and event and moves the stamp, so every
 /// session but `keep` (digest, id) and every emailed link of the account ends. Only while the
 /// account still has the address and stamp `user` was read with; otherwise `InvalidToken`
-/// (the account changed meanwhile). `proves_address`: the password came through a link mailed
-/// to the address (an invitation), so the address is verified too.
+/// (the account changed meanwhile). `effects`: what the link it came through also does.
 #[tracing::instrument(name = "password.set", skip_all, fields(user_id = %user.id))]
 pub async fn set(
     state: &AppState,
     user: &UserDoc,
     password: &Password,
     keep: Option<(&str, &str)>,
-    proves_address: bool,
+    effects: Effects,
 ) -> Result<(), AccountError> {
     let hash = state.hasher.hash(password).await?;
     let message = notice(user, EmailKind::PasswordChanged);
     let event = DomainEvent::new(EventType::PasswordChanged, &user.id);
     let mut entries = vec![email_entry(&message), event_entry(&event)];
-    let verifies = proves_address && !user.email_verified;
+    let verifies = effects.proves_address && !user.email_verified;
+    let removes_mfa = effects.removes_mfa && user.mfa.is_some();
+    if removes_mfa {
+        entries.push(email_entry(&notice(user, EmailKind::MfaDisabled)));
+    }
     if verifies {
         let verified =
             DomainEvent::new(EventType::EmailVerified, &user.id).with("email", user.email.as_str());
@@ -112,7 +124,7 @@ pub async fn set(
     };
     let updated = state
         .users
-        .set_password(&user.id, &guard, &hash, verifies, &entries)
+        .set_password_and_mfa(&user.id, &guard, &hash, (verifies, removes_mfa), &entries)
         .await;
     if !matches!(updated, Ok(Updated::Done)) {
         stamps::abandoned(state, &change).await;
@@ -122,6 +134,6 @@ pub async fn set(
     state.mailer.dispatch(entries);
     stamps::committed(state, &change, keep).await;
     state.metrics.account_action("password_change", "done");
-    tracing::info!(user_id = %user.id, "password changed");
+    tracing::info!(user_id = %user.id, removes_mfa, "password changed");
     Ok(())
 }

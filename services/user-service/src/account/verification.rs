@@ -3,6 +3,7 @@
 use common::email::{EmailKind, EmailMessage};
 
 use super::messages::{email_entry, event_entry, to_owner, to_unproven, with_link};
+use super::reset::RequestedBy;
 use super::{AccountError, stamps};
 use crate::crypto::{new_token, token_digest};
 use crate::domain::Email;
@@ -45,11 +46,13 @@ pub async fn verification_email(
     Ok((message, digest))
 }
 
-/// Sends a new link to an address that has an unverified account (nothing otherwise).
+/// Sends a new link to an address that has an unverified account (nothing otherwise; nothing
+/// either for a disabled account unless an operator asks, see `RequestedBy`).
 #[tracing::instrument(name = "verification.resend", skip_all)]
-pub async fn resend(state: &AppState, email: &Email) -> Result<(), AccountError> {
+pub async fn resend(state: &AppState, email: &Email, by: RequestedBy) -> Result<(), AccountError> {
     if let Some(user) = state.users.find_by_email(email.as_str()).await?
         && !user.email_verified
+        && (!user.disabled || by == RequestedBy::Operator)
     {
         let (message, _) = verification_email(state, &user, &user.email, None).await?;
         state.mailer.enqueue(email_entry(&message)).await?;
@@ -130,7 +133,7 @@ async fn complete_email_change(
         .users
         .find_by_id(&record.user_id)
         .await?
-        .filter(|u| u.email == previous && u.security_stamp == record.stamp)
+        .filter(|u| u.email == previous && u.security_stamp == record.stamp && !u.disabled)
         .ok_or(AccountError::InvalidToken)?;
     let notice = EmailMessage::new(to_owner(&user), EmailKind::EmailChanged, &user.locale)
         .with_data("new_email", record.email.as_str());

@@ -105,7 +105,7 @@ pub async fn remove_mfa(
     }
     let change = json!({ "mfa_enabled": false });
     let event = audit::event(actor, Action::MfaRemoved, &user.id, change);
-    mfa::remove(state, &user, vec![event_entry(&event)]).await?;
+    mfa::remove(state, &user, None, vec![event_entry(&event)]).await?;
     audit::done(state, &event);
     find(state, user_id).await
 }

@@ -89,6 +89,16 @@ pub struct CurrentSession {
     pub user_id: String,
 }
 
+impl CurrentSession {
+    pub fn session_ref(&self) -> crate::account::owner::SessionRef<'_> {
+        crate::account::owner::SessionRef {
+            user_id: &self.user_id,
+            digest: &self.digest,
+            id: &self.id,
+        }
+    }
+}
+
 impl FromRequestParts<AppState> for CurrentSession {
     type Rejection = ApiError;
 

@@ -16,6 +16,7 @@ use super::docs::Accepted;
 use super::error::ApiError;
 use super::json::ApiJson;
 use crate::account::limits::{self, Limit};
+use crate::account::reset::RequestedBy;
 use crate::account::{AccountError, reset, verification};
 use crate::domain::Email;
 use crate::store::chain;
@@ -58,8 +59,8 @@ impl Link {
 
     async fn send(self, state: &AppState, email: &Email) -> Result<(), AccountError> {
         match self {
-            Link::Verification => verification::resend(state, email).await,
-            Link::PasswordReset => reset::send_link(state, email).await,
+            Link::Verification => verification::resend(state, email, RequestedBy::Anyone).await,
+            Link::PasswordReset => reset::send_link(state, email, RequestedBy::Anyone).await,
         }
     }
 }

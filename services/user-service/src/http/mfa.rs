@@ -131,7 +131,7 @@ pub async fn confirm(
     ApiJson(body): ApiJson<ConfirmBody>,
 ) -> Result<Json<RecoveryCodes>, ApiError> {
     let code = parse_code("code", &body.code).map_err(|e| ApiError::invalid(vec![e]))?;
-    let codes = mfa::confirm_enrolment(&state, &session.user_id, &code).await?;
+    let codes = mfa::confirm_enrolment(&state, session.session_ref(), &code).await?;
     Ok(Json(RecoveryCodes {
         recovery_codes: codes.iter().map(|c| c.expose_secret().to_owned()).collect(),
     }))
@@ -174,7 +174,7 @@ pub async fn disable(
     ApiJson(body): ApiJson<DisableBody>,
 ) -> Result<StatusCode, ApiError> {
     let factor = parse_factor(body.code, body.recovery_code)?;
-    mfa::disable(&state, &session.user_id, &body.password, &factor).await?;
+    mfa::disable(&state, session.session_ref(), &body.password, &factor).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

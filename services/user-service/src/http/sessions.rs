@@ -15,6 +15,7 @@ use super::docs::{BodyErrors, Limited, NeedsSession, ProblemDoc, Unavailable};
 use super::error::{ApiError, FieldError};
 use super::json::ApiJson;
 use crate::account::login;
+use crate::account::sign_out;
 use crate::domain::{Email, Password};
 use crate::store::sessions::SessionRecord;
 
@@ -258,10 +259,6 @@ pub async fn revoke_others(
     State(state): State<AppState>,
     session: CurrentSession,
 ) -> Result<Json<Revoked>, ApiError> {
-    let revoked = state
-        .sessions
-        .revoke_all(&session.user_id, Some(&session.id))
-        .await?;
-    tracing::info!(user_id = %session.user_id, revoked, "other sessions revoked");
+    let revoked = sign_out::others(&state, session.session_ref()).await?;
     Ok(Json(Revoked { revoked }))
 }

@@ -34,6 +34,10 @@ pub struct ResetRecord {
     /// An invitation's set-password link: using it also proves the address.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub invitation: bool,
+    /// The "this wasn't me" link of an `mfa_enabled` notice: using it also removes the second
+    /// factor. Not the account's "newest" reset link: a reset request does not replace it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub removes_mfa: bool,
 }
 
 /// Makes ARGV[1] the user's one pending email change and deletes the link of the previous
@@ -192,6 +196,9 @@ impl RedisStore {
     ) -> Result<(), StoreError> {
         self.put_json(self.key("reset", digest), record, ttl)
             .await?;
+        if record.removes_mfa {
+            return Ok(());
+        }
         let mut conn = self.conn.clone();
         conn.set_ex::<_, _, ()>(
             self.key("reset-current", &record.user_id),
@@ -221,7 +228,7 @@ impl RedisStore {
             .get(self.key("reset-current", &record.user_id))
             .await
             .map_err(StoreError::redis)?;
-        Ok((current.as_deref() == Some(digest)).then_some(record))
+        Ok((record.removes_mfa || current.as_deref() == Some(digest)).then_some(record))
     }
 
     /// Burns the token; returns its record only if it is still the account's newest one.
@@ -233,6 +240,9 @@ impl RedisStore {
         else {
             return Ok(None);
         };
+        if record.removes_mfa {
+            return Ok(Some(record));
+        }
         let mut conn = self.conn.clone();
         let current_key = self.key("reset-current", &record.user_id);
         let current: Option<String> = conn.get(&current_key).await.map_err(StoreError::redis)?;

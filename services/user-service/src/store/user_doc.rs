@@ -43,7 +43,9 @@ pub struct MfaDoc {
     /// The TOTP secret, encrypted (never stored in the clear).
     pub secret: Sealed,
     pub enabled_at: bson::DateTime,
-    /// SHA-256 (base64) of each unused recovery code, bound to the user.
+    /// Each unused recovery code's SHA-256, bound to the user, sealed with the MFA keys
+    /// (`s1:<kid>:<nonce>:<ciphertext>`; a bare base64 digest from before, until re-keyed:
+    /// see `account::recovery_codes`).
     pub recovery_codes: Vec<String>,
     /// The newest time step whose code was accepted: no code of it or an older step works
     /// again (replay).

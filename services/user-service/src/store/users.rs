@@ -78,13 +78,27 @@ impl UserStore {
     /// Replaces the password hash and moves the stamp, only while the account still has the
     /// address and the stamp the caller checked (an email change or another password change in
     /// between makes it a no-match). `verify`: the address is proven too (invitation link).
-    #[tracing::instrument(name = "users.set_password", skip_all, fields(user_id = %id))]
     pub async fn set_password(
         &self,
         id: &str,
         guard: &StampGuard<'_>,
         hash: &str,
         verify: bool,
+        outbox: &[OutboxEntry],
+    ) -> Result<Updated, StoreError> {
+        self.set_password_and_mfa(id, guard, hash, (verify, false), outbox)
+            .await
+    }
+
+    /// `set_password`, and with `remove_mfa` the second factor goes in the same write (the
+    /// "this wasn't me" link of an `mfa_enabled` notice).
+    #[tracing::instrument(name = "users.set_password", skip_all, fields(user_id = %id))]
+    pub async fn set_password_and_mfa(
+        &self,
+        id: &str,
+        guard: &StampGuard<'_>,
+        hash: &str,
+        (verify, remove_mfa): (bool, bool),
         outbox: &[OutboxEntry],
     ) -> Result<Updated, StoreError> {
         let mut set = doc! {
@@ -95,17 +109,22 @@ impl UserStore {
         if verify {
             set.insert("email_verified", true);
         }
+        let mut update = doc! { "$set": set };
+        if remove_mfa {
+            update.insert("$unset", doc! { "mfa": "" });
+        }
         self.update_with_outbox(
             id,
             doc! { "email": guard.email, "security_stamp": stamp_filter(guard.stamp) },
-            doc! { "$set": set },
+            update,
             outbox,
         )
         .await
     }
 
-    /// Marks `email` verified if it is still the account's unverified address and the link's
-    /// stamp is still the account's.
+
+    /// Marks `email` verified if it is still the account's unverified address, the link's
+    /// stamp is still the account's and the account is not disabled.
     #[tracing::instrument(name = "users.mark_verified", skip_all, fields(user_id = %id))]
     pub async fn mark_verified(
         &self,
@@ -116,7 +135,12 @@ impl UserStore {
     ) -> Result<Updated, StoreError> {
         self.update_with_outbox(
             id,
-            doc! { "email": email, "email_verified": false, "security_stamp": stamp_filter(stamp) },
+            doc! {
+                "email": email,
+                "email_verified": false,
+                "security_stamp": stamp_filter(stamp),
+                "disabled": { "$ne": true },
+            },
             doc! { "$set": { "email_verified": true, "updated_at": bson::DateTime::now() } },
             outbox,
         )

@@ -21,6 +21,8 @@ pub struct Enrolled {
     pub secret: SecretSlice<u8>,
     pub recovery: Vec<String>,
     pub last_step: u64,
+    /// The `mfa_enabled` notice the enrolment sent.
+    pub enabled_notice: common::email::EmailMessage,
 }
 
 impl Enrolled {
@@ -58,7 +60,7 @@ pub async fn enrolled_user(app: &TestApp) -> Enrolled {
     enrol(app, email, token).await
 }
 
-async fn enrol(app: &TestApp, email: String, token: String) -> Enrolled {
+pub async fn enrol(app: &TestApp, email: String, token: String) -> Enrolled {
     let started = app
         .call(
             Method::POST,
@@ -110,6 +112,7 @@ async fn enrol(app: &TestApp, email: String, token: String) -> Enrolled {
         secret,
         recovery,
         last_step: step,
+        enabled_notice: notice,
     }
 }
 

@@ -118,3 +118,96 @@ async fn secrets_are_encrypted_at_rest_and_survive_key_rotation() {
     }
     app.finish().await;
 }
+
+/// What version 1 stored for a recovery code: an unkeyed SHA-256 bound to the account.
+fn unkeyed_digest(user_id: &str, code: &str) -> String {
+    use base64::Engine;
+    use sha2::{Digest, Sha256};
+    let normalised = code.replace('-', "").to_lowercase();
+    let mut hasher = Sha256::new();
+    hasher.update(b"user-platform recovery code\0");
+    hasher.update(user_id.as_bytes());
+    hasher.update(b"\0");
+    hasher.update(normalised.as_bytes());
+    base64::engine::general_purpose::STANDARD_NO_PAD.encode(hasher.finalize())
+}
+
+fn stored_codes(document: &Document) -> Vec<String> {
+    let mfa = document.get_document("mfa").unwrap();
+    let codes = mfa.get_array("recovery_codes").unwrap();
+    codes
+        .iter()
+        .map(|c| c.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn recovery_codes_are_80_bit_keyed_at_rest_and_old_ones_are_re_keyed() {
+    let old_key = random_key();
+    let mut config = test_config();
+    config.mfa.keys = Some(KeyRing::parse(&format!("old:{old_key}")).unwrap());
+    let app = spawn_with(config.clone()).await;
+    let user = enrolled_user(&app).await;
+    let document = stored(&app, &user.email).await;
+    let id = document.get_str("_id").unwrap().to_owned();
+    // A copy of the database plus the password must not turn into a second factor: codes too
+    // long to enumerate, and nothing stored that a guess can be checked against offline.
+    for code in &user.recovery {
+        assert!(
+            code.replace('-', "").len() >= 16,
+            "{code} has under 80 bits"
+        );
+        let digest = unkeyed_digest(&id, code);
+        assert!(
+            !stored_codes(&document).iter().any(|s| s.contains(&digest)),
+            "a recovery code is stored as an unkeyed digest"
+        );
+    }
+
+    // Codes stored by the previous version (unkeyed digests of 50-bit codes) keep working:
+    // the next start seals them under the current key, here after a rotation.
+    let legacy = ["abcde-fghij", "klmno-pqrst"];
+    let digests: Vec<String> = legacy.iter().map(|c| unkeyed_digest(&id, c)).collect();
+    app.database()
+        .await
+        .collection::<Document>("users")
+        .update_one(
+            doc! { "_id": &id },
+            doc! { "$set": { "mfa.recovery_codes": &digests } },
+        )
+        .await
+        .unwrap();
+    let new_key = random_key();
+    let mut rotated = config.clone();
+    rotated.mfa.keys = Some(KeyRing::parse(&format!("new:{new_key},old:{old_key}")).unwrap());
+    let restarted = spawn_with(rotated.clone()).await;
+    let mut sealed = Vec::new();
+    for _ in 0..50 {
+        sealed = stored_codes(&stored(&restarted, &user.email).await);
+        if sealed.iter().all(|s| s.starts_with("s1:new:")) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(
+        sealed.iter().all(|s| s.starts_with("s1:new:")),
+        "{sealed:?}"
+    );
+    assert!(!sealed.iter().any(|s| digests.iter().any(|d| s.contains(d))));
+    restarted.stop().await;
+
+    // Re-keyed, they need only the new key, and each works once.
+    let mut new_only = rotated.clone();
+    new_only.mfa.keys = Some(KeyRing::parse(&format!("new:{new_key}")).unwrap());
+    let third = spawn_with(new_only).await;
+    let pending = challenge(&third, &user.email, PASSWORD).await;
+    let response = answer(&third, &pending, json!({ "recovery_code": legacy[0] })).await;
+    assert_eq!(response.status(), 201);
+    let pending = challenge(&third, &user.email, PASSWORD).await;
+    let response = answer(&third, &pending, json!({ "recovery_code": legacy[0] })).await;
+    assert_eq!(code_of(response).await, (403, "invalid_mfa_code".into()));
+    let response = answer(&third, &pending, json!({ "recovery_code": "KLMNO PQRST" })).await;
+    assert_eq!(response.status(), 201);
+    third.finish().await;
+    app.stop().await;
+}

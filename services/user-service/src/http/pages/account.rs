@@ -14,6 +14,7 @@ use super::view::View;
 use crate::account::AccountError;
 use crate::account::owner::{self, SessionRef};
 use crate::account::profile::{self, ProfileEdit};
+use crate::account::sign_out;
 use crate::domain::{DisplayName, Email, Locale};
 use crate::http::AppState;
 use crate::http::error::{ApiError, FieldError};
@@ -277,9 +278,7 @@ pub async fn revoke_others(
     session: SignedIn,
     Posted { page, .. }: Posted<super::guard::NoFields>,
 ) -> Response {
-    let outcome = state
-        .sessions
-        .revoke_all(&session.user_id, Some(&session.id))
+    let outcome = sign_out::others(&state, session.session_ref())
         .await
         .map(|_| "sessions_revoked")
         .map_err(ApiError::from);

@@ -60,7 +60,7 @@ pub async fn confirm(
     Posted { page, form }: Posted<CodeForm>,
 ) -> Response {
     let outcome = match parse_code("code", form.code.trim()) {
-        Ok(code) => mfa::confirm_enrolment(&state, &session.user_id, &code)
+        Ok(code) => mfa::confirm_enrolment(&state, session.session_ref(), &code)
             .await
             .map_err(ApiError::from),
         Err(e) => Err(ApiError::invalid(vec![e])),
@@ -108,7 +108,7 @@ pub async fn disable(
         parse_factor(None, Some(code))
     };
     let outcome = match factor {
-        Ok(factor) => mfa::disable(&state, &session.user_id, &form.password, &factor)
+        Ok(factor) => mfa::disable(&state, session.session_ref(), &form.password, &factor)
             .await
             .map(|()| "mfa_disabled")
             .map_err(ApiError::from),

@@ -115,6 +115,16 @@ pub struct SignedIn {
     pub user_id: String,
 }
 
+impl SignedIn {
+    pub fn session_ref(&self) -> crate::account::owner::SessionRef<'_> {
+        crate::account::owner::SessionRef {
+            user_id: &self.user_id,
+            digest: &self.digest,
+            id: &self.id,
+        }
+    }
+}
+
 impl FromRequestParts<AppState> for SignedIn {
     type Rejection = Response;
 

@@ -42,9 +42,12 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let config = Arc::new(config);
         let (db, users) = connect_mongodb(&config).await?;
-        let redis = RedisStore::connect(config.redis.url.expose_secret(), &config.redis.key_prefix)
-            .await
-            .context("connecting to Redis")?;
+        let redis = RedisStore::connect(&config.redis).await.with_context(|| {
+            format!(
+                "connecting to Redis ({} mode)",
+                config.redis.connection.mode_name()
+            )
+        })?;
 
         let registry = admin::new_registry();
         let metrics = Metrics::register(&registry).context("registering metrics")?;

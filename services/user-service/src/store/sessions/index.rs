@@ -26,10 +26,12 @@ impl SessionStore {
         let mut sessions = Vec::with_capacity(index.len());
         let mut stale = Vec::new();
         for (id, digest) in index {
-            let fields: HashMap<String, String> = conn
-                .hgetall(self.session_key(&digest))
-                .await
-                .map_err(StoreError::redis)?;
+            let Some(key) = self.session_key(&digest) else {
+                stale.push(id);
+                continue;
+            };
+            let fields: HashMap<String, String> =
+                conn.hgetall(key).await.map_err(StoreError::redis)?;
             match (!fields.is_empty()).then(|| parse(&fields)).transpose()? {
                 Some(record)
                     if record.user_id == user_id
@@ -62,9 +64,15 @@ impl SessionStore {
         let Some(digest) = digest else {
             return Ok(false);
         };
+        let Some(key) = self.session_key(&digest) else {
+            conn.hdel::<_, _, ()>(&index_key, session_id)
+                .await
+                .map_err(StoreError::redis)?;
+            return Ok(false);
+        };
         let (deleted, _): (u32, u32) = redis::pipe()
             .atomic()
-            .del(self.session_key(&digest))
+            .del(key)
             .hdel(&index_key, session_id)
             .query_async(&mut conn)
             .await
@@ -89,7 +97,9 @@ impl SessionStore {
         let mut pipe = redis::pipe();
         pipe.atomic();
         for (id, digest) in &doomed {
-            pipe.del(self.session_key(digest)).ignore();
+            if let Some(key) = self.session_key(digest) {
+                pipe.del(key).ignore();
+            }
             pipe.hdel(&index_key, id).ignore();
         }
         pipe.query_async::<()>(&mut conn)

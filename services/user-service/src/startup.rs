@@ -223,7 +223,9 @@ fn app_state(
         SessionPolicy {
             idle_timeout: config.sessions.idle_timeout,
             lifetime: config.sessions.ttl,
+            max_per_account: config.sessions.max_per_account,
         },
+        metrics.sessions_evicted.clone(),
     );
     let site = crate::pages::Site::load(&config.pages.brand, config.pages.template_dir.as_deref())
         .context("loading the hosted pages' templates (PAGES_TEMPLATE_DIR)")?;

@@ -36,6 +36,7 @@ mod rate_limits;
 mod readiness;
 mod registration;
 mod security;
+mod session_limits;
 mod sessions;
 mod timeouts;
 mod traces;

@@ -42,11 +42,17 @@ pub use self::record::{SessionLookup, SessionPolicy, SessionRecord, StampCheck, 
 pub struct SessionStore {
     redis: RedisStore,
     policy: SessionPolicy,
+    /// Sessions ended by the per-account cap.
+    evicted: prometheus::IntCounter,
 }
 
 impl SessionStore {
-    pub fn new(redis: RedisStore, policy: SessionPolicy) -> Self {
-        Self { redis, policy }
+    pub fn new(redis: RedisStore, policy: SessionPolicy, evicted: prometheus::IntCounter) -> Self {
+        Self {
+            redis,
+            policy,
+            evicted,
+        }
     }
 
     pub fn policy(&self) -> SessionPolicy {
@@ -77,9 +83,11 @@ impl SessionStore {
         self.policy.lifetime.as_secs().max(1) as i64 + 60
     }
 
-    /// Stores a new session. Answers whether the stamp it carries is the user's current one in
-    /// Redis; when it is not, the session exists but no request will accept it until the caller
-    /// has settled which stamp is right (see the login workflow).
+    /// Stores a new session, prunes the user's index of ended sessions and ends the oldest ones
+    /// beyond the per-account cap (counted in `user_sessions_evicted_total`). Answers whether
+    /// the stamp it carries is the user's current one in Redis; when it is not, the session
+    /// exists but no request will accept it until the caller has settled which stamp is right
+    /// (see the login workflow).
     #[tracing::instrument(name = "sessions.create", skip_all)]
     pub async fn create(
         &self,
@@ -102,15 +110,21 @@ impl SessionStore {
             .arg(self.index_ttl())
             .arg(&record.id)
             .arg(digest)
-            .arg(&record.stamp);
+            .arg(&record.stamp)
+            .arg(self.policy.max_per_account)
+            .arg(self.redis.keys().user(&tag, "session", ""));
         for (name, value) in fields(record) {
             invocation.arg(name).arg(value);
         }
         let mut conn = self.redis.connection();
-        let current: Option<String> = invocation
+        let (current, evicted): (Option<String>, u64) = invocation
             .invoke_async(&mut conn)
             .await
             .map_err(StoreError::redis)?;
+        if evicted > 0 {
+            self.evicted.inc_by(evicted);
+            tracing::info!(user_id = %record.user_id, evicted, "oldest sessions ended: per-account cap");
+        }
         Ok(if current.as_deref() == Some(record.stamp.as_str()) {
             StampCheck::Current
         } else {

@@ -118,3 +118,47 @@ async fn mutual_tls_is_what_lets_the_client_in() {
         "the server requires a client certificate"
     );
 }
+
+#[tokio::test]
+async fn an_evicting_redis_is_refused_unless_allowed() {
+    let port = free_port();
+    let _server = Server(
+        Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+            ])
+            .args(["--maxmemory-policy", "allkeys-lru"])
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed"),
+    );
+    let conn = connection(&[("REDIS_URL", &format!("redis://127.0.0.1:{port}"))]);
+    for _ in 0..50 {
+        if conn.readiness().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let refused = conn.check_eviction_policy(false).await.unwrap_err();
+    assert_eq!(refused.policy, "allkeys-lru");
+    assert!(
+        refused.to_string().contains("REDIS_ALLOW_EVICTION"),
+        "{refused}"
+    );
+    conn.check_eviction_policy(true)
+        .await
+        .expect("allowed explicitly");
+    let _: () = redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("maxmemory-policy")
+        .arg("noeviction")
+        .query_async(&mut conn.clone())
+        .await
+        .unwrap();
+    conn.check_eviction_policy(false).await.expect("noeviction");
+}

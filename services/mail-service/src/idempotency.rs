@@ -124,6 +124,11 @@ impl SentLog {
         Ok(())
     }
 
+    /// Refuses an evicting Redis unless allowed (see `RedisConnection::check_eviction_policy`).
+    pub async fn check_eviction(&self, allow: bool) -> Result<(), common::redis::EvictingRedis> {
+        self.conn.check_eviction_policy(allow).await
+    }
+
     /// For readiness: what is wrong in the configured mode (no primary known, slots not
     /// covered), if anything. Never the URL (it may carry the password).
     pub async fn ping(&self) -> Result<(), String> {

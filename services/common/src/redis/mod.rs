@@ -9,11 +9,13 @@
 
 mod cluster;
 mod connection;
+mod eviction;
 mod sentinel;
 mod settings;
 mod tls;
 
 pub use connection::{RedisConnection, RedisSetupError};
+pub use eviction::EvictingRedis;
 pub use settings::{
     CONNECT_TIMEOUT, Credentials, NodeAddr, RESPONSE_TIMEOUT, RedisConnectionSettings,
     RedisTopology, TlsFiles, key_prefix,

@@ -62,6 +62,8 @@ pub struct RedisConnectionSettings {
     /// TLS to the data nodes: `rediss://`, or `REDIS_TLS` in Sentinel and Cluster modes.
     pub tls: bool,
     pub tls_files: TlsFiles,
+    /// `REDIS_ALLOW_EVICTION`: start even when Redis may evict keys (see `check_eviction_policy`).
+    pub allow_eviction: bool,
 }
 
 impl RedisConnectionSettings {
@@ -85,6 +87,7 @@ impl RedisConnectionSettings {
             auth,
             tls,
             tls_files,
+            allow_eviction: env.flag("REDIS_ALLOW_EVICTION", false),
         }
     }
 

@@ -28,6 +28,10 @@ pub struct RedisSettings {
     pub connection: RedisConnectionSettings,
     /// Prefix of every Redis key, so several deployments (or tests) can share one Redis.
     pub key_prefix: String,
+    /// Replicas to wait for after a session is created or revoked (`WAIT`); 0: off.
+    pub wait_replicas: u32,
+    /// How long that wait may take; a shortfall is logged, the request still succeeds.
+    pub wait_timeout: Duration,
 }
 
 impl RedisSettings {
@@ -35,6 +39,8 @@ impl RedisSettings {
         Self {
             connection: RedisConnectionSettings::from_env(env),
             key_prefix: common::redis::key_prefix(env),
+            wait_replicas: env.optional("REDIS_WAIT_REPLICAS", 0),
+            wait_timeout: env.duration("REDIS_WAIT_TIMEOUT", Duration::from_millis(100)),
         }
     }
 }

@@ -60,6 +60,8 @@ return 0
 pub struct RedisStore {
     conn: RedisConnection,
     keys: Keys,
+    /// Replicas a session write waits for, and for how long (`REDIS_WAIT_*`).
+    wait: (u32, Duration),
 }
 
 impl RedisStore {
@@ -70,10 +72,42 @@ impl RedisStore {
         conn.readiness()
             .await
             .map_err(|problem| anyhow::anyhow!("Redis is not usable: {problem}"))?;
+        conn.check_eviction_policy(settings.connection.allow_eviction)
+            .await?;
         Ok(Self {
             conn,
             keys: Keys::new(&settings.key_prefix),
+            wait: (settings.wait_replicas, settings.wait_timeout),
         })
+    }
+
+    /// After a session write on `conn`: waits for `REDIS_WAIT_REPLICAS` replicas to have it (at
+    /// most `REDIS_WAIT_TIMEOUT`). `WAIT` counts the writes of this connection; the `EXISTS` of
+    /// `key` before it routes both to the key's node in a Cluster. A shortfall or an error is
+    /// logged: the write is done on the primary either way.
+    pub(super) async fn wait_for_replicas(&self, conn: &mut RedisConnection, key: &str) {
+        let (replicas, timeout) = self.wait;
+        if replicas == 0 {
+            return;
+        }
+        let answer: redis::RedisResult<(u32, u32)> = redis::pipe()
+            .exists(key)
+            .cmd("WAIT")
+            .arg(replicas)
+            .arg(timeout.as_millis().max(1) as u64)
+            .query_async(conn)
+            .await;
+        match answer {
+            Ok((_, acked)) if acked >= replicas => {}
+            Ok((_, acked)) => {
+                tracing::warn!(
+                    acked,
+                    wanted = replicas,
+                    "session write reached fewer replicas than REDIS_WAIT_REPLICAS in time"
+                )
+            }
+            Err(e) => tracing::warn!(error = %e, "waiting for replicas failed"),
+        }
     }
 
     pub(super) fn key(&self, kind: &str, id: &str) -> String {

@@ -34,6 +34,7 @@ mod proxy;
 mod queue_trust;
 mod rate_limits;
 mod readiness;
+mod redis_durability;
 mod registration;
 mod security;
 mod session_limits;

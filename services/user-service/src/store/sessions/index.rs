@@ -83,11 +83,12 @@ impl SessionStore {
         };
         let (deleted, _): (u32, u32) = redis::pipe()
             .atomic()
-            .del(key)
+            .del(&key)
             .hdel(&index_key, session_id)
             .query_async(&mut conn)
             .await
             .map_err(StoreError::redis)?;
+        self.redis.wait_for_replicas(&mut conn, &key).await;
         Ok(deleted == 1)
     }
 
@@ -121,6 +122,7 @@ impl SessionStore {
         pipe.query_async::<()>(&mut conn)
             .await
             .map_err(StoreError::redis)?;
+        self.redis.wait_for_replicas(&mut conn, &index_key).await;
         Ok(doomed.len())
     }
 }

@@ -103,7 +103,7 @@ impl SessionStore {
         let script = Script::new(CREATE);
         let mut invocation = script.prepare_invoke();
         invocation
-            .key(key)
+            .key(&key)
             .key(self.index_key(&record.user_id))
             .key(self.stamp_key(&record.user_id))
             .arg(ttl)
@@ -125,6 +125,7 @@ impl SessionStore {
             self.evicted.inc_by(evicted);
             tracing::info!(user_id = %record.user_id, evicted, "oldest sessions ended: per-account cap");
         }
+        self.redis.wait_for_replicas(&mut conn, &key).await;
         Ok(if current.as_deref() == Some(record.stamp.as_str()) {
             StampCheck::Current
         } else {

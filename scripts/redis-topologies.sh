@@ -244,7 +244,7 @@ start)
     say "up: $what"
     ;;
 stop) stop_all ;;
-env) print_env "${3:-TEST_}" "${2:?topology}" ;;
+env) print_env "${3-TEST_}" "${2:?topology}" ;;
 cli)
     mode=${2:?topology}
     shift 2

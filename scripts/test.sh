@@ -149,6 +149,33 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "==> cargo test"
 cargo test --workspace --locked --no-fail-fast
 
+# ---- the Redis modes (docs/redis.md): the API tests that touch sessions, limits and links, the
+# readiness messages and the mail service's sent record, against one TLS server with mutual TLS,
+# a Sentinel set (TLS, passwords) and a 6-node Cluster (TLS), all on loopback
+# (scripts/redis-topologies.sh, stopped afterwards).
+REDIS_MODE_TESTS=(sessions:: session_limits:: redis_durability:: security:: rate_limits:: password_resets:: registration:: mfa:: account::)
+run_redis_modes() {
+    local mode vars
+    RUN_DIR=$RUN_DIR "$SCRIPT_DIR/redis-topologies.sh" start all
+    for mode in tls sentinel cluster; do
+        echo "==> Redis $mode: API tests (${REDIS_MODE_TESTS[*]}), readiness, sent record"
+        vars=$(RUN_DIR=$RUN_DIR "$SCRIPT_DIR/redis-topologies.sh" env "$mode")
+        (
+            while IFS= read -r line; do export "${line?}"; done <<<"$vars"
+            cargo test --locked -p user-service --test api -- "${REDIS_MODE_TESTS[@]}"
+            cargo test --locked -p user-platform-common --test redis_readiness
+        )
+        vars=$(RUN_DIR=$RUN_DIR "$SCRIPT_DIR/redis-topologies.sh" env "$mode" "")
+        (
+            while IFS= read -r line; do export "${line?}"; done <<<"$vars"
+            cargo test --locked -p mail-service --test delivery
+        )
+    done
+    RUN_DIR=$RUN_DIR "$SCRIPT_DIR/redis-topologies.sh" stop
+}
+run_redis_modes
+# ---- end of the Redis modes
+
 # ------------------------------------------------------------------ EmailTemplate controller e2e
 # The real mail-service binary (built by cargo test above) against kmock's KubernetesEmulator over
 # HTTP, with RabbitMQ, Redis and the SMTP capture server (tests/kmock/controller_e2e.py).

@@ -9,6 +9,8 @@ pub mod amqp;
 pub mod config;
 pub mod email;
 #[cfg(feature = "runtime")]
+pub mod redis;
+#[cfg(feature = "runtime")]
 pub mod server;
 #[cfg(feature = "runtime")]
 pub mod shutdown;

@@ -232,7 +232,7 @@ fn config(args: &Args, queue: &str, prefix: &str, nodelay: bool) -> Config {
             nodelay,
         },
         redis: RedisConfig {
-            url: env_or("REDIS_URL", "redis://127.0.0.1:6379").into(),
+            connection: redis_connection(),
             key_prefix: prefix.into(),
             sent_ttl: Duration::from_secs(3600),
             claim_ttl: Duration::from_secs(60),
@@ -544,4 +544,19 @@ fn report(
     println!("{md}");
     eprintln!("wrote {}.{{md,json}}", base.display());
     Ok(())
+}
+
+/// The process's `REDIS_*` connection variables (any mode), else the local Redis.
+fn redis_connection() -> common::redis::RedisConnectionSettings {
+    let url = env_or("REDIS_URL", "redis://127.0.0.1:6379");
+    let mut vars: HashMap<String, String> = std::env::vars()
+        .filter(|(k, _)| k.starts_with("REDIS_") && k != "REDIS_KEY_PREFIX")
+        .collect();
+    if !vars.contains_key("REDIS_MODE") {
+        vars.insert("REDIS_URL".into(), url);
+    }
+    let mut env = common::config::Env::from_map(vars);
+    let settings = common::redis::RedisConnectionSettings::from_env(&mut env);
+    env.finish().expect("valid REDIS_* variables");
+    settings
 }

@@ -4,14 +4,15 @@
 //!
 //! Keys (after `REDIS_KEY_PREFIX`):
 //! - `sent:<message_id>`: the SMTP relay accepted this message; kept for `SENT_TTL`.
-//! - `sending:<message_id>`: a replica is sending it right now; value is that attempt's random
-//!   token, kept for `SEND_CLAIM_TTL` at most.
+//! - `sending:{<prefix>sent:<message_id>}`: a replica is sending it right now; value is that
+//!   attempt's random token, kept for `SEND_CLAIM_TTL` at most. Its hash tag is the sent key's
+//!   whole name, so both are in one Cluster slot (the scripts below touch both) while the sent
+//!   key keeps the name it had before Cluster support: records made earlier still count.
 
 use std::time::Duration;
 
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use common::redis::{RedisConnection, RedisSetupError};
 use redis::{RedisError, Script};
-use secrecy::ExposeSecret;
 use uuid::Uuid;
 
 use crate::config::RedisConfig;
@@ -57,7 +58,7 @@ return 1
 
 #[derive(Clone)]
 pub struct SentLog {
-    conn: ConnectionManager,
+    conn: RedisConnection,
     prefix: String,
     sent_ttl_ms: u64,
     claim_ttl_ms: u64,
@@ -65,15 +66,9 @@ pub struct SentLog {
 
 impl SentLog {
     /// Connects lazily, so a Redis outage at start-up only makes the service unready.
-    pub fn new(config: &RedisConfig) -> Result<Self, RedisError> {
-        let client = redis::Client::open(config.url.expose_secret())?;
-        let manager = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_number_of_retries(2)
-            .set_max_delay(Duration::from_secs(1));
+    pub fn new(config: &RedisConfig) -> Result<Self, RedisSetupError> {
         Ok(Self {
-            conn: ConnectionManager::new_lazy_with_config(client, manager)?,
+            conn: RedisConnection::open(&config.connection)?,
             prefix: config.key_prefix.clone(),
             sent_ttl_ms: millis(config.sent_ttl),
             claim_ttl_ms: millis(config.claim_ttl),
@@ -85,7 +80,7 @@ impl SentLog {
     }
 
     fn claim_key(&self, id: Uuid) -> String {
-        format!("{}sending:{id}", self.prefix)
+        format!("{}sending:{{{}}}", self.prefix, self.sent_key(id))
     }
 
     #[tracing::instrument(name = "sent_log.claim", skip_all)]
@@ -129,15 +124,15 @@ impl SentLog {
         Ok(())
     }
 
-    /// For readiness.
+    /// Refuses an evicting Redis unless allowed (see `RedisConnection::check_eviction_policy`).
+    pub async fn check_eviction(&self, allow: bool) -> Result<(), common::redis::EvictingRedis> {
+        self.conn.check_eviction_policy(allow).await
+    }
+
+    /// For readiness: what is wrong in the configured mode (no primary known, slots not
+    /// covered), if anything. Never the URL (it may carry the password).
     pub async fn ping(&self) -> Result<(), String> {
-        redis::cmd("PING")
-            .query_async::<String>(&mut self.conn.clone())
-            .await
-            .map(drop)
-            // Redis errors can name the host; readiness logs this, which is acceptable, but
-            // never the URL (it may carry the password), which RedisError does not include.
-            .map_err(|e| e.to_string())
+        self.conn.readiness().await
     }
 }
 

@@ -43,6 +43,9 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Application> {
         let templates = TemplateStore::new(initial_templates(&config.template_source)?);
         let sent_log = SentLog::new(&config.redis).context("configuring Redis")?;
+        sent_log
+            .check_eviction(config.redis.connection.allow_eviction)
+            .await?;
         let registry = admin::new_registry();
         let metrics = Metrics::register(&registry).context("registering metrics")?;
         // Only the kubernetes source is not ready until the resources have been listed and

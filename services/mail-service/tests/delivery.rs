@@ -290,10 +290,10 @@ async fn a_message_claimed_by_a_crashed_replica_waits_for_the_claim_then_is_sent
     let message = verify_email(&to, "claimed");
 
     // What a replica killed mid-send leaves behind: its claim, until the TTL ends it.
-    let client = redis::Client::open(support::redis_url()).unwrap();
-    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let mut conn = support::redis_connection();
+    let sent_key = format!("{}sent:{}", scope.prefix, message.message_id);
     let _: () = redis::cmd("SET")
-        .arg(format!("{}sending:{}", scope.prefix, message.message_id))
+        .arg(format!("{}sending:{{{sent_key}}}", scope.prefix))
         .arg("crashed-attempt")
         .arg("PX")
         .arg(1500)
@@ -322,7 +322,7 @@ fn spawn_binary(scope: &Scope, smtp_port: u16) -> std::process::Child {
     std::process::Command::new(env!("CARGO_BIN_EXE_mail-service"))
         .env_clear()
         .env("AMQP_URL", support::amqp_url())
-        .env("REDIS_URL", support::redis_url())
+        .envs(support::redis_env())
         .env("REDIS_KEY_PREFIX", &scope.prefix)
         .env("EMAIL_QUEUE", &scope.topology.queue)
         .env("RETRY_DELAYS", "300ms,600ms")

@@ -262,6 +262,32 @@ pub fn new_token() -> String {
     URL_SAFE_NO_PAD.encode(bytes)
 }
 
+/// Length of a routing tag, the first characters of every session token.
+pub const ROUTING_TAG_LEN: usize = 4;
+
+/// An account's routing tag: 24 bits of the SHA-256 of its id, URL-safe base64. A user's
+/// Redis keys carry it as their Cluster hash tag (store::keys), and each session token starts
+/// with it so that the session's key follows from the token alone. Not a secret (it only says
+/// which slot holds the keys); two accounts may share one.
+pub fn routing_tag(user_id: &str) -> String {
+    URL_SAFE_NO_PAD.encode(&Sha256::digest(user_id.as_bytes())[..3])
+}
+
+/// A session token: the account's routing tag, then 232 random bits; 43 URL-safe characters
+/// like every other token.
+pub fn new_session_token(user_id: &str) -> String {
+    let mut bytes = [0u8; 29];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("{}{}", routing_tag(user_id), URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// What a session is stored under: the token's routing tag and the digest of the whole token
+/// (`<tag>.<hex>`). Tokens issued before routing tags existed give a tag that leads nowhere.
+pub fn session_digest(token: &str) -> String {
+    let tag = token.get(..ROUTING_TAG_LEN).unwrap_or_default();
+    format!("{tag}.{}", token_digest(token))
+}
+
 /// A public session id: 128 random bits, URL-safe base64 (22 characters). Not a secret,
 /// but unguessable so that ids cannot be enumerated.
 pub fn new_session_id() -> String {
@@ -345,6 +371,11 @@ mod tests {
         assert!(looks_like_token(&a));
         assert_ne!(a, new_token());
         assert_eq!(token_digest(&a).len(), 64);
+        let session = new_session_token("user-1");
+        assert!(looks_like_token(&session), "{session}");
+        assert!(session.starts_with(&routing_tag("user-1")));
+        assert_ne!(session, new_session_token("user-1"));
+        assert!(session_digest(&session).starts_with(&format!("{}.", &session[..4])));
         assert!(!looks_like_token("short"));
     }
 }

@@ -21,6 +21,8 @@ pub struct Metrics {
     pub auth_check_duration: HistogramVec,
     pub admin_actions: IntCounterVec,
     pub admin_auth_failures: IntCounter,
+    /// Sessions ended because their account reached `SESSION_MAX_PER_ACCOUNT`.
+    pub sessions_evicted: IntCounter,
     pub page_refusals: IntCounterVec,
 }
 
@@ -100,6 +102,7 @@ impl Metrics {
             auth_check_duration: defs::AUTH_CHECK_DURATION.histogram_vec(AUTH_CHECK_BUCKETS)?,
             admin_actions: defs::ADMIN_ACTIONS.counter_vec()?,
             admin_auth_failures: defs::ADMIN_AUTH_FAILURES.counter()?,
+            sessions_evicted: defs::SESSIONS_EVICTED.counter()?,
             page_refusals: defs::PAGE_REFUSALS.counter_vec()?,
         };
         m.start_at_zero();
@@ -110,9 +113,10 @@ impl Metrics {
     }
 
     /// Every metric, in the order they are registered.
-    fn collectors(&self) -> [Box<dyn Collector>; 15] {
+    fn collectors(&self) -> [Box<dyn Collector>; 16] {
         [
             Box::new(self.admin_auth_failures.clone()),
+            Box::new(self.sessions_evicted.clone()),
             Box::new(self.page_refusals.clone()),
             Box::new(self.admin_actions.clone()),
             Box::new(self.auth_checks.clone()),
@@ -291,6 +295,11 @@ mod defs {
         name: "user_admin_actions_total",
         help: "Operators' actions through the admin API, by action",
         labels: &["action"],
+    };
+    pub(super) const SESSIONS_EVICTED: Def = Def {
+        name: "user_sessions_evicted_total",
+        help: "Oldest sessions ended because their account reached SESSION_MAX_PER_ACCOUNT",
+        labels: &[],
     };
     pub(super) const ADMIN_AUTH_FAILURES: Def = Def {
         name: "user_admin_auth_failures_total",

@@ -42,9 +42,12 @@ impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         let config = Arc::new(config);
         let (db, users) = connect_mongodb(&config).await?;
-        let redis = RedisStore::connect(config.redis.url.expose_secret(), &config.redis.key_prefix)
-            .await
-            .context("connecting to Redis")?;
+        let redis = RedisStore::connect(&config.redis).await.with_context(|| {
+            format!(
+                "connecting to Redis ({} mode)",
+                config.redis.connection.mode_name()
+            )
+        })?;
 
         let registry = admin::new_registry();
         let metrics = Metrics::register(&registry).context("registering metrics")?;
@@ -228,7 +231,9 @@ fn app_state(
         SessionPolicy {
             idle_timeout: config.sessions.idle_timeout,
             lifetime: config.sessions.ttl,
+            max_per_account: config.sessions.max_per_account,
         },
+        metrics.sessions_evicted.clone(),
     );
     let site = crate::pages::Site::load(&config.pages.brand, config.pages.template_dir.as_deref())
         .context("loading the hosted pages' templates (PAGES_TEMPLATE_DIR)")?;

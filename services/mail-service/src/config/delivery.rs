@@ -6,15 +6,16 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use common::config::Env;
-use secrecy::SecretString;
+use common::redis::RedisConnectionSettings;
 
 use super::smtp::SEND_TIMEOUTS;
 
 /// Where the record of sent messages lives (the idempotency store).
 #[derive(Debug, Clone)]
 pub struct RedisConfig {
-    /// May carry a password: a `SecretString`, redacted in `Debug`.
-    pub url: SecretString,
+    /// Standalone, Sentinel or Cluster, with TLS and credentials (`common::redis`); passwords
+    /// are `SecretString`s, redacted in `Debug`.
+    pub connection: RedisConnectionSettings,
     /// Prepended to every key, shared with the user service's namespace.
     pub key_prefix: String,
     /// How long a message id is remembered as sent. Redeliveries and re-publishes older than
@@ -27,14 +28,14 @@ pub struct RedisConfig {
 }
 
 impl RedisConfig {
-    /// Reads the Redis variables; `None` when `REDIS_URL` is missing (recorded in `env`). The
-    /// sent TTL comes back either way: the retry schedule is checked against it.
+    /// Reads the Redis variables (problems are recorded in `env`). The sent TTL is returned
+    /// too: the retry schedule is checked against it.
     pub(crate) fn from_env(
         env: &mut Env,
         smtp_timeout: Duration,
     ) -> (Option<RedisConfig>, Duration) {
-        let url = env.required_secret("REDIS_URL");
-        let key_prefix = env.optional("REDIS_KEY_PREFIX", "up:".to_owned());
+        let connection = RedisConnectionSettings::from_env(env);
+        let key_prefix = common::redis::key_prefix(env);
         let sent_ttl = env.duration("SENT_TTL", Duration::from_secs(7 * 24 * 3600));
         let claim_ttl = env.duration("SEND_CLAIM_TTL", Duration::from_secs(120));
         // A claim that expires mid-send would let another replica send the same email. The
@@ -45,8 +46,8 @@ impl RedisConfig {
                 format!("must be more than {SEND_TIMEOUTS} times SMTP_TIMEOUT"),
             );
         }
-        let config = url.map(|url| RedisConfig {
-            url,
+        let config = Some(RedisConfig {
+            connection,
             key_prefix,
             sent_ttl,
             claim_ttl,

@@ -37,6 +37,34 @@ pub fn redis_url() -> String {
     std::env::var("REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
+/// The `REDIS_*` connection variables of this process (a topology of
+/// scripts/redis-topologies.sh), or the local standalone Redis.
+pub fn redis_env() -> Vec<(String, String)> {
+    let mut vars: Vec<(String, String)> = std::env::vars()
+        .filter(|(k, _)| k.starts_with("REDIS_") && k != "REDIS_KEY_PREFIX" && k != "REDIS_PORT")
+        .collect();
+    if !vars
+        .iter()
+        .any(|(k, _)| k == "REDIS_URL" || k == "REDIS_MODE")
+    {
+        vars.push(("REDIS_URL".into(), redis_url()));
+    }
+    vars
+}
+
+pub fn redis_settings() -> common::redis::RedisConnectionSettings {
+    let mut env = common::config::Env::from_map(redis_env().into_iter().collect());
+    let settings = common::redis::RedisConnectionSettings::from_env(&mut env);
+    env.finish()
+        .expect("the test's REDIS_* variables are valid");
+    settings
+}
+
+/// A connection to the test's Redis, in its mode.
+pub fn redis_connection() -> common::redis::RedisConnection {
+    common::redis::RedisConnection::open(&redis_settings()).expect("Redis client")
+}
+
 pub fn sink_port() -> u16 {
     std::env::var("SMTP_SINK_PORT")
         .ok()
@@ -62,7 +90,7 @@ pub fn config(queue: &str, prefix: &str) -> Config {
             nodelay: true,
         },
         redis: RedisConfig {
-            url: redis_url().into(),
+            connection: redis_settings(),
             key_prefix: prefix.to_owned(),
             // Long enough for any test, short enough that nothing lingers.
             sent_ttl: Duration::from_secs(600),
@@ -125,8 +153,7 @@ impl Scope {
                 .await
                 .unwrap();
         }
-        let client = redis::Client::open(redis_url()).unwrap();
-        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let mut conn = redis_connection();
         let keys: Vec<String> = redis::cmd("KEYS")
             .arg(format!("{}*", self.prefix))
             .query_async(&mut conn)

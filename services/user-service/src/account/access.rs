@@ -9,7 +9,7 @@ use std::time::Instant;
 use chrono::{DateTime, Utc};
 
 use super::AccountError;
-use crate::crypto::token_digest;
+use crate::crypto::session_digest;
 use crate::state::AppState;
 use crate::store::sessions::SessionLookup;
 
@@ -71,7 +71,7 @@ async fn decide(
         Credential::Malformed => return ("invalid", Err(AccountError::Unauthorized)),
         Credential::Token(token) => token,
     };
-    match state.sessions.check(&token_digest(token)).await {
+    match state.sessions.check(&session_digest(token)).await {
         Err(e) => ("error", Err(e.into())),
         Ok(SessionLookup::Unknown) => ("invalid", Err(AccountError::Unauthorized)),
         Ok(SessionLookup::Ended) => ("expired", Err(AccountError::Unauthorized)),

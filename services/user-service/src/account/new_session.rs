@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::AccountError;
 use super::limits::Caller;
-use crate::crypto::{new_session_id, new_token, token_digest};
+use crate::crypto::{new_session_id, new_session_token, session_digest};
 use crate::state::AppState;
 use crate::store::sessions::{SessionRecord, StampCheck};
 use crate::store::users::UserDoc;
@@ -34,8 +34,8 @@ pub(super) async fn create_session(
     user: &UserDoc,
     caller: Caller,
 ) -> Result<NewSession, AccountError> {
-    let token = new_token();
-    let digest = token_digest(&token);
+    let token = new_session_token(&user.id);
+    let digest = session_digest(&token);
     let now = Utc::now();
     let lifetime = chrono::Duration::from_std(state.sessions.policy().lifetime)
         .unwrap_or_else(|_| chrono::Duration::days(1));

@@ -15,6 +15,8 @@ pub struct SessionSettings {
     pub ttl: Duration,
     /// A session unused for this long ends.
     pub idle_timeout: Duration,
+    /// Live sessions one account may have; a new one beyond ends the oldest.
+    pub max_per_account: u32,
 }
 
 impl SessionSettings {
@@ -22,7 +24,11 @@ impl SessionSettings {
         let sessions = Self {
             ttl: env.duration("SESSION_TTL", Duration::from_secs(24 * 3600)),
             idle_timeout: env.duration("SESSION_IDLE_TIMEOUT", Duration::from_secs(3600)),
+            max_per_account: env.optional("SESSION_MAX_PER_ACCOUNT", 50),
         };
+        if !(1..=1000).contains(&sessions.max_per_account) {
+            env.invalid("SESSION_MAX_PER_ACCOUNT", "must be from 1 to 1000");
+        }
         for (name, value) in [
             ("SESSION_TTL", sessions.ttl),
             ("SESSION_IDLE_TIMEOUT", sessions.idle_timeout),

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use common::config::Env;
+use common::redis::RedisConnectionSettings;
 use secrecy::{ExposeSecret, SecretString};
 
 #[derive(Debug, Clone)]
@@ -23,16 +24,23 @@ impl MongoSettings {
 
 #[derive(Debug, Clone)]
 pub struct RedisSettings {
-    pub url: SecretString,
+    /// Standalone, Sentinel or Cluster, with TLS and credentials (`common::redis`).
+    pub connection: RedisConnectionSettings,
     /// Prefix of every Redis key, so several deployments (or tests) can share one Redis.
     pub key_prefix: String,
+    /// Replicas to wait for after a session is created or revoked (`WAIT`); 0: off.
+    pub wait_replicas: u32,
+    /// How long that wait may take; a shortfall is logged, the request still succeeds.
+    pub wait_timeout: Duration,
 }
 
 impl RedisSettings {
     pub(super) fn from_env(env: &mut Env) -> Self {
         Self {
-            url: connection_url(env, "REDIS_URL", &["redis://", "rediss://"]),
-            key_prefix: env.optional("REDIS_KEY_PREFIX", "up:".to_owned()),
+            connection: RedisConnectionSettings::from_env(env),
+            key_prefix: common::redis::key_prefix(env),
+            wait_replicas: env.optional("REDIS_WAIT_REPLICAS", 0),
+            wait_timeout: env.duration("REDIS_WAIT_TIMEOUT", Duration::from_millis(100)),
         }
     }
 }

@@ -10,7 +10,7 @@ use super::AppState;
 use super::error::ApiError;
 use crate::account::AccountError;
 use crate::account::access::Credential;
-use crate::crypto::{looks_like_token, token_digest};
+use crate::crypto::{looks_like_token, session_digest};
 use crate::store::StoreError;
 use crate::store::sessions::SessionLookup;
 
@@ -119,7 +119,7 @@ impl CurrentSession {
     /// The valid session of a token (bearer or the pages' cookie), `None` when it is unknown
     /// or ended. One Redis round trip: lookup, expiry, the account's security stamp, touch.
     pub async fn of_token(state: &AppState, token: &str) -> Result<Option<Self>, StoreError> {
-        let digest = token_digest(token);
+        let digest = session_digest(token);
         Ok(match state.sessions.check(&digest).await? {
             SessionLookup::Valid(record) => Some(CurrentSession {
                 digest,

@@ -89,7 +89,7 @@ impl RedisStore {
         let mut conn = self.connection();
         let found: Option<(String, u32)> = redis::Script::new(ATTEMPT)
             .key(self.key("mfa-challenge", digest))
-            .key(self.key("mfa-challenge-attempts", digest))
+            .key(self.attempts_key(digest))
             .arg(max_attempts)
             .invoke_async(&mut conn)
             .await
@@ -114,15 +114,18 @@ impl RedisStore {
         Ok(record)
     }
 
+    /// The challenge's attempt counter, in its record's Cluster slot (see store::keys).
+    fn attempts_key(&self, digest: &str) -> String {
+        let record = self.key("mfa-challenge", digest);
+        self.keys().beside(&record, "mfa-challenge-attempts")
+    }
+
     /// Ends a challenge (out of attempts, or its account changed).
     #[tracing::instrument(name = "redis.drop_challenge", skip_all)]
     pub async fn drop_challenge(&self, digest: &str) -> Result<(), StoreError> {
         let mut conn = self.connection();
-        conn.del::<_, ()>(&[
-            self.key("mfa-challenge", digest),
-            self.key("mfa-challenge-attempts", digest),
-        ])
-        .await
-        .map_err(StoreError::redis)
+        conn.del::<_, ()>(&[self.key("mfa-challenge", digest), self.attempts_key(digest)])
+            .await
+            .map_err(StoreError::redis)
     }
 }

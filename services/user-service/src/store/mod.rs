@@ -1,5 +1,6 @@
 //! Persistence: users and the email outbox in MongoDB, sessions and single-use codes in Redis.
 
+pub mod keys;
 pub mod mfa_challenges;
 pub mod outbox;
 pub mod rate_limits;

@@ -2,12 +2,14 @@
 
 use std::time::Duration;
 
+use common::redis::RedisConnection;
 use redis::AsyncCommands;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::StoreError;
+use super::keys::Keys;
+use crate::config::RedisSettings;
 
 /// What a verification token stands for: this user owning this address. `previous` is set
 /// when the address replaces another one (an email change), which the confirmation swaps in.
@@ -40,13 +42,13 @@ pub struct ResetRecord {
     pub removes_mfa: bool,
 }
 
-/// Makes ARGV[1] the user's one pending email change and deletes the link of the previous
-/// one. KEYS: pending key, verify key prefix. ARGV: digest, TTL.
+/// Makes ARGV[1] the user's one pending email change and answers the previous one (whose link
+/// the caller deletes: it is another slot's key). KEYS: pending key. ARGV: digest, TTL.
 const REPLACE_PENDING: &str = r"
 local old = redis.call('GET', KEYS[1])
-if old and old ~= ARGV[1] then redis.call('DEL', KEYS[2] .. old) end
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-return 1
+if old and old ~= ARGV[1] then return old end
+return false
 ";
 
 /// Ends the pending email change if ARGV[1] is it. KEYS: pending key.
@@ -60,33 +62,67 @@ return 0
 
 #[derive(Clone)]
 pub struct RedisStore {
-    conn: ConnectionManager,
-    prefix: String,
+    conn: RedisConnection,
+    keys: Keys,
+    /// Replicas a session write waits for, and for how long (`REDIS_WAIT_*`).
+    wait: (u32, Duration),
 }
 
 impl RedisStore {
-    pub async fn connect(url: &str, prefix: &str) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url).map_err(StoreError::redis)?;
-        // Fail a command fast when Redis is gone instead of letting requests pile up; the
-        // manager reconnects in the background.
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(Duration::from_secs(2)))
-            .set_response_timeout(Some(Duration::from_secs(2)))
-            .set_number_of_retries(1);
-        let conn = ConnectionManager::new_with_config(client, config)
+    /// Connects in the configured mode (standalone, Sentinel or Cluster) and checks that
+    /// Redis answers: the service does not start without it.
+    pub async fn connect(settings: &RedisSettings) -> anyhow::Result<Self> {
+        let conn = RedisConnection::open(&settings.connection)?;
+        conn.readiness()
             .await
-            .map_err(StoreError::redis)?;
+            .map_err(|problem| anyhow::anyhow!("Redis is not usable: {problem}"))?;
+        conn.check_eviction_policy(settings.connection.allow_eviction)
+            .await?;
         Ok(Self {
             conn,
-            prefix: prefix.to_owned(),
+            keys: Keys::new(&settings.key_prefix),
+            wait: (settings.wait_replicas, settings.wait_timeout),
         })
     }
 
-    pub(super) fn key(&self, kind: &str, id: &str) -> String {
-        format!("{}{kind}:{id}", self.prefix)
+    /// After a session write on `conn`: waits for `REDIS_WAIT_REPLICAS` replicas to have it (at
+    /// most `REDIS_WAIT_TIMEOUT`). `WAIT` counts the writes of this connection; the `EXISTS` of
+    /// `key` before it routes both to the key's node in a Cluster. A shortfall or an error is
+    /// logged: the write is done on the primary either way.
+    pub(super) async fn wait_for_replicas(&self, conn: &mut RedisConnection, key: &str) {
+        let (replicas, timeout) = self.wait;
+        if replicas == 0 {
+            return;
+        }
+        let answer: redis::RedisResult<(u32, u32)> = redis::pipe()
+            .exists(key)
+            .cmd("WAIT")
+            .arg(replicas)
+            .arg(timeout.as_millis().max(1) as u64)
+            .query_async(conn)
+            .await;
+        match answer {
+            Ok((_, acked)) if acked >= replicas => {}
+            Ok((_, acked)) => {
+                tracing::warn!(
+                    acked,
+                    wanted = replicas,
+                    "session write reached fewer replicas than REDIS_WAIT_REPLICAS in time"
+                )
+            }
+            Err(e) => tracing::warn!(error = %e, "waiting for replicas failed"),
+        }
     }
 
-    pub(super) fn connection(&self) -> ConnectionManager {
+    pub(super) fn key(&self, kind: &str, id: &str) -> String {
+        self.keys.plain(kind, id)
+    }
+
+    pub(super) fn keys(&self) -> &Keys {
+        &self.keys
+    }
+
+    pub(super) fn connection(&self) -> RedisConnection {
         self.conn.clone()
     }
 
@@ -115,13 +151,9 @@ impl RedisStore {
             .transpose()
     }
 
+    /// Readiness: what is wrong in the configured mode, if anything.
     pub async fn ping(&self) -> Result<(), String> {
-        let mut conn = self.conn.clone();
-        redis::cmd("PING")
-            .query_async::<String>(&mut conn)
-            .await
-            .map(|_| ())
-            .map_err(|e| e.to_string())
+        self.conn.readiness().await
     }
 
     #[tracing::instrument(name = "redis.put_verification", skip_all)]
@@ -153,15 +185,19 @@ impl RedisStore {
     ) -> Result<(), StoreError> {
         self.put_verification(digest, record, ttl).await?;
         let mut conn = self.conn.clone();
-        redis::Script::new(REPLACE_PENDING)
+        let previous: Option<String> = redis::Script::new(REPLACE_PENDING)
             .key(self.key("email-change", &record.user_id))
-            .key(self.key("verify", ""))
             .arg(digest)
             .arg(ttl.as_secs().max(1))
-            .invoke_async::<i32>(&mut conn)
+            .invoke_async(&mut conn)
             .await
-            .map(|_| ())
-            .map_err(StoreError::redis)
+            .map_err(StoreError::redis)?;
+        // The previous link is no longer pending, which already refuses it; deleting it
+        // just tidies up.
+        match previous {
+            Some(old) => self.drop_verification(&old).await,
+            None => Ok(()),
+        }
     }
 
     /// Whether `digest` is the user's pending email change; it stops being pending either way.

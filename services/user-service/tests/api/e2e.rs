@@ -43,14 +43,16 @@ pub fn mail_config_with_links(
             "MAIL_FROM",
             "User Platform <no-reply@example.com>".to_owned(),
         ),
-        ("REDIS_URL", redis_url()),
         ("REDIS_KEY_PREFIX", prefix.to_owned()),
         ("RETRY_DELAYS", "1s".to_owned()),
         ("ALLOWED_LINK_ORIGINS", link_origins.to_owned()),
         ("SHUTDOWN_TIMEOUT", "5s".to_owned()),
     ];
-    let env =
-        common::config::Env::from_map(vars.into_iter().map(|(k, v)| (k.to_owned(), v)).collect());
+    let vars = vars
+        .into_iter()
+        .map(|(k, v)| (k.to_owned(), v))
+        .chain(redis_env());
+    let env = common::config::Env::from_map(vars.collect());
     mail_service::Config::load(env).expect("mail-service test configuration is valid")
 }
 

@@ -4,7 +4,6 @@ use std::time::Duration;
 
 use redis::AsyncCommands;
 use reqwest::Method;
-use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
 use crate::helpers::*;
@@ -150,12 +149,8 @@ async fn revoked_and_superseded_sessions_are_refused_and_counted() {
 
     // A session whose key outlived a change of its account (a revocation that failed, another
     // replica's change) ends by its stamp, and is counted as expired.
-    let mut redis = redis::Client::open(app.config.redis.url.expose_secret())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let stamp_key = format!("{}stamp:{id}", app.config.redis.key_prefix);
+    let mut redis = redis_connection(&app.config);
+    let stamp_key = user_service::store::keys::stamp_key(&app.config.redis.key_prefix, &id);
     let current: String = redis.get(&stamp_key).await.unwrap();
     let expired_before = check_counts(&app, "expired").await;
     let _: () = redis.set(&stamp_key, "moved-on").await.unwrap();
@@ -360,16 +355,8 @@ async fn the_address_is_passed_on_only_when_configured() {
     assert_eq!(body["email"], email.as_str());
 
     // A session created before the address was kept: still valid, without the header.
-    let mut redis = redis::Client::open(app.config.redis.url.expose_secret())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let key = format!(
-        "{}session:{}",
-        app.config.redis.key_prefix,
-        user_service::crypto::token_digest(&token)
-    );
+    let mut redis = redis_connection(&app.config);
+    let key = user_service::store::keys::session_key(&app.config.redis.key_prefix, &token);
     let removed: u32 = redis.hdel(&key, "email").await.unwrap();
     assert_eq!(removed, 1);
     assert_eq!(through(&proxy, "/orders", Some(&token)).await.status(), 200);

@@ -70,7 +70,7 @@ async fn readyz_follows_redis() {
     let port = free_port();
     let mut redis = start_redis(port).await;
     let mut config = test_config();
-    config.redis.url = format!("redis://127.0.0.1:{port}").into();
+    use_standalone_redis(&mut config, &format!("redis://127.0.0.1:{port}"));
     config.rate_limits.login_ip = "100/1m".parse().unwrap();
     let app = spawn_with(config).await;
 

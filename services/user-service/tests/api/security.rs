@@ -8,9 +8,7 @@ use std::time::Duration;
 use common::email::{EmailKind, EmailMessage};
 use redis::AsyncCommands;
 use reqwest::Method;
-use secrecy::ExposeSecret;
 use serde_json::json;
-use user_service::crypto::token_digest;
 
 use crate::helpers::*;
 
@@ -91,16 +89,8 @@ async fn a_session_left_behind_by_a_failed_revocation_is_refused() {
     let email = app.verified_user().await;
     let old = app.session(&email, PASSWORD).await;
     let current = app.session(&email, PASSWORD).await;
-    let mut redis = redis::Client::open(app.config.redis.url.expose_secret())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let key = format!(
-        "{}session:{}",
-        app.config.redis.key_prefix,
-        token_digest(&old)
-    );
+    let mut redis = redis_connection(&app.config);
+    let key = user_service::store::keys::session_key(&app.config.redis.key_prefix, &old);
     let saved: HashMap<String, String> = redis.hgetall(&key).await.unwrap();
     assert!(!saved.is_empty());
 

@@ -50,7 +50,7 @@ async fn a_stalled_mongodb_gives_503_within_the_request_timeout() {
 async fn a_stalled_redis_gives_503_within_the_request_timeout() {
     let proxy = StallingProxy::start("127.0.0.1:6379".into()).await;
     let mut config = test_config();
-    config.redis.url = format!("redis://127.0.0.1:{}", proxy.port).into();
+    use_standalone_redis(&mut config, &format!("redis://127.0.0.1:{}", proxy.port));
     config.server.request_timeout = Duration::from_secs(2);
     let app = spawn_with(config).await;
     assert_eq!(app.register(&unique_email(), PASSWORD).await.status(), 202);

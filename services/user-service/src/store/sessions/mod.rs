@@ -1,32 +1,39 @@
 //! Sessions in Redis.
 //!
-//! `session:<token digest>` is a hash with the session's fields; its key expires at whichever
-//! comes first, the idle timeout (pushed back on use) or the absolute lifetime. The index
-//! `user-sessions:<user id>` maps each of a user's session ids to its digest, so that a user's
-//! sessions can be listed and revoked without knowing their tokens. Index entries whose session
-//! expired are pruned when the index is read.
+//! All of a user's session keys live under the hash tag `{u:<routing tag>}` (store::keys), the
+//! tag every session token starts with, so each script below touches one Cluster slot:
 //!
-//! `stamp:<user id>` holds the user's current security stamp (a copy of the one in MongoDB, so
-//! that checking a session never reads MongoDB). Every session records the stamp it was made
-//! under and is valid only while the two are equal: a password change, reset, email change or
-//! deletion moves the stamp and every older session ends, even one whose key a failed revocation
-//! left behind or that a racing login created after the revocation. The stamp key lives as long
-//! as the longest session can (refreshed at each login); a session whose stamp key is missing is
-//! refused. The check, its expiry tests and the touch are one Lua script: one round trip, and a
-//! revoked session is never brought back by a concurrent touch.
+//! - `{u:<tag>}:session:<token digest>` is a hash with the session's fields; its key expires at
+//!   whichever comes first, the idle timeout (pushed back on use) or the absolute lifetime.
+//! - `{u:<tag>}:user-sessions:<user id>` maps each of a user's session ids to its stored digest
+//!   (`<tag>.<hex>`), so that a user's sessions can be listed and revoked without their tokens.
+//!   Every new session prunes the entries whose session expired and, past the cap of sessions
+//!   per account, ends the oldest: the index stays bounded.
+//! - `{u:<tag>}:stamp:<user id>` holds the user's current security stamp (a copy of the one in
+//!   MongoDB, so that checking a session never reads MongoDB). Every session records the stamp
+//!   it was made under and is valid only while the two are equal: a password change, reset,
+//!   email change or deletion moves the stamp and every older session ends, even one whose key
+//!   a failed revocation left behind or that a racing login created after the revocation. The
+//!   stamp key lives as long as the longest session can (refreshed at each login); a session
+//!   whose stamp key is missing is refused. The check, its expiry tests and the touch are one
+//!   Lua script: one round trip, and a revoked session is never brought back by a concurrent
+//!   touch.
 
 mod index;
 mod record;
 mod scripts;
+mod stamps;
 
 use std::collections::HashMap;
 
 use chrono::Utc;
-use redis::{AsyncCommands, Script};
+use redis::Script;
 
 use self::record::{fields, parse};
-use self::scripts::{CHECK, CREATE, MARK_VERIFIED, RESTAMP, SWAP_STAMP};
+use self::scripts::{CHECK, CREATE};
+use crate::crypto::routing_tag;
 use crate::store::StoreError;
+use crate::store::keys::split_session_digest;
 use crate::store::redis_store::RedisStore;
 
 pub use self::record::{SessionLookup, SessionPolicy, SessionRecord, StampCheck, StoredSession};
@@ -35,27 +42,40 @@ pub use self::record::{SessionLookup, SessionPolicy, SessionRecord, StampCheck, 
 pub struct SessionStore {
     redis: RedisStore,
     policy: SessionPolicy,
+    /// Sessions ended by the per-account cap.
+    evicted: prometheus::IntCounter,
 }
 
 impl SessionStore {
-    pub fn new(redis: RedisStore, policy: SessionPolicy) -> Self {
-        Self { redis, policy }
+    pub fn new(redis: RedisStore, policy: SessionPolicy, evicted: prometheus::IntCounter) -> Self {
+        Self {
+            redis,
+            policy,
+            evicted,
+        }
     }
 
     pub fn policy(&self) -> SessionPolicy {
         self.policy
     }
 
-    fn session_key(&self, digest: &str) -> String {
-        self.redis.key("session", digest)
+    /// The key of a stored digest (`<tag>.<hex>`); `None` for one of another shape (a token
+    /// from before routing tags, or garbage), which no session is stored under.
+    fn session_key(&self, digest: &str) -> Option<String> {
+        let (tag, hex) = split_session_digest(digest)?;
+        Some(self.redis.keys().user(tag, "session", hex))
     }
 
     fn index_key(&self, user_id: &str) -> String {
-        self.redis.key("user-sessions", user_id)
+        self.redis
+            .keys()
+            .user(&routing_tag(user_id), "user-sessions", user_id)
     }
 
     fn stamp_key(&self, user_id: &str) -> String {
-        self.redis.key("stamp", user_id)
+        self.redis
+            .keys()
+            .user(&routing_tag(user_id), "stamp", user_id)
     }
 
     /// How long the stamp key and the index live: as long as the newest session can.
@@ -63,35 +83,49 @@ impl SessionStore {
         self.policy.lifetime.as_secs().max(1) as i64 + 60
     }
 
-    /// Stores a new session. Answers whether the stamp it carries is the user's current one in
-    /// Redis; when it is not, the session exists but no request will accept it until the caller
-    /// has settled which stamp is right (see the login workflow).
+    /// Stores a new session, prunes the user's index of ended sessions and ends the oldest ones
+    /// beyond the per-account cap (counted in `user_sessions_evicted_total`). Answers whether
+    /// the stamp it carries is the user's current one in Redis; when it is not, the session
+    /// exists but no request will accept it until the caller has settled which stamp is right
+    /// (see the login workflow).
     #[tracing::instrument(name = "sessions.create", skip_all)]
     pub async fn create(
         &self,
         digest: &str,
         record: &SessionRecord,
     ) -> Result<StampCheck, StoreError> {
-        let mut conn = self.redis.connection();
+        let tag = routing_tag(&record.user_id);
+        let key = self
+            .session_key(digest)
+            .filter(|_| digest.starts_with(&format!("{tag}.")))
+            .ok_or_else(|| StoreError::Corrupt("session digest without the user's tag".into()))?;
         let ttl = self.policy.ttl(record, record.created_at).max(1);
         let script = Script::new(CREATE);
         let mut invocation = script.prepare_invoke();
         invocation
-            .key(self.session_key(digest))
+            .key(&key)
             .key(self.index_key(&record.user_id))
             .key(self.stamp_key(&record.user_id))
             .arg(ttl)
             .arg(self.index_ttl())
             .arg(&record.id)
             .arg(digest)
-            .arg(&record.stamp);
+            .arg(&record.stamp)
+            .arg(self.policy.max_per_account)
+            .arg(self.redis.keys().user(&tag, "session", ""));
         for (name, value) in fields(record) {
             invocation.arg(name).arg(value);
         }
-        let current: Option<String> = invocation
+        let mut conn = self.redis.connection();
+        let (current, evicted): (Option<String>, u64) = invocation
             .invoke_async(&mut conn)
             .await
             .map_err(StoreError::redis)?;
+        if evicted > 0 {
+            self.evicted.inc_by(evicted);
+            tracing::info!(user_id = %record.user_id, evicted, "oldest sessions ended: per-account cap");
+        }
+        self.redis.wait_for_replicas(&mut conn, &key).await;
         Ok(if current.as_deref() == Some(record.stamp.as_str()) {
             StampCheck::Current
         } else {
@@ -103,11 +137,15 @@ impl SessionStore {
     /// timeout back), one that ended, or none. One round trip; never reads MongoDB.
     #[tracing::instrument(name = "sessions.check", skip_all)]
     pub async fn check(&self, digest: &str) -> Result<SessionLookup, StoreError> {
+        let (Some(key), Some((tag, _))) = (self.session_key(digest), split_session_digest(digest))
+        else {
+            return Ok(SessionLookup::Unknown);
+        };
         let mut conn = self.redis.connection();
         let now = Utc::now();
         let answer: redis::Value = Script::new(CHECK)
-            .key(self.session_key(digest))
-            .arg(self.redis.key("stamp", ""))
+            .key(key)
+            .arg(self.redis.keys().stamp_prefix(tag))
             .arg(now.timestamp())
             .arg(self.policy.idle_timeout.as_secs())
             .arg(self.policy.touch_interval().num_seconds())
@@ -132,69 +170,5 @@ impl SessionStore {
         } else {
             SessionLookup::Ended
         })
-    }
-
-    /// Records on every current session of a user that the address is confirmed.
-    #[tracing::instrument(name = "sessions.mark_verified", skip_all)]
-    pub async fn mark_verified(&self, user_id: &str) -> Result<usize, StoreError> {
-        let mut conn = self.redis.connection();
-        let index: HashMap<String, String> = conn
-            .hgetall(self.index_key(user_id))
-            .await
-            .map_err(StoreError::redis)?;
-        if index.is_empty() {
-            return Ok(0);
-        }
-        let script = Script::new(MARK_VERIFIED);
-        let mut invocation = script.prepare_invoke();
-        for digest in index.values() {
-            invocation.key(self.session_key(digest));
-        }
-        invocation
-            .invoke_async(&mut conn)
-            .await
-            .map_err(StoreError::redis)
-    }
-
-    /// Sets the user's stamp in Redis (before and after the change in MongoDB).
-    #[tracing::instrument(name = "sessions.set_stamp", skip_all)]
-    pub async fn set_stamp(&self, user_id: &str, stamp: &str) -> Result<(), StoreError> {
-        let mut conn = self.redis.connection();
-        conn.set_ex::<_, _, ()>(self.stamp_key(user_id), stamp, self.index_ttl() as u64)
-            .await
-            .map_err(StoreError::redis)
-    }
-
-    /// Puts `previous` back if the stamp is still `attempted` (a change that did not commit).
-    #[tracing::instrument(name = "sessions.restore_stamp", skip_all)]
-    pub async fn restore_stamp(
-        &self,
-        user_id: &str,
-        attempted: &str,
-        previous: &str,
-    ) -> Result<bool, StoreError> {
-        let mut conn = self.redis.connection();
-        let swapped: i32 = Script::new(SWAP_STAMP)
-            .key(self.stamp_key(user_id))
-            .arg(attempted)
-            .arg(previous)
-            .arg(self.index_ttl())
-            .invoke_async(&mut conn)
-            .await
-            .map_err(StoreError::redis)?;
-        Ok(swapped == 1)
-    }
-
-    /// Moves one existing session to a new stamp (the session a password change keeps).
-    #[tracing::instrument(name = "sessions.restamp", skip_all)]
-    pub async fn restamp(&self, digest: &str, stamp: &str) -> Result<bool, StoreError> {
-        let mut conn = self.redis.connection();
-        let done: i32 = Script::new(RESTAMP)
-            .key(self.session_key(digest))
-            .arg(stamp)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(StoreError::redis)?;
-        Ok(done == 1)
     }
 }

@@ -62,6 +62,8 @@ pub struct StoredSession {
 pub struct SessionPolicy {
     pub idle_timeout: Duration,
     pub lifetime: Duration,
+    /// Live sessions per account; creating one more ends the oldest.
+    pub max_per_account: u32,
 }
 
 impl SessionPolicy {
@@ -172,6 +174,7 @@ mod tests {
         let policy = SessionPolicy {
             idle_timeout: Duration::from_secs(3600),
             lifetime: Duration::from_secs(24 * 3600),
+            max_per_account: 50,
         };
         let t0 = Utc::now();
         let fresh = record(t0, t0);

@@ -2,20 +2,46 @@
 //! check, its expiry tests and its touch, or a stamp swap, cannot interleave with another
 //! request's.
 
-/// Creates a session and its index entry, and makes sure the user's stamp key exists (its own
-/// stamp if none; the key's lifetime reaches past the newest session). Answers the stamp Redis
-/// holds. KEYS: session, index, stamp. ARGV: session TTL, index/stamp TTL, session id, digest,
-/// stamp, then field/value pairs.
+/// Creates a session and its index entry, prunes the index of sessions that ended, ends the
+/// oldest sessions beyond the per-account cap, and makes sure the user's stamp key exists (its
+/// own stamp if none; the key's lifetime reaches past the newest session). Answers the stamp
+/// Redis holds and how many sessions the cap ended. The work is bounded by the cap: the index
+/// holds at most cap + 1 live entries when it is read. KEYS: session, index, stamp. ARGV:
+/// session TTL, index/stamp TTL, session id, digest, stamp, cap, session key prefix (the
+/// user's tag; digests are `<tag>.<hex>`), then field/value pairs.
 pub(super) const CREATE: &str = r"
 local fields = {}
-for i = 6, #ARGV do fields[#fields + 1] = ARGV[i] end
+for i = 8, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', KEYS[1], unpack(fields))
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 redis.call('HSET', KEYS[2], ARGV[3], ARGV[4])
 redis.call('EXPIRE', KEYS[2], ARGV[2])
+local live = {}
+local entries = redis.call('HGETALL', KEYS[2])
+for i = 1, #entries, 2 do
+  local hex = string.match(entries[i + 1], '^[^.]*%.(.*)$')
+  local created = hex and redis.call('HGET', ARGV[7] .. hex, 'created_at')
+  if created then
+    live[#live + 1] = {id = entries[i], key = ARGV[7] .. hex, created = tonumber(created) or 0}
+  else
+    redis.call('HDEL', KEYS[2], entries[i])
+  end
+end
+local evicted = 0
+local cap = tonumber(ARGV[6])
+if #live > cap then
+  table.sort(live, function(a, b) return a.created < b.created end)
+  for i = 1, #live - cap do
+    if live[i].id ~= ARGV[3] then
+      redis.call('DEL', live[i].key)
+      redis.call('HDEL', KEYS[2], live[i].id)
+      evicted = evicted + 1
+    end
+  end
+end
 redis.call('SET', KEYS[3], ARGV[5], 'NX')
 redis.call('EXPIRE', KEYS[3], ARGV[2])
-return redis.call('GET', KEYS[3])
+return {redis.call('GET', KEYS[3]), evicted}
 ";
 
 /// Looks a session up, refuses it when its stamp is not the user's current one (and deletes

@@ -122,7 +122,6 @@ impl UserStore {
         .await
     }
 
-
     /// Marks `email` verified if it is still the account's unverified address, the link's
     /// stamp is still the account's and the account is not disabled.
     #[tracing::instrument(name = "users.mark_verified", skip_all, fields(user_id = %id))]

@@ -24,7 +24,12 @@ SECRET_VARS = {"MONGODB_URI", "AMQP_URL", "SMTP_USERNAME", "SMTP_PASSWORD",
 # The admin API is off unless userService.adminApi.enabled; MFA_ENCRYPTION_KEYS only comes with
 # userService.config.mfa.existingSecret (two-factor login off without).
 OPTIONAL = {"mail-service": {"SMTP_PORT", "SMTP_USERNAME", "SMTP_PASSWORD"},
-            "user-service": {"ADMIN_API_ADDR", "ADMIN_API_TOKENS", "MFA_ENCRYPTION_KEYS"}}
+            "user-service": {"ADMIN_API_ADDR", "ADMIN_API_TOKENS", "MFA_ENCRYPTION_KEYS",
+                             # The services' defaults apply; chart values for them are still
+                             # to come (Redis durability and session cap, admin login limit,
+                             # connection cap).
+                             "REDIS_WAIT_REPLICAS", "REDIS_WAIT_TIMEOUT", "SESSION_MAX_PER_ACCOUNT",
+                             "RATE_LIMIT_ADMIN_AUTH", "HTTP_MAX_CONNECTIONS"}}
 # The README's tracing table (both services) is added by main(); the pod name and namespace are
 # set for $(...) expansion in OTEL_RESOURCE_ATTRIBUTES.
 EXTRA_OK = {"RUST_LOG", "LOG_FORMAT", "OTEL_K8S_POD_NAME", "OTEL_K8S_NAMESPACE",

@@ -92,8 +92,12 @@ with open(kubeconfig, "w") as f:
 os.chmod(kubeconfig, 0o600)
 
 
+# mailService.smtp.host has no default: every render names a relay (first: later values win).
+SMTP = ["--set", "mailService.smtp.host=smtp.example.com"]
+
+
 def helm(*args, live=False):
-    cmd = [HELM, "template", "check", CHART, "--namespace", NS, *args]
+    cmd = [HELM, "template", "check", CHART, "--namespace", NS, *SMTP, *args]
     if live:
         cmd += ["--dry-run=server", "--disable-openapi-validation", "--kubeconfig", kubeconfig]
     else:

@@ -62,6 +62,10 @@ def render(chart, values):
     args = [HELM, "template", "up", chart, "--namespace", "user-platform", "--kube-version", "1.33.0", *APIS]
     if values:
         args += ["-f", values]
+    else:
+        # The defaults: mailService.smtp.host has no default any more (the old chart's had one);
+        # both charts get the same relay.
+        args += ["--set", "mailService.smtp.host=smtp.example.com"]
     p = subprocess.run(args, capture_output=True, text=True)
     if p.returncode != 0:
         raise RuntimeError(p.stderr.strip()[-300:])

@@ -31,6 +31,7 @@ CHART = ROOT / "charts" / "user-platform"
 TESTS = Path(__file__).resolve().parent / "rules-tests"
 RUNBOOK = ROOT / "docs" / "operations.md"
 RENDER_FLAGS = ["--namespace", "user-platform", "--set", "prometheusRule.enabled=true",
+                "--set", "mailService.smtp.host=smtp.example.com",
                 "--set", "mailService.templates.source=kubernetes", "--set", "redis.metrics.enabled=true",
                 "--api-versions", "monitoring.coreos.com/v1/PrometheusRule",
                 "--api-versions", "monitoring.coreos.com/v1/ServiceMonitor",

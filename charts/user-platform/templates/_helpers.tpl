@@ -516,6 +516,12 @@ readinessProbe:
   timeoutSeconds: {{ .probes.readiness.timeoutSeconds }}
 {{- end }}
 
+{{/* SMTP_HOST: mailService.smtp.host, which has no default (a placeholder relay would render and
+fail only when the first email is sent). */}}
+{{- define "up.smtpHost" -}}
+{{- required "mailService.smtp.host is required: the SMTP relay the mail-service sends through (e.g. --set mailService.smtp.host=smtp.example.com); see docs/deployment.md" .Values.mailService.smtp.host }}
+{{- end }}
+
 {{/* PodDisruptionBudget spec fragment; exactly one of minAvailable / maxUnavailable. */}}
 {{- define "up.pdbBudget" -}}
 {{- if and (ne (toString .minAvailable) "") (ne (toString .maxUnavailable) "") }}

@@ -20,15 +20,17 @@ import sys
 import yaml
 
 SECRET_VARS = {"MONGODB_URI", "AMQP_URL", "SMTP_USERNAME", "SMTP_PASSWORD",
-               "OTEL_EXPORTER_OTLP_HEADERS", "ADMIN_API_TOKENS", "MFA_ENCRYPTION_KEYS"}
+               "OTEL_EXPORTER_OTLP_HEADERS", "ADMIN_API_TOKENS", "MFA_ENCRYPTION_KEYS",
+               "REDIS_PASSWORD", "REDIS_SENTINEL_PASSWORD"}
+# Redis variables both services must carry alike (the connection; credentials differ per client).
+REDIS_SHARED = ("REDIS_URL", "REDIS_SENTINELS", "REDIS_SENTINEL_MASTER", "REDIS_SENTINEL_TLS", "REDIS_CLUSTER_NODES",
+                "REDIS_TLS", "REDIS_CA_FILE", "REDIS_CLIENT_CERT_FILE", "REDIS_CLIENT_KEY_FILE", "REDIS_ALLOW_EVICTION")
 # The admin API is off unless userService.adminApi.enabled; MFA_ENCRYPTION_KEYS only comes with
 # userService.config.mfa.existingSecret (two-factor login off without).
 OPTIONAL = {"mail-service": {"SMTP_PORT", "SMTP_USERNAME", "SMTP_PASSWORD"},
             "user-service": {"ADMIN_API_ADDR", "ADMIN_API_TOKENS", "MFA_ENCRYPTION_KEYS",
                              # The services' defaults apply; chart values for them are still
-                             # to come (Redis durability and session cap, admin login limit,
-                             # connection cap).
-                             "REDIS_WAIT_REPLICAS", "REDIS_WAIT_TIMEOUT", "SESSION_MAX_PER_ACCOUNT",
+                             # to come (admin login limit, connection cap).
                              "RATE_LIMIT_ADMIN_AUTH", "HTTP_MAX_CONNECTIONS"}}
 # The README's tracing table (both services) is added by main(); the pod name and namespace are
 # set for $(...) expansion in OTEL_RESOURCE_ATTRIBUTES.
@@ -53,7 +55,7 @@ def readme_vars(path):
     table's variables, which either service may be given."""
     out, current = {}, None
     for line in open(path, encoding="utf-8"):
-        m = re.match(r"^##+\s+(user-service|mail-service|Both services|Traces)\s*$", line)
+        m = re.match(r"^##+\s+(user-service|mail-service|Both services|Traces|Redis \(both services\))\s*$", line)
         if m:
             current = m.group(1) if m.group(1).endswith("-service") else "both"
             out.setdefault(current, [])
@@ -256,11 +258,18 @@ def main(readme, rendered):
         for c in w["spec"]["template"]["spec"]["containers"]:
             envs[c["name"]] = {e["name"]: e for e in c.get("env", [])}
     if "user-service" in envs and "mail-service" in envs:
-        us, ms = envs["user-service"].get("REDIS_URL"), envs["mail-service"].get("REDIS_URL")
-        # Each service has its own credentials (a Secret each); a plain URL carries none and
-        # must then be the same Redis.
-        if not us or not ms or ("value" in us and "value" in ms and us != ms):
-            err(f"REDIS_URL differs between user-service ({us}) and mail-service ({ms})")
+        # Both services reach the same Redis the same way (one helper renders both): the same
+        # mode, and the same plain addresses and TLS settings. Each has its own credentials (a
+        # Secret each); a plain URL carries none and must then be the same Redis.
+        modes = {s: (envs[s].get("REDIS_MODE") or {}).get("value", "standalone") for s in ("user-service", "mail-service")}
+        if len(set(modes.values())) != 1:
+            err(f"REDIS_MODE differs between the services: {modes}")
+        for var in REDIS_SHARED:
+            us, ms = envs["user-service"].get(var), envs["mail-service"].get(var)
+            if var == "REDIS_URL" and modes["user-service"] == "standalone" and (not us or not ms):
+                err(f"REDIS_URL missing in standalone mode (user-service {us}, mail-service {ms})")
+            if (us is None) != (ms is None) or (us and "value" in us and "value" in ms and us != ms):
+                err(f"{var} differs between user-service ({us}) and mail-service ({ms})")
 
     for w in warnings:
         print(f"  warning: {w}")
@@ -345,6 +354,9 @@ def check_network_policies(by_kind, workloads):
 def check_app_container(where, svc, c, table):
     env = {e["name"]: e for e in c.get("env", [])}
     for var in table:
+        # REDIS_URL is the standalone mode's; the other modes refuse it.
+        if var == "REDIS_URL" and (env.get("REDIS_MODE") or {}).get("value", "standalone") != "standalone":
+            continue
         if var not in env and var not in OPTIONAL[svc]:
             err(f"{where}: README variable {var} not set")
     for name, e in env.items():

@@ -445,31 +445,6 @@ links to (explicit values or the hosted pages under PUBLIC_URL). */}}
 {{- end -}}
 {{- end }}
 
-{{/* REDIS_URL env entry of one client: its own ACL user on the bundled Redis, or the external
-Redis (Secret, or a plain URL without credentials). Call with (dict "ctx" $ "client" ...). */}}
-{{- define "up.env.redisUrl" -}}
-{{- $v := .ctx.Values.redis }}
-- name: REDIS_URL
-{{- if include "up.redis.generated" .ctx }}
-  valueFrom:
-    secretKeyRef:
-      name: {{ include "up.connectionSecret" . }}
-      key: redis-url
-{{- else if $v.enabled }}
-  valueFrom:
-    secretKeyRef:
-      name: {{ $v.auth.existingSecret }}
-      key: {{ printf "%s-url" .client }}
-{{- else if $v.external.existingSecret }}
-  valueFrom:
-    secretKeyRef:
-      name: {{ $v.external.existingSecret }}
-      key: {{ default $v.external.existingSecretKey (get $v.external.keys .client) }}
-{{- else }}
-  value: {{ required "redis.external.url or redis.external.existingSecret is required when redis.enabled=false" $v.external.url | quote }}
-{{- end }}
-{{- end }}
-
 {{/* The RabbitMQ permission regexes of each client (docs/deployment.md explains each one). A
 queue declared with a dead-letter exchange needs configure and read on the queue and write on
 the exchange (here the default one, `amq.default`); basic.publish needs write on the exchange,

@@ -53,6 +53,7 @@ EXTERNAL = {
     "redis_evicted_keys_total": "redis_exporter",
     "redis_master_link_up": "redis_exporter",
     "redis_connected_slaves": "redis_exporter",
+    "redis_instance_info": "redis_exporter",   # labels role (master|slave), redis_version, ...
     # KEDA 2.20 operator; labels namespace, scaledObject, scaler, triggerIndex, metric, type.
     "keda_scaler_detail_errors_total": "KEDA",
 }

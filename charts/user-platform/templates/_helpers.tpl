@@ -307,7 +307,8 @@ password rolls the clients together with the broker. Call with (dict "ctx" $ "cl
 {{- $pw := include "up.credential" (dict "ctx" $ "secret" (include "up.rabbitmq.fullname" $) "key" (printf "%s-password" $client) "length" 32) }}
 amqp-url: {{ printf "amqp://%s:%s@%s:%d/%s" (urlquery $user) (urlquery $pw) (include "up.rabbitmq.fullname" $) (int $rv.port) (urlquery $rv.vhost) | quote }}
 {{- end }}
-{{- if and (include "up.redis.generated" $) (ne $client "keda") }}
+{{- /* Sentinel: the services get the sentinels' addresses and their passwords instead. */}}
+{{- if and (include "up.redis.generated" $) (ne $client "keda") (not (include "up.redis.sentinel" $)) }}
 {{- $user := (get $.Values.redis.auth.users $key).username }}
 {{- $pw := include "up.credential" (dict "ctx" $ "secret" (include "up.redis.fullname" $) "key" (printf "%s-password" $client) "length" 32) }}
 redis-url: {{ printf "redis://%s:%s@%s:%d" (urlquery $user) (urlquery $pw) (include "up.redis.fullname" $) (int $.Values.redis.port) | quote }}
@@ -539,6 +540,10 @@ maxUnavailable: {{ .maxUnavailable }}
   ports:
     - port: {{ .Values.redis.port }}
       protocol: TCP
+    {{- if include "up.redis.sentinel" . }}
+    - port: {{ .Values.redis.sentinel.port }}
+      protocol: TCP
+    {{- end }}
 {{- else -}}
 # External Redis: its address is only known as a URL, so the peers come from values.
 - to:

@@ -200,3 +200,83 @@ Service (the sentinels run next to the data nodes). */}}
   value: {{ $v.waitTimeout | quote }}
 {{- end }}
 {{- end }}
+
+{{/* The bundled Sentinel's start scripts (part of the Redis ConfigMap). Each pod runs a data
+node and a sentinel. A starting pod asks the sentinels of the other pods which node is the
+primary: none knows one on a first install, and pod 0 starts as the primary; otherwise the node
+starts as a replica of the primary they name (or as the primary if they name this very pod).
+Nodes and sentinels announce their stable DNS names (resolve-hostnames, announce-hostnames).
+Replicas and sentinels log in to the data nodes as the admin ACL user; the sentinels require
+the password in sentinel-password of their own. */}}
+{{- define "up.redis.sentinelScripts" -}}
+{{- $v := .Values.redis }}
+{{- $name := include "up.redis.fullname" . }}
+{{- $s := $v.sentinel }}
+common.sh: |
+  SELF="${POD_NAME}.{{ $name }}-headless.${POD_NAMESPACE}.svc.{{ .Values.clusterDomain }}"
+  # The host the sentinels name as the primary of {{ $s.masterName }}, else pod 0.
+  primary() {
+    for i in 0 1 2; do
+      host="{{ $name }}-${i}.{{ $name }}-headless.${POD_NAMESPACE}.svc.{{ .Values.clusterDomain }}"
+      answer=$(REDISCLI_AUTH="$SENTINEL_PASSWORD" timeout 3 redis-cli --no-auth-warning -h "$host" \
+        -p {{ $s.port }} sentinel get-master-addr-by-name {{ $s.masterName | quote }} 2>/dev/null | head -n 1)
+      case "$answer" in
+        ""|*ERR*|*NOAUTH*) ;;
+        *) echo "$answer"; return ;;
+      esac
+    done
+    echo "{{ $name }}-0.{{ $name }}-headless.${POD_NAMESPACE}.svc.{{ .Values.clusterDomain }}"
+  }
+start-redis.sh: |
+  set -eu
+  . /config/common.sh
+  umask 077
+  # Settings with secrets go to a file, not the command line.
+  {
+    echo "masteruser {{ $v.auth.adminUsername }}"
+    echo "masterauth \"${ADMIN_PASSWORD}\""
+    echo "replica-announce-ip ${SELF}"
+    host=$(primary)
+    if [ "$host" != "$SELF" ]; then
+      echo "replicaof ${host} {{ $v.port }}"
+    fi
+  } > /tmp/replication.conf
+  unset ADMIN_PASSWORD SENTINEL_PASSWORD
+  exec redis-server /tmp/replication.conf "$@"
+start-sentinel.sh: |
+  set -eu
+  . /config/common.sh
+  umask 077
+  host=$(primary)
+  cat > /sentinel/sentinel.conf <<CONF
+  port {{ $s.port }}
+  dir /sentinel
+  sentinel resolve-hostnames yes
+  sentinel announce-hostnames yes
+  sentinel announce-ip ${SELF}
+  requirepass "${SENTINEL_PASSWORD}"
+  sentinel sentinel-pass "${SENTINEL_PASSWORD}"
+  sentinel monitor {{ $s.masterName }} ${host} {{ $v.port }} {{ $s.quorum }}
+  sentinel auth-user {{ $s.masterName }} {{ $v.auth.adminUsername }}
+  sentinel auth-pass {{ $s.masterName }} "${ADMIN_PASSWORD}"
+  sentinel down-after-milliseconds {{ $s.masterName }} {{ $s.downAfterMilliseconds }}
+  sentinel failover-timeout {{ $s.masterName }} {{ $s.failoverTimeout }}
+  sentinel parallel-syncs {{ $s.masterName }} 1
+  CONF
+  unset ADMIN_PASSWORD SENTINEL_PASSWORD
+  exec redis-server /sentinel/sentinel.conf --sentinel
+{{- end }}
+
+{{/* Env of the bundled Sentinel's containers (start scripts). Call with (dict "secret" name). */}}
+{{- define "up.redis.sentinelEnv" -}}
+- name: POD_NAME
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: POD_NAMESPACE
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.namespace
+{{ include "up.env.fromSecret" (dict "name" "ADMIN_PASSWORD" "secret" .secret "key" "admin-password") }}
+{{ include "up.env.fromSecret" (dict "name" "SENTINEL_PASSWORD" "secret" .secret "key" "sentinel-password") }}
+{{- end }}

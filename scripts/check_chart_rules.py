@@ -508,9 +508,20 @@ def rabbitmq_restart():
 check("27.3 RabbitMQ cluster: Parallel pod management, preStop await_online_quorum_plus_one, grace period above its timeout; single node unchanged", rabbitmq_restart)
 
 
-# ------------------------------------------------------------------ 27.4 Redis TLS
-check("27.4 schema rejects a rediss:// external URL (the services have no Redis TLS)",
-      fails(r"does not match pattern", "--set", "redis.enabled=false", "--set", "redis.external.url=rediss://redis.example.com:6380"))
+# ------------------------------------------------------------------ 27.4 Redis TLS (25.5: the services have it now)
+def rediss_url():
+    docs = render("--set", "redis.enabled=false", "--set", "redis.external.url=rediss://redis.example.com:6380",
+                  "--set", "redis.external.tls.enabled=true")
+    for w in ("user-service", "mail-service"):
+        e = env(container(docs, ("Deployment", w), w))
+        assert e["REDIS_URL"]["value"] == "rediss://redis.example.com:6380", e["REDIS_URL"]
+        assert e["REDIS_MODE"]["value"] == "standalone" and "REDIS_TLS" not in e, "standalone sets REDIS_TLS (refused)"
+
+
+check("27.4 a rediss:// external URL renders (standalone TLS; no REDIS_TLS, which that mode refuses)", rediss_url)
+check("27.4 redis.external.tls.enabled with a redis:// URL is rejected",
+      fails(r"needs a rediss:// URL", "--set", "redis.enabled=false", "--set", "redis.external.url=redis://r.example.com:6379",
+            "--set", "redis.external.tls.enabled=true"))
 
 
 # ------------------------------------------------------------------ 27.5 KEDA takes the HPA over
@@ -606,6 +617,167 @@ def retry_queue_type():
 check("27.9 RETRY_QUEUE_TYPE: quorum on a bundled cluster, classic on one node, explicit value wins", retry_queue_type)
 check("27.9 schema rejects a retry queue type the service does not know",
       fails(r"value must be one of", "--set", "mailService.config.retryQueueType=stream"))
+
+
+# ------------------------------------------------------------------ 25.5 Redis modes (issue 25, part 5)
+SENTINEL_VALUES = f"{CHART}/ci/redis-sentinel-values.yaml"
+CLUSTER_VALUES = f"{CHART}/ci/external-redis-cluster-values.yaml"
+PASSWORD_VARS = re.compile(r"(^|_)PASSWORD$|^REDISCLI_AUTH$|^REDIS_URL$")
+
+
+def service_envs(docs):
+    return {w: env(container(docs, ("Deployment", w), w)) for w in ("user-service", "mail-service")}
+
+
+def no_plain_redis_secrets(docs):
+    """No password as a plain env value, and no URL with credentials, in any container."""
+    for d in docs:
+        spec = (d.get("spec") or {}).get("template", {}).get("spec") or {}
+        for c in spec.get("containers", []) + spec.get("initContainers", []):
+            for e in c.get("env", []):
+                if "value" in e and PASSWORD_VARS.search(e["name"]):
+                    assert e["name"] == "REDIS_URL" and "@" not in e["value"], \
+                        f"{d['metadata']['name']}/{c['name']}: {e['name']} is a plain value"
+
+
+def sentinel_bundled():
+    docs = render(*APIS, "-f", SENTINEL_VALUES)
+    sts = one(docs, "StatefulSet", "-redis")
+    pod = sts["spec"]["template"]["spec"]
+    assert sts["spec"]["replicas"] == 3, f"replicas {sts['spec']['replicas']}"
+    names = [c["name"] for c in pod["containers"]]
+    assert names[:2] == ["redis", "sentinel"], f"containers {names}"
+    redis = pod["containers"][0]
+    args = redis["args"]
+    assert args[args.index("--maxmemory-policy") + 1] == "noeviction", "sentinel data nodes may evict"
+    assert redis["command"] == ["sh", "/config/start-redis.sh"]
+    cm = one(docs, "ConfigMap", "-redis")["data"]
+    for key in ("start-redis.sh", "start-sentinel.sh", "common.sh"):
+        assert key in cm, f"ConfigMap lacks {key}"
+    assert "sentinel monitor user-platform ${host} 6379 2" in cm["start-sentinel.sh"]
+    assert 'requirepass "${SENTINEL_PASSWORD}"' in cm["start-sentinel.sh"], "sentinels without their own auth"
+    assert "masteruser admin" in cm["start-redis.sh"], "replicas do not authenticate"
+    # The per-client ACL users stay, limited to their keys, with ROLE for the primary check.
+    acl = cm["init.sh"]
+    assert re.search(r'user user-service on .* ~up:\* \+@all -@dangerous \+role"', acl), "user-service ACL user"
+    assert re.search(r'user mail-service on .* ~up:sent:\* ~up:sending:\* \+@all -@dangerous \+role"', acl), "mail-service ACL user"
+    assert "sentinel-password" in one(docs, "Secret", "-redis")["stringData"], "no generated sentinel password"
+    pdb = one(docs, "PodDisruptionBudget", "-redis")
+    assert pdb["spec"]["maxUnavailable"] == 1 and pdb["spec"]["selector"] == sts["spec"]["selector"]
+    headless = one(docs, "Service", "-redis-headless")
+    assert {p["name"] for p in headless["spec"]["ports"]} == {"redis", "sentinel"}
+    envs = service_envs(docs)
+    sentinels = [f"check-user-platform-redis-{i}.check-user-platform-redis-headless.user-platform.svc.cluster.local:26379" for i in range(3)]
+    for w, e in envs.items():
+        assert e["REDIS_MODE"]["value"] == "sentinel", f"{w}: REDIS_MODE {e['REDIS_MODE']}"
+        assert e["REDIS_SENTINELS"]["value"].split(",") == sentinels, f"{w}: {e['REDIS_SENTINELS']}"
+        assert e["REDIS_SENTINEL_MASTER"]["value"] == "user-platform"
+        assert e["REDIS_USERNAME"]["value"] == w, f"{w}: not its own ACL user"
+        assert e["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == f"{w}-password"
+        assert e["REDIS_SENTINEL_PASSWORD"]["valueFrom"]["secretKeyRef"]["key"] == "sentinel-password"
+        assert "REDIS_URL" not in e, f"{w}: REDIS_URL in sentinel mode (refused by the services)"
+    assert envs["user-service"]["REDIS_WAIT_REPLICAS"]["value"] == "1" and "REDIS_WAIT_REPLICAS" not in envs["mail-service"]
+    for d in objs(docs, "Secret", "-connection"):
+        assert "redis-url" not in d["stringData"], f"{d['metadata']['name']}: a Redis URL nobody uses"
+    np = one(docs, "NetworkPolicy", "-redis")
+    assert any(p["port"] == "sentinel" for r in np["spec"]["ingress"] for p in r["ports"]), "sentinel port not admitted"
+    assert np["spec"]["egress"], "Sentinel pods cannot reach each other"
+    rules = json.dumps(one(docs, "PrometheusRule"))
+    for alert in ("RedisMemoryNearMaxmemory", "RedisEvictingKeys", "RedisReplicationBroken", "RedisFailover"):
+        assert alert in rules, f"{alert} missing"
+    no_plain_redis_secrets(docs)
+
+
+check("25.5 redis.architecture=sentinel: 3 data pods with a sentinel each, noeviction, PDB, own ACL users, "
+      "the services in sentinel mode with secretKeyRef passwords, failover alert", sentinel_bundled)
+check("25.5 the bundled Sentinel with an evicting policy is rejected",
+      fails(r"needs redis\.maxmemoryPolicy=noeviction", "--set", "redis.architecture=sentinel", "--set", "redis.maxmemoryPolicy=allkeys-lru"))
+
+
+def standalone_unchanged():
+    docs = render()
+    assert one(docs, "StatefulSet", "-redis")["spec"]["replicas"] == 1
+    assert not objs(docs, "PodDisruptionBudget", "-redis"), "PDB for a single Redis"
+    e = service_envs(docs)
+    assert e["user-service"]["REDIS_MODE"]["value"] == "standalone" and "REDIS_URL" in e["user-service"]
+    assert e["user-service"]["SESSION_MAX_PER_ACCOUNT"]["value"] == "50"
+    assert e["user-service"]["REDIS_ALLOW_EVICTION"]["value"] == "false" == e["mail-service"]["REDIS_ALLOW_EVICTION"]["value"]
+    assert "SESSION_MAX_PER_ACCOUNT" not in e["mail-service"]
+
+
+check("25.5 the default stays one Redis pod in standalone mode; SESSION_MAX_PER_ACCOUNT and REDIS_ALLOW_EVICTION set", standalone_unchanged)
+
+
+def external_cluster_tls():
+    docs = render(*APIS, "-f", CLUSTER_VALUES)
+    assert not objs(docs, "StatefulSet", "-redis"), "bundled Redis rendered with redis.enabled=false"
+    envs = service_envs(docs)
+    for w, e in envs.items():
+        assert e["REDIS_MODE"]["value"] == "cluster" and "REDIS_URL" not in e
+        assert len(e["REDIS_CLUSTER_NODES"]["value"].split(",")) == 3
+        assert e["REDIS_TLS"]["value"] == "true"
+        assert e["REDIS_USERNAME"]["valueFrom"]["secretKeyRef"] == {"name": "redis-cluster-credentials", "key": "username"}
+        assert e["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "redis-cluster-credentials", "key": "password"}
+        dep = one(docs, "Deployment", w)
+        c = container(docs, ("Deployment", w), w)
+        vols = {v["name"]: v for v in dep["spec"]["template"]["spec"]["volumes"]}
+        for var in ("REDIS_CA_FILE", "REDIS_CLIENT_CERT_FILE", "REDIS_CLIENT_KEY_FILE"):
+            path = e[var]["value"]
+            mount = next((m for m in c["volumeMounts"] if path.startswith(m["mountPath"].rstrip("/") + "/")), None)
+            assert mount and mount.get("readOnly"), f"{w}: {var} {path} is not on a read-only mount"
+            files = [i["path"] for s in vols[mount["name"]]["projected"]["sources"]
+                     for i in (s.get("secret") or s.get("configMap"))["items"]]
+            assert path[len(mount["mountPath"]) + 1:] in files, f"{w}: {var} {path} not in volume {mount['name']} ({files})"
+        ca = next(s["configMap"] for s in vols["redis-tls"]["projected"]["sources"] if "configMap" in s)
+        assert ca["name"] == "redis-ca", ca
+    assert envs["user-service"]["REDIS_WAIT_REPLICAS"]["value"] == "1"
+    assert envs["user-service"]["SESSION_MAX_PER_ACCOUNT"]["value"] == "20"
+    no_plain_redis_secrets(docs)
+
+
+check("25.5 external Redis Cluster over TLS: REDIS_MODE, seeds, REDIS_TLS, credentials by secretKeyRef, "
+      "the CA and client certificate mounted read-only where REDIS_CA_FILE/CERT/KEY point", external_cluster_tls)
+
+EXT = ["--set", "redis.enabled=false"]
+EXT_SENTINEL = [*EXT, "--set", "redis.external.mode=sentinel",
+                "--set", "redis.external.sentinel.sentinels={s1.example.internal:26379,s2.example.internal}",
+                "--set", "redis.external.sentinel.masterName=main"]
+
+
+def external_sentinel():
+    docs = render(*EXT_SENTINEL, "--set", "redis.external.sentinel.existingSecret=sentinel-auth",
+                  "--set", "redis.external.sentinel.tls=true", "--set", "redis.external.tls.enabled=true",
+                  "--set", "redis.external.tls.ca.secret=redis-ca", "--set", "redis.external.auth.existingSecret=redis-auth",
+                  "--set", "redis.external.auth.usernameKey=")
+    for w, e in service_envs(docs).items():
+        assert e["REDIS_MODE"]["value"] == "sentinel"
+        assert e["REDIS_SENTINELS"]["value"] == "s1.example.internal:26379,s2.example.internal"
+        assert e["REDIS_SENTINEL_MASTER"]["value"] == "main"
+        assert e["REDIS_SENTINEL_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "sentinel-auth", "key": "sentinel-password"}
+        assert "REDIS_SENTINEL_USERNAME" not in e and "REDIS_USERNAME" not in e, "user names without their keys"
+        assert e["REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"] == {"name": "redis-auth", "key": "password"}
+        assert e["REDIS_SENTINEL_TLS"]["value"] == "true" and e["REDIS_TLS"]["value"] == "true"
+        assert e["REDIS_CA_FILE"]["value"] == "/etc/user-platform/redis-tls/ca.crt" and "REDIS_CLIENT_CERT_FILE" not in e
+    no_plain_redis_secrets(docs)
+
+
+check("25.5 external Sentinel: sentinels, master name, the sentinels' and the data nodes' passwords by secretKeyRef, TLS to both, CA from a Secret", external_sentinel)
+check("25.5 external sentinel mode without sentinels is rejected",
+      fails(r"redis\.external\.sentinel\.sentinels is required", *EXT, "--set", "redis.external.mode=sentinel",
+            "--set", "redis.external.sentinel.masterName=main"))
+check("25.5 external cluster mode without seed nodes is rejected",
+      fails(r"redis\.external\.cluster\.nodes is required", *EXT, "--set", "redis.external.mode=cluster"))
+check("25.5 a URL in sentinel mode is rejected (the services refuse REDIS_URL there)",
+      fails(r"are for mode standalone", *EXT_SENTINEL, "--set", "redis.external.url=redis://r.example.com"))
+check("25.5 a CA bundle without TLS is rejected",
+      fails(r"need redis\.external\.tls\.enabled=true", *EXT_SENTINEL, "--set", "redis.external.tls.ca.configMap=ca"))
+check("25.5 data-node credentials in standalone mode are rejected (they belong in the URL)",
+      fails(r"in standalone mode the credentials are part of the URL", *EXT, "--set", "redis.external.existingSecret=r",
+            "--set", "redis.external.auth.existingSecret=a"))
+check("25.5 schema rejects an unknown Redis mode",
+      fails(r"value must be one of", *EXT, "--set", "redis.external.mode=replicated"))
+check("25.5 schema rejects a session cap above 1000",
+      fails(r"maximum", "--set", "userService.config.sessionMaxPerAccount=5000"))
 
 
 # ------------------------------------------------------------------ 27 low: Redis exporter
@@ -749,7 +921,7 @@ def low():
     assert "mail-service" in one(render(*APIS), "Pod", "test-readyz")["spec"]["containers"][0]["args"][0]
     probes = one(render(), "StatefulSet", "-redis")["spec"]["template"]["spec"]["containers"][0]
     assert probes["startupProbe"].get("exec") == probes["livenessProbe"]["exec"], "Redis startup probe is not the PONG check"
-    long_release = subprocess.run([HELM, "template", "r" * 53, CHART, "--namespace", "user-platform", *APIS,
+    long_release = subprocess.run([HELM, "template", "r" * 53, CHART, "--namespace", "user-platform", "-f", SMTP_VALUES.name, *APIS,
                                    "--set", "rabbitmq.replicas=3", "--set", "forwardAuth.enabled=true"],
                                   capture_output=True, text=True)
     assert long_release.returncode == 0, long_release.stderr[-300:]

@@ -155,8 +155,11 @@ Service (the sentinels run next to the data nodes). */}}
 {{- end }}
 {{- if eq $mode "sentinel" }}
 {{- $s := $x.sentinel }}
+{{- if not $s.sentinels }}
+{{- fail "redis.external.sentinel.sentinels is required in sentinel mode (host:port of each sentinel)" }}
+{{- end }}
 - name: REDIS_SENTINELS
-  value: {{ join "," (required "redis.external.sentinel.sentinels is required in sentinel mode (host:port of each sentinel)" $s.sentinels) | quote }}
+  value: {{ join "," $s.sentinels | quote }}
 - name: REDIS_SENTINEL_MASTER
   value: {{ required "redis.external.sentinel.masterName is required in sentinel mode" $s.masterName | quote }}
 {{- with $s.existingSecret }}
@@ -168,8 +171,11 @@ Service (the sentinels run next to the data nodes). */}}
 - name: REDIS_SENTINEL_TLS
   value: {{ $s.tls | quote }}
 {{- else }}
+{{- if not $x.cluster.nodes }}
+{{- fail "redis.external.cluster.nodes is required in cluster mode (seed nodes, host:port)" }}
+{{- end }}
 - name: REDIS_CLUSTER_NODES
-  value: {{ join "," (required "redis.external.cluster.nodes is required in cluster mode (seed nodes, host:port)" $x.cluster.nodes) | quote }}
+  value: {{ join "," $x.cluster.nodes | quote }}
 {{- end }}
 {{- with $x.auth.existingSecret }}
 {{- if $x.auth.usernameKey }}

@@ -237,7 +237,7 @@ start-redis.sh: |
   set -eu
   . /config/common.sh
   umask 077
-  # Settings with secrets go to a file, not the command line.
+  # Settings with secrets go to a file in memory, not the command line.
   {
     echo "masteruser {{ $v.auth.adminUsername }}"
     echo "masterauth \"${ADMIN_PASSWORD}\""
@@ -246,9 +246,9 @@ start-redis.sh: |
     if [ "$host" != "$SELF" ]; then
       echo "replicaof ${host} {{ $v.port }}"
     fi
-  } > /tmp/replication.conf
+  } > /etc/redis/runtime/replication.conf
   unset ADMIN_PASSWORD SENTINEL_PASSWORD
-  exec redis-server /tmp/replication.conf "$@"
+  exec redis-server /etc/redis/runtime/replication.conf "$@"
 start-sentinel.sh: |
   set -eu
   . /config/common.sh

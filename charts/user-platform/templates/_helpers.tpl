@@ -545,7 +545,8 @@ maxUnavailable: {{ .maxUnavailable }}
       protocol: TCP
     {{- end }}
 {{- else -}}
-# External Redis: its address is only known as a URL, so the peers come from values.
+# External Redis: its addresses are host names (URL, sentinels, seeds), so the peers come from
+# values (26379 for sentinels).
 - to:
     {{- toYaml .Values.networkPolicy.externalRedis.to | nindent 4 }}
   ports:

@@ -8,6 +8,7 @@ would be orphaned).
 
 The previous release is the newest `v*` tag, else the commit in scripts/chart-upgrade-baseline
 (the chart adopters could have installed; bump it when releasing). A shallow clone fetches it.
+ci/ files new since then are compared only when SWITCHES names them (against the old defaults).
 
 Usage: check_chart_upgrade.py HELM CHART [NEW_CHART_DIR]
 (NEW_CHART_DIR: render that copy as the current chart, for the negative case of check-deploy.sh)
@@ -32,6 +33,11 @@ APIS = ["--api-versions", "keda.sh/v1alpha1/ScaledObject",
 # (its "Upgrading" section says what to run).
 DOCUMENTED = {
     ("StatefulSet", "rabbitmq", "podManagementPolicy"): "--cascade=orphan",
+}
+# Switches a release may make on upgrade, each a ci/ file rendered by the current chart against
+# the previous release's defaults: the same immutable fields (docs/deployment.md says so).
+SWITCHES = {
+    "redis-sentinel-values.yaml": "the bundled Redis from standalone to Sentinel",
 }
 
 
@@ -104,6 +110,8 @@ def main():
         old_file = os.path.join(old_chart, "ci", f)
         if f.endswith(".yaml") and os.path.exists(old_file):
             variants.append((f, old_file, os.path.join(NEW_CHART, "ci", f)))
+        elif f in SWITCHES:
+            variants.append((f"defaults -> {f} ({SWITCHES[f]})", None, os.path.join(NEW_CHART, "ci", f)))
     problems, documented, compared = [], set(), 0
     for name, old_values, new_values in variants:
         try:

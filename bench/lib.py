@@ -60,7 +60,8 @@ class UserService:
             "EMAIL_QUEUE": f"bench_{run_id}", "EVENTS_EXCHANGE": f"bench.events.{run_id}",
             "RATE_LIMIT_LOGIN_IP": "off", "RATE_LIMIT_LOGIN_ACCOUNT": "off",
             "RATE_LIMIT_SIGNUP_IP": "off", "RATE_LIMIT_EMAIL_ADDRESS": "off",
-            "RATE_LIMIT_EMAIL_IP": "off", "LOG_FORMAT": "json", "RUST_LOG": "warn",
+            "RATE_LIMIT_EMAIL_IP": "off", "RATE_LIMIT_EMAIL_CHANGE": "off",
+            "LOG_FORMAT": "json", "RUST_LOG": "warn",
             **(extra_env or {}),
         }
         self.base = f"http://127.0.0.1:{self.http}"

@@ -14,6 +14,13 @@ pub const DEFAULT_QUEUE: &str = "email_queue";
 /// dead-letters it. Quorum queues on RabbitMQ < 4 have no default, which would let a message
 /// that crashes consumers loop forever.
 pub const DELIVERY_LIMIT: i64 = 20;
+/// The hand-backs after which the mail service dead-letters a message itself, before the
+/// broker's delivery limit would: the broker's copy loses its expiration on the way (RabbitMQ
+/// strips it), ours keeps the dead-letter TTL, so a live token does not stay in the queue.
+pub const LAST_HAND_BACK: i64 = DELIVERY_LIMIT - 2;
+/// The quorum queue's count of earlier deliveries that were handed back (nack, a closed
+/// channel or a crashed consumer).
+pub const HEADER_DELIVERY_COUNT: &str = "x-delivery-count";
 
 /// Header carrying why a message was dead-lettered by a consumer.
 pub const HEADER_DEATH_REASON: &str = "x-death-reason";

@@ -9,6 +9,8 @@ pub mod amqp;
 pub mod config;
 pub mod email;
 #[cfg(feature = "runtime")]
+pub mod pem;
+#[cfg(feature = "runtime")]
 pub mod redis;
 #[cfg(feature = "runtime")]
 pub mod server;
@@ -16,6 +18,8 @@ pub mod server;
 pub mod shutdown;
 #[cfg(feature = "runtime")]
 pub mod telemetry;
+#[cfg(any(test, feature = "test-support"))]
+pub mod testing;
 
 /// An error with its whole cause chain (`outer: cause: root cause`), for a log field, a span
 /// event or a dead-letter reason.

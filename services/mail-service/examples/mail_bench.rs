@@ -227,6 +227,7 @@ fn config(args: &Args, queue: &str, prefix: &str, nodelay: bool) -> Config {
             port: args.smtp_port,
             tls: SmtpTls::None,
             credentials: None,
+            ca: None,
             timeout: Duration::from_secs(10),
             pool_size: args.pool,
             nodelay,

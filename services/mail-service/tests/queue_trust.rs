@@ -7,13 +7,14 @@ mod support;
 
 use std::time::Duration;
 
-use common::amqp::{HEADER_DEATH_REASON, header_str};
+use common::amqp::{HEADER_DEATH_REASON, LAST_HAND_BACK, header_str};
 use common::email::EmailMessage;
-use lapin::options::ConfirmSelectOptions;
+use lapin::options::{BasicGetOptions, BasicNackOptions, ConfirmSelectOptions};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use support::smtp::TestSmtp;
 use support::{
-    BrokerUser, Scope, TIMEOUT, TestApp, metric, publish_with, queue_depth, recipient, verify_email,
+    Broker, BrokerUser, Scope, TIMEOUT, TestApp, has_mail, metric, publish_with, queue_depth,
+    recipient, verify_email,
 };
 
 fn on(smtp: &TestSmtp) -> impl FnOnce(&mut mail_service::Config) {
@@ -243,5 +244,57 @@ async fn with_separate_broker_users_only_the_publisher_is_trusted_and_retries_co
     assert_eq!(smtp.count_for(&outsider), 0);
     assert_eq!(smtp.count_for(&retried), 1);
     let _ = publisher_conn.close(200, "done".into()).await;
+    app.stop().await;
+}
+
+/// A message handed back to the work queue again and again (consumers failing while they hold
+/// it) is dead-lettered by the mail service itself before the broker's delivery limit: unsent,
+/// with its reason and the dead-letter TTL. The broker's own copy would lose its expiration and
+/// keep a live token in the dead-letter queue.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_message_handed_back_too_often_is_dead_lettered_with_the_ttl_before_the_broker_does() {
+    let scope = Scope::new();
+    let broker = Broker::connect(&scope).await;
+    let queue = scope.topology.queue.clone();
+    let to = recipient("");
+    broker
+        .publish(&queue, &verify_email(&to, "handed-back"))
+        .await;
+    for _ in 0..LAST_HAND_BACK {
+        let held = broker
+            .channel
+            .basic_get(queue.as_str().into(), BasicGetOptions { no_ack: false })
+            .await
+            .unwrap()
+            .expect("the message is back in the work queue");
+        held.delivery
+            .acker
+            .nack(BasicNackOptions {
+                requeue: true,
+                ..BasicNackOptions::default()
+            })
+            .await
+            .unwrap();
+    }
+    let app = TestApp::spawn_with(scope, |c| {
+        c.trust.dead_letter_ttl = Duration::from_secs(60);
+    })
+    .await;
+    let dead = app.next_dead_letter().await;
+    let headers = dead.delivery.properties.headers().clone().unwrap();
+    let reason = header_str(&headers, HEADER_DEATH_REASON).unwrap();
+    assert!(
+        reason.starts_with(&format!("handed back {LAST_HAND_BACK} times")),
+        "{reason}"
+    );
+    assert_eq!(
+        dead.delivery
+            .properties
+            .expiration()
+            .as_ref()
+            .map(|e| e.as_str()),
+        Some("60000")
+    );
+    assert!(!has_mail(&to), "nothing was sent");
     app.stop().await;
 }

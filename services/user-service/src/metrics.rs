@@ -24,6 +24,10 @@ pub struct Metrics {
     /// Sessions ended because their account reached `SESSION_MAX_PER_ACCOUNT`.
     pub sessions_evicted: IntCounter,
     pub page_refusals: IntCounterVec,
+    /// Public requests with `X-Forwarded-For` from a peer `TRUSTED_PROXIES` does not trust.
+    pub untrusted_forwarded: IntCounter,
+    /// 1 while most requests come through one untrusted proxy (`proxy_check`).
+    pub untrusted_proxy_suspected: IntGauge,
 }
 
 /// Why a hosted page refused a request (`user_page_refusals_total{reason}`).
@@ -104,6 +108,8 @@ impl Metrics {
             admin_auth_failures: defs::ADMIN_AUTH_FAILURES.counter()?,
             sessions_evicted: defs::SESSIONS_EVICTED.counter()?,
             page_refusals: defs::PAGE_REFUSALS.counter_vec()?,
+            untrusted_forwarded: defs::UNTRUSTED_FORWARDED.counter()?,
+            untrusted_proxy_suspected: defs::UNTRUSTED_PROXY_SUSPECTED.gauge()?,
         };
         m.start_at_zero();
         for collector in m.collectors() {
@@ -113,8 +119,10 @@ impl Metrics {
     }
 
     /// Every metric, in the order they are registered.
-    fn collectors(&self) -> [Box<dyn Collector>; 16] {
+    fn collectors(&self) -> [Box<dyn Collector>; 18] {
         [
+            Box::new(self.untrusted_forwarded.clone()),
+            Box::new(self.untrusted_proxy_suspected.clone()),
             Box::new(self.admin_auth_failures.clone()),
             Box::new(self.sessions_evicted.clone()),
             Box::new(self.page_refusals.clone()),
@@ -312,5 +320,17 @@ mod defs {
                invalid_return_to, invalid_body, payload_too_large, method_not_allowed, \
                session_cookie_repeated)",
         labels: &["reason"],
+    };
+    pub(super) const UNTRUSTED_FORWARDED: Def = Def {
+        name: "user_untrusted_forwarded_requests_total",
+        help: "Public requests carrying X-Forwarded-For from a peer that TRUSTED_PROXIES does \
+               not trust (the header is ignored)",
+        labels: &[],
+    };
+    pub(super) const UNTRUSTED_PROXY_SUSPECTED: Def = Def {
+        name: "user_untrusted_proxy_suspected",
+        help: "1 when, in the last check window, one untrusted peer forwarding X-Forwarded-For \
+               sent most public requests (an ingress missing from TRUSTED_PROXIES)",
+        labels: &[],
     };
 }

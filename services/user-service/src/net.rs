@@ -4,6 +4,17 @@ use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
 
+/// Whether `url` points at this host (`localhost`, `*.localhost`, a loopback address): the
+/// only place plain http does not cross a network.
+pub fn is_loopback_url(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(d)) => d == "localhost" || d.ends_with(".localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
 /// An address block such as `10.0.0.0/8` or `fd00::/8`; a bare address is a /32 or /128.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Cidr {

@@ -19,6 +19,7 @@ use crate::crypto::Hasher;
 use crate::http::{self, AppState};
 use crate::mailer::{Mailer, Publisher};
 use crate::metrics::Metrics;
+use crate::proxy_check::ProxyCheck;
 use crate::pwned::PwnedPasswords;
 use crate::store::outbox::OutboxStore;
 use crate::store::rate_limits::RateLimiter;
@@ -105,7 +106,7 @@ impl Application {
                 .run_relay(self.config.amqp.outbox_poll_interval, shutdown.clone()),
         );
 
-        let rekey = spawn_rekeying(&self.state);
+        let chores = spawn_chores(&self.state);
         let (admin_stop_tx, admin_stop_rx) = tokio::sync::oneshot::channel::<()>();
         let admin_server = tokio::spawn(admin::serve(
             self.admin,
@@ -139,7 +140,7 @@ impl Application {
         ));
 
         shutdown.wait().await;
-        rekey.abort();
+        chores.iter().for_each(tokio::task::JoinHandle::abort);
         finish(server, self.config.server.shutdown_timeout, "in-flight").await;
         if let Some(admin_api) = admin_api {
             finish(admin_api, self.config.server.shutdown_timeout, "admin API").await;
@@ -153,10 +154,15 @@ impl Application {
     }
 }
 
-/// Seals, in the background, recovery codes stored unkeyed (older versions) or under an older
-/// key (`account::recovery_codes`).
-fn spawn_rekeying(state: &AppState) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(crate::account::recovery_codes::rekey_all(state.clone()))
+/// The background chores, stopped at shutdown: sealing recovery codes stored unkeyed (older
+/// versions) or under an older key (`account::recovery_codes`), and the check for an untrusted
+/// proxy in front of the service (`proxy_check`).
+fn spawn_chores(state: &AppState) -> [tokio::task::JoinHandle<()>; 2] {
+    let window = state.config.server.proxy_check_window;
+    [
+        tokio::spawn(crate::account::recovery_codes::rekey_all(state.clone())),
+        tokio::spawn(state.proxy_check.clone().run(window)),
+    ]
 }
 
 /// The MongoDB database, with the users collection prepared.
@@ -237,8 +243,14 @@ fn app_state(
     );
     let site = crate::pages::Site::load(&config.pages.brand, config.pages.template_dir.as_deref())
         .context("loading the hosted pages' templates (PAGES_TEMPLATE_DIR)")?;
+    let proxy_check = ProxyCheck::new(
+        config.server.trusted_proxies.clone(),
+        metrics.untrusted_forwarded.clone(),
+        metrics.untrusted_proxy_suspected.clone(),
+    );
     Ok(AppState {
         site: Arc::new(site),
+        proxy_check: Arc::new(proxy_check),
         users,
         sessions,
         limiter: RateLimiter::new(redis.clone()),

@@ -7,6 +7,7 @@ use crate::crypto::Hasher;
 use crate::mailer::Mailer;
 use crate::metrics::Metrics;
 use crate::pages::Site;
+use crate::proxy_check::ProxyCheck;
 use crate::pwned::PwnedPasswords;
 use crate::store::rate_limits::RateLimiter;
 use crate::store::redis_store::RedisStore;
@@ -26,4 +27,6 @@ pub struct AppState {
     pub pwned: PwnedPasswords,
     /// The hosted pages' templates, texts and stylesheet.
     pub site: Arc<Site>,
+    /// Notices an ingress missing from `TRUSTED_PROXIES`.
+    pub proxy_check: Arc<ProxyCheck>,
 }

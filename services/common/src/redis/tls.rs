@@ -4,11 +4,12 @@
 //! missing or malformed file stops the service with the variable's name.
 
 use redis::{ClientTlsConfig, TlsCertificates};
+use rustls::pki_types::PrivateKeyDer;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::config::Env;
+use crate::pem::{certificates, read};
 
 /// PEM files read at start-up: a private CA and the client certificate for mutual TLS.
 #[derive(Clone, Default)]
@@ -67,19 +68,6 @@ pub(super) fn read_files(env: &mut Env, tls: bool) -> TlsFiles {
     TlsFiles { ca, client }
 }
 
-/// A file of one or more PEM certificates.
-fn certificates(env: &mut Env, name: &str, path: &str) -> Option<Vec<u8>> {
-    let pem = read(env, name, path)?;
-    let parsed: Result<Vec<CertificateDer<'_>>, _> = CertificateDer::pem_slice_iter(&pem).collect();
-    match parsed {
-        Ok(certs) if !certs.is_empty() => Some(pem),
-        _ => {
-            env.invalid(name, "holds no PEM certificate");
-            None
-        }
-    }
-}
-
 /// A PEM private key, kept as a secret.
 fn private_key(env: &mut Env, path: &str) -> Option<SecretString> {
     let pem = read(env, KEY, path)?;
@@ -91,17 +79,6 @@ fn private_key(env: &mut Env, path: &str) -> Option<SecretString> {
         Ok(text) => Some(SecretString::from(text)),
         Err(_) => {
             env.invalid(KEY, "is not a text PEM file");
-            None
-        }
-    }
-}
-
-fn read(env: &mut Env, name: &str, path: &str) -> Option<Vec<u8>> {
-    match std::fs::read(path) {
-        Ok(bytes) => Some(bytes),
-        Err(e) => {
-            // The path is configuration, not a secret; the error says what is wrong with it.
-            env.invalid(name, format!("cannot be read ({path}: {e})"));
             None
         }
     }

@@ -26,6 +26,9 @@ pub struct TracingConfig {
     pub max_queue_size: usize,
     pub schedule_delay: Duration,
     pub max_export_batch_size: usize,
+    /// `OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE` or `OTEL_EXPORTER_OTLP_CERTIFICATE`: PEM
+    /// certificates trusted besides the built-in roots, for a collector with a private CA.
+    pub ca: Option<Vec<u8>>,
 }
 
 const PROTOCOL: &str = "http/protobuf";
@@ -42,6 +45,8 @@ impl TracingConfig {
         let headers = headers(env);
         let timeout = millis(env, "OTEL_EXPORTER_OTLP_TIMEOUT", 10_000);
         let max_queue_size = env.optional("OTEL_BSP_MAX_QUEUE_SIZE", 2048usize).max(1);
+        let ca = crate::pem::optional_certificates(env, "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE")
+            .or_else(|| crate::pem::optional_certificates(env, "OTEL_EXPORTER_OTLP_CERTIFICATE"));
         Some(Self {
             endpoint,
             sampler,
@@ -55,6 +60,7 @@ impl TracingConfig {
             max_export_batch_size: env
                 .optional("OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512usize)
                 .clamp(1, max_queue_size),
+            ca,
         })
     }
 
@@ -227,6 +233,39 @@ mod tests {
 
     fn env(pairs: &[(&str, &str)]) -> Env {
         Env::from_pairs(pairs)
+    }
+
+    #[test]
+    fn a_private_ca_for_the_collector_is_read_and_checked() {
+        let not_pem = std::env::temp_dir().join(format!("not-pem-{}", uuid::Uuid::new_v4()));
+        std::fs::write(&not_pem, "hello").unwrap();
+        let not_pem = not_pem.to_str().unwrap();
+        for name in [
+            "OTEL_EXPORTER_OTLP_CERTIFICATE",
+            "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE",
+        ] {
+            let mut e = env(&[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://c:4318"),
+                (name, not_pem),
+            ]);
+            let _ = TracingConfig::from_env(&mut e, "svc");
+            let err = e.finish().unwrap_err().to_string();
+            assert!(
+                err.contains(name) && err.contains("no PEM certificate"),
+                "{err}"
+            );
+            let mut e = env(&[
+                ("OTEL_EXPORTER_OTLP_ENDPOINT", "https://c:4318"),
+                (name, "/nonexistent/ca.pem"),
+            ]);
+            let _ = TracingConfig::from_env(&mut e, "svc");
+            let err = e.finish().unwrap_err().to_string();
+            assert!(
+                err.contains(name) && err.contains("cannot be read"),
+                "{err}"
+            );
+        }
+        let _ = std::fs::remove_file(not_pem);
     }
 
     #[test]

@@ -49,7 +49,7 @@ pub fn provider(config: &TracingConfig) -> Result<SdkTracerProvider, String> {
         .with_endpoint(config.endpoint.clone())
         .with_timeout(config.timeout)
         .with_headers(headers)
-        .with_http_client(BlockingClient::new(config.timeout))
+        .with_http_client(BlockingClient::new(config.timeout, config.ca.clone()))
         .build()
         .map_err(|e| e.to_string())?;
     let queued = Arc::new(AtomicUsize::new(0));
@@ -169,26 +169,34 @@ impl<E: SpanExporter> SpanExporter for CountingExporter<E> {
 #[derive(Debug)]
 struct BlockingClient {
     timeout: Duration,
+    /// PEM certificates trusted besides the built-in roots (a collector with a private CA).
+    ca: Option<Vec<u8>>,
     client: OnceLock<Result<reqwest::blocking::Client, String>>,
 }
 
 impl BlockingClient {
-    fn new(timeout: Duration) -> Self {
+    fn new(timeout: Duration, ca: Option<Vec<u8>>) -> Self {
         Self {
             timeout,
+            ca,
             client: OnceLock::new(),
         }
+    }
+
+    fn build(&self) -> Result<reqwest::blocking::Client, String> {
+        let mut builder = reqwest::blocking::Client::builder().timeout(self.timeout);
+        if let Some(pem) = &self.ca {
+            for cert in reqwest::Certificate::from_pem_bundle(pem).map_err(|e| e.to_string())? {
+                builder = builder.add_root_certificate(cert);
+            }
+        }
+        builder.build().map_err(|e| e.to_string())
     }
 
     fn send_now(&self, request: Request<Bytes>) -> Result<Response<Bytes>, HttpError> {
         let client = self
             .client
-            .get_or_init(|| {
-                reqwest::blocking::Client::builder()
-                    .timeout(self.timeout)
-                    .build()
-                    .map_err(|e| e.to_string())
-            })
+            .get_or_init(|| self.build())
             .as_ref()
             .map_err(|e| HttpError::from(e.clone()))?;
         let (parts, body) = request.into_parts();
@@ -216,5 +224,69 @@ impl HttpClient for BlockingClient {
         Self: 'async_trait,
     {
         Box::pin(async move { self.send_now(request) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+    use crate::testing::TestCa;
+
+    /// An HTTPS "collector" on loopback that answers every request 200; returns its port.
+    fn https_collector(rt: &tokio::runtime::Runtime, ca: &TestCa) -> u16 {
+        let listener = rt
+            .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+            .unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let acceptor = ca.acceptor();
+        rt.spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let acceptor = acceptor.clone();
+                tokio::spawn(async move {
+                    let Ok(mut tls) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let mut seen = Vec::new();
+                    let mut buf = [0u8; 4096];
+                    // The request's head and its one-byte body.
+                    while !seen.ends_with(b"\r\n\r\nx") {
+                        match tls.read(&mut buf).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => seen.extend_from_slice(&buf[..n]),
+                        }
+                    }
+                    let answer =
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n";
+                    let _ = tls.write_all(answer).await;
+                    let _ = tls.shutdown().await;
+                });
+            }
+        });
+        port
+    }
+
+    /// A collector whose certificate a private CA signed: refused with the built-in roots,
+    /// trusted with the certificate `OTEL_EXPORTER_OTLP_CERTIFICATE` names.
+    #[test]
+    fn a_collector_of_a_private_ca_is_trusted_only_with_its_ca() {
+        let ca = TestCa::generate();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let port = https_collector(&rt, &ca);
+        let request = || {
+            let mut request = Request::new(Bytes::from_static(b"x"));
+            *request.method_mut() = http::Method::POST;
+            *request.uri_mut() = format!("https://127.0.0.1:{port}/v1/traces")
+                .parse()
+                .unwrap();
+            request
+        };
+        let timeout = Duration::from_secs(5);
+        let refused = BlockingClient::new(timeout, None).send_now(request());
+        assert!(refused.is_err(), "an unknown CA must not be trusted");
+        let pem = std::fs::read(ca.ca_file()).unwrap();
+        let trusted = BlockingClient::new(timeout, Some(pem)).send_now(request());
+        assert_eq!(trusted.unwrap().status(), 200);
     }
 }

@@ -55,6 +55,9 @@ pub struct SmtpConfig {
     pub port: u16,
     pub tls: SmtpTls,
     pub credentials: Option<SmtpCredentials>,
+    /// `SMTP_CA_FILE`: PEM certificates trusted besides the built-in roots (a relay whose
+    /// certificate a private CA signed).
+    pub ca: Option<Vec<u8>>,
     /// Bounds connecting; a whole transaction gets `SEND_TIMEOUTS - 1` times this.
     pub timeout: Duration,
     /// Most connections kept open to the relay at once.
@@ -72,17 +75,33 @@ impl SmtpConfig {
         let tls = env.optional("SMTP_TLS", SmtpTls::StartTls);
         let port = env.optional("SMTP_PORT", tls.default_port());
         let credentials = credentials(env);
+        let ca = common::pem::optional_certificates(env, "SMTP_CA_FILE");
+        if ca.is_some() && tls == SmtpTls::None {
+            env.invalid("SMTP_CA_FILE", "is set but SMTP_TLS is none");
+        }
         let timeout = env.duration("SMTP_TIMEOUT", Duration::from_secs(10));
         let pool_size: u32 = env.optional("SMTP_POOL_SIZE", 4);
         if pool_size == 0 {
             env.invalid("SMTP_POOL_SIZE", "must be at least 1");
         }
         let nodelay = env.flag("SMTP_TCP_NODELAY", true);
+        if let Some(host) = host.as_deref()
+            && tls == SmtpTls::None
+            && credentials.is_some()
+            && !is_loopback(host)
+        {
+            env.invalid(
+                "SMTP_TLS",
+                "is none, which would send SMTP_USERNAME/SMTP_PASSWORD in clear text to a relay \
+                 that is not on loopback: use starttls or tls",
+            );
+        }
         let config = host.map(|host| SmtpConfig {
             host,
             port,
             tls,
             credentials,
+            ca,
             timeout,
             pool_size,
             nodelay,
@@ -106,4 +125,15 @@ fn credentials(env: &mut Env) -> Option<SmtpCredentials> {
             None
         }
     }
+}
+
+/// A relay on this host (a sidecar, a local MTA): the only place plain SMTP with credentials
+/// does not cross a network.
+fn is_loopback(host: &str) -> bool {
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.eq_ignore_ascii_case("localhost")
+        || host.to_ascii_lowercase().ends_with(".localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
 }

@@ -189,3 +189,50 @@ fn reports_every_problem() {
         assert!(names.contains(&name), "{name} missing from {names:?}");
     }
 }
+
+#[test]
+fn plain_smtp_with_credentials_only_to_loopback() {
+    let mut vars: Vec<(&str, &str)> = MINIMAL
+        .iter()
+        .copied()
+        .filter(|(k, _)| *k != "SMTP_HOST")
+        .collect();
+    vars.extend([
+        ("SMTP_TLS", "none"),
+        ("SMTP_USERNAME", "mailer"),
+        ("SMTP_PASSWORD", "hunter2"),
+    ]);
+    for host in ["127.0.0.1", "::1", "[::1]", "localhost", "relay.localhost"] {
+        let mut with_host = vars.clone();
+        with_host.push(("SMTP_HOST", host));
+        assert!(load(&with_host).is_ok(), "{host}");
+    }
+    vars.push(("SMTP_HOST", "smtp.example.com"));
+    let err = load(&vars).unwrap_err().to_string();
+    assert!(
+        err.contains("SMTP_TLS") && err.contains("clear text"),
+        "{err}"
+    );
+    assert!(!err.contains("hunter2"), "{err}");
+    // Without credentials plain SMTP stays allowed (an internal relay that accepts by address).
+    vars.retain(|(k, _)| !k.starts_with("SMTP_USERNAME") && !k.starts_with("SMTP_PASSWORD"));
+    assert!(load(&vars).is_ok());
+}
+
+#[test]
+fn smtp_ca_file_is_read_checked_and_needs_tls() {
+    let not_pem = std::env::temp_dir().join(format!("not-pem-{}", uuid::Uuid::new_v4()));
+    std::fs::write(&not_pem, "hello").unwrap();
+    let mut vars = MINIMAL.to_vec();
+    vars.push(("SMTP_CA_FILE", not_pem.to_str().unwrap()));
+    let err = load(&vars).unwrap_err().to_string();
+    assert!(
+        err.contains("SMTP_CA_FILE: holds no PEM certificate"),
+        "{err}"
+    );
+    vars.pop();
+    vars.push(("SMTP_CA_FILE", "/nonexistent/ca.pem"));
+    let err = load(&vars).unwrap_err().to_string();
+    assert!(err.contains("SMTP_CA_FILE: cannot be read"), "{err}");
+    let _ = std::fs::remove_file(not_pem);
+}

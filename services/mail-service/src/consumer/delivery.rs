@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
+use common::amqp::LAST_HAND_BACK;
 use common::email::EmailMessage;
 use lapin::message::Delivery;
 use lapin::options::{BasicAckOptions, BasicNackOptions};
@@ -14,7 +15,7 @@ use tracing::{Instrument, error, info, warn};
 use uuid::Uuid;
 
 use super::routing::{
-    Disposition, Move, RetryRouting, Route, attempts, publish_confirmed, with_trace,
+    Disposition, Move, RetryRouting, Route, attempts, handed_back, publish_confirmed, with_trace,
 };
 use crate::gate::{Gate, Refusal};
 use crate::idempotency::{Claim, ClaimOutcome, SentLog};
@@ -141,7 +142,14 @@ impl Handler {
                 }
                 let checked =
                     publisher.and_then(|()| self.gate.check_message(&message, Utc::now()));
+                let handed_back = handed_back(&delivery.properties);
                 let disposition = match checked {
+                    Ok(()) if i64::from(handed_back) >= LAST_HAND_BACK => {
+                        Disposition::DeadLetter(format!(
+                            "handed back {handed_back} times (consumers stopped or failed while \
+                             holding it); dead-lettered before the broker's delivery limit"
+                        ))
+                    }
                     Ok(()) => self.deliver(&message).await,
                     Err(refusal) => self.refuse(&refusal),
                 };

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use common::amqp::{HEADER_ATTEMPTS, HEADER_DEATH_REASON, Topology};
+use common::amqp::{HEADER_ATTEMPTS, HEADER_DEATH_REASON, HEADER_DELIVERY_COUNT, Topology};
 use common::telemetry::propagation;
 use lapin::options::BasicPublishOptions;
 use lapin::types::{AMQPValue, ShortString};
@@ -154,10 +154,19 @@ pub(super) async fn publish_confirmed(
 
 /// Failed attempts so far, from our header.
 pub(super) fn attempts(props: &BasicProperties) -> u32 {
+    header_count(props, HEADER_ATTEMPTS)
+}
+
+/// How often the broker handed this delivery back before (`x-delivery-count`; 0 when absent).
+pub(super) fn handed_back(props: &BasicProperties) -> u32 {
+    header_count(props, HEADER_DELIVERY_COUNT)
+}
+
+fn header_count(props: &BasicProperties, name: &str) -> u32 {
     props
         .headers()
         .as_ref()
-        .and_then(|h| h.inner().get(&ShortString::from(HEADER_ATTEMPTS)))
+        .and_then(|h| h.inner().get(&ShortString::from(name)))
         .and_then(|v| match v {
             AMQPValue::LongUInt(n) => Some(*n),
             AMQPValue::LongInt(n) => u32::try_from(*n).ok(),

@@ -85,6 +85,7 @@ pub fn config(queue: &str, prefix: &str) -> Config {
             port: sink_port(),
             tls: SmtpTls::None,
             credentials: None,
+            ca: None,
             timeout: Duration::from_secs(5),
             pool_size: 2,
             nodelay: true,

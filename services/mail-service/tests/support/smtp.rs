@@ -8,9 +8,10 @@ use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::TcpListener;
 use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
 
 /// Accepted messages: recipient → raw messages.
 type Mailbox = Arc<Mutex<HashMap<String, Vec<String>>>>;
@@ -23,6 +24,8 @@ pub struct TestSmtp {
     data_delay_ms: Arc<AtomicU64>,
     mailbox: Mailbox,
     tasks: Option<JoinSet<()>>,
+    /// Implicit TLS (SMTPS) with this acceptor's certificate; plain SMTP without.
+    tls: Option<TlsAcceptor>,
 }
 
 impl TestSmtp {
@@ -37,7 +40,16 @@ impl TestSmtp {
             data_delay_ms: Arc::default(),
             mailbox: Arc::default(),
             tasks: None,
+            tls: None,
         }
+    }
+
+    /// A relay speaking implicit TLS with `acceptor`'s certificate.
+    pub async fn running_tls(acceptor: TlsAcceptor) -> TestSmtp {
+        let mut smtp = Self::reserve().await;
+        smtp.tls = Some(acceptor);
+        smtp.start().await;
+        smtp
     }
 
     pub async fn running() -> TestSmtp {
@@ -54,6 +66,7 @@ impl TestSmtp {
         let reply = self.rcpt_reply.clone();
         let delay = self.data_delay_ms.clone();
         let mailbox = self.mailbox.clone();
+        let tls = self.tls.clone();
         tasks.spawn(async move {
             let mut connections = JoinSet::new();
             loop {
@@ -61,12 +74,16 @@ impl TestSmtp {
                     return;
                 };
                 let _ = stream.set_nodelay(true);
-                connections.spawn(session(
-                    stream,
-                    reply.clone(),
-                    delay.clone(),
-                    mailbox.clone(),
-                ));
+                let (reply, delay, mailbox) = (reply.clone(), delay.clone(), mailbox.clone());
+                match tls.clone() {
+                    None => connections.spawn(session(stream, reply, delay, mailbox)),
+                    Some(acceptor) => connections.spawn(async move {
+                        // A client that refuses our certificate ends the handshake.
+                        if let Ok(stream) = acceptor.accept(stream).await {
+                            session(stream, reply, delay, mailbox).await;
+                        }
+                    }),
+                };
             }
         });
         self.tasks = Some(tasks);
@@ -121,13 +138,13 @@ impl TestSmtp {
     }
 }
 
-async fn session(
-    stream: TcpStream,
+async fn session<S: AsyncRead + AsyncWrite + Send + 'static>(
+    stream: S,
     rcpt_reply: Arc<AtomicU16>,
     data_delay_ms: Arc<AtomicU64>,
     mailbox: Mailbox,
 ) {
-    let (read, mut write) = stream.into_split();
+    let (read, mut write) = tokio::io::split(stream);
     let mut lines = BufReader::new(read);
     if write.write_all(b"220 test-smtp ready\r\n").await.is_err() {
         return;

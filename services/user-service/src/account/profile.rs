@@ -87,6 +87,10 @@ pub fn profile_changed(user: &UserDoc, changes: &ProfileChanges) -> Option<Domai
 /// account, tells its owner someone tried: the answer is the same, so this cannot be used to
 /// find out who is registered. The current address is told a change was asked for (without the
 /// link). Limited per account and per recipient address; a new request replaces the pending one.
+///
+/// Both paths do the same work, so neither the answer nor its time tells them apart: the link is
+/// made and stored (replacing the pending change) whether or not the address is free; for a
+/// taken one it is never sent, so it can never be used (and would meet the unique address).
 #[tracing::instrument(name = "account.request_email_change", skip_all)]
 async fn request_email_change(
     state: &AppState,
@@ -95,16 +99,17 @@ async fn request_email_change(
 ) -> Result<(), AccountError> {
     limits::enforce(state, Limit::EmailChangeUser, &user.id).await?;
     limits::enforce(state, Limit::EmailAddress, email.as_str()).await?;
-    let message = if state.users.find_by_email(email.as_str()).await?.is_some() {
+    let taken = state.users.find_by_email(email.as_str()).await?.is_some();
+    let (link, _) =
+        verification_email(state, user, email.as_str(), Some(user.email.clone())).await?;
+    let message = if taken {
         EmailMessage::new(
             to_unproven(email.as_str()),
             EmailKind::AccountExists,
             &user.locale,
         )
     } else {
-        verification_email(state, user, email.as_str(), Some(user.email.clone()))
-            .await?
-            .0
+        link
     };
     let heads_up =
         notice(user, EmailKind::EmailChangeRequested).with_data("new_email", email.as_str());

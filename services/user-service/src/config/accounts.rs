@@ -71,7 +71,7 @@ impl LinkSettings {
             ("VERIFY_EMAIL_URL", &links.verify_email_url),
             ("PASSWORD_RESET_URL", &links.password_reset_url),
         ] {
-            check_http_url(env, name, url);
+            check_link_url(env, name, url);
         }
         links
     }
@@ -137,6 +137,20 @@ fn mfa_keys(env: &mut Env) -> Option<KeyRing> {
             env.invalid("MFA_ENCRYPTION_KEYS", problem);
             None
         }
+    }
+}
+
+/// A page that emailed links point at: the link carries a single-use token, so it must travel
+/// over https, except to this host (development).
+fn check_link_url(env: &mut Env, name: &str, raw: &str) {
+    match url::Url::parse(raw) {
+        Ok(url) if url.scheme() == "https" => {}
+        Ok(url) if url.scheme() == "http" && crate::net::is_loopback_url(&url) => {}
+        Ok(url) if url.scheme() == "http" => env.invalid(
+            name,
+            "must be https: the link carries a single-use token (http only for localhost)",
+        ),
+        _ => env.invalid(name, "must be an https URL"),
     }
 }
 

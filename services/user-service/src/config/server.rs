@@ -19,6 +19,8 @@ pub struct ServerSettings {
     pub request_timeout: Duration,
     /// Peers whose `X-Forwarded-For` is believed.
     pub trusted_proxies: TrustedProxies,
+    /// How often the check for an untrusted proxy in front of the service closes its window.
+    pub proxy_check_window: Duration,
     /// A client must send a request's whole header within this time.
     pub header_read_timeout: Duration,
     /// A connection with no request in flight is closed after this long.
@@ -38,6 +40,7 @@ impl ServerSettings {
             admin_addr: env.optional("ADMIN_ADDR", ([0, 0, 0, 0], 9090).into()),
             request_timeout: env.duration("REQUEST_TIMEOUT", Duration::from_secs(10)),
             trusted_proxies: env.optional("TRUSTED_PROXIES", TrustedProxies::default()),
+            proxy_check_window: env.duration("PROXY_CHECK_WINDOW", Duration::from_secs(60)),
             header_read_timeout: env.duration("HTTP_HEADER_READ_TIMEOUT", Duration::from_secs(10)),
             keepalive_timeout: env.duration("HTTP_KEEPALIVE_TIMEOUT", Duration::from_secs(75)),
             max_header_bytes: env.optional("HTTP_MAX_HEADER_BYTES", 16 * 1024),
@@ -54,6 +57,7 @@ impl ServerSettings {
             ("HTTP_HEADER_READ_TIMEOUT", server.header_read_timeout),
             ("HTTP_KEEPALIVE_TIMEOUT", server.keepalive_timeout),
             ("REQUEST_TIMEOUT", server.request_timeout),
+            ("PROXY_CHECK_WINDOW", server.proxy_check_window),
         ] {
             if value < Duration::from_secs(1) {
                 env.invalid(name, "must be at least 1s");

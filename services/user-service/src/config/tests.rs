@@ -139,3 +139,42 @@ fn debug_output_holds_no_password() {
         "amqp://app:amqp-pw@127.0.0.1:5672/%2f"
     );
 }
+
+#[test]
+fn emailed_links_must_be_https_except_to_loopback() {
+    let with_link = |url: &str| {
+        let mut env = Env::from_map(
+            [
+                ("MONGODB_URI", "mongodb://127.0.0.1:27017"),
+                ("REDIS_URL", "redis://127.0.0.1"),
+                ("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
+                ("PASSWORD_RESET_URL", url),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect(),
+        );
+        Config::from_env(&mut env)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    };
+    for ok in [
+        "https://app.example.com/reset",
+        "http://localhost:3000/reset",
+        "http://127.0.0.1:8080/reset-password",
+        "http://[::1]/reset",
+    ] {
+        assert_eq!(with_link(ok), Ok(()), "{ok}");
+    }
+    for bad in [
+        "http://app.example.com/reset",
+        "ftp://app.example.com/",
+        "app.example.com",
+    ] {
+        let err = with_link(bad).unwrap_err();
+        assert!(
+            err.contains("PASSWORD_RESET_URL") && err.contains("https"),
+            "{bad}: {err}"
+        );
+    }
+}

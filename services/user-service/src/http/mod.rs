@@ -20,10 +20,11 @@ mod sessions;
 mod users;
 mod verifications;
 
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -160,6 +161,10 @@ async fn record_metrics(State(state): State<AppState>, req: Request, next: Next)
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let method = req.method().as_str().to_owned();
+    if let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>() {
+        let forwarded = req.headers().contains_key("x-forwarded-for");
+        state.proxy_check.observe(peer.ip(), forwarded);
+    }
     let started = Instant::now();
     let response = next.run(req).await;
     state

@@ -30,15 +30,7 @@ impl WebOrigin {
 
     /// `localhost` and loopback addresses, where browsers keep `Secure` cookies over http.
     pub fn is_loopback(&self) -> bool {
-        let Ok(url) = Url::parse(&self.0) else {
-            return false;
-        };
-        match url.host() {
-            Some(url::Host::Domain(d)) => d == "localhost" || d.ends_with(".localhost"),
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            None => false,
-        }
+        Url::parse(&self.0).is_ok_and(|url| crate::net::is_loopback_url(&url))
     }
 }
 

@@ -46,3 +46,4 @@ mod session_limits;
 mod sessions;
 mod timeouts;
 mod traces;
+mod untrusted_proxy;

@@ -168,3 +168,51 @@ async fn old_hashes_are_upgraded_at_login() {
     assert_eq!(app.login(&email, PASSWORD).await.status(), 201);
     app.finish().await;
 }
+
+/// The resend policy (docs/security.md): every link sent for the same address stays usable
+/// until it is used or expires; the first used verifies, a later one answers the same, and
+/// each still works only once.
+#[tokio::test]
+async fn after_a_resend_every_pending_verification_link_verifies_once() {
+    let app = spawn_app().await;
+    let email = unique_email();
+    app.register(&email, PASSWORD).await;
+    let first = app.next_email().await.data["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let resent = app
+        .post("/v1/email-verifications", &json!({ "email": email }))
+        .await;
+    assert_eq!(resent.status(), 202);
+    let second = app.next_email().await.data["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(first, second);
+    let confirm = |token: String| {
+        let app = &app;
+        async move {
+            app.post(
+                "/v1/email-verifications/confirm",
+                &json!({ "token": token }),
+            )
+            .await
+            .status()
+        }
+    };
+    assert_eq!(
+        confirm(second.clone()).await,
+        200,
+        "the newest link verifies"
+    );
+    assert_eq!(
+        confirm(first.clone()).await,
+        200,
+        "an older one still answers the same"
+    );
+    assert_eq!(confirm(first).await, 400, "once");
+    assert_eq!(confirm(second).await, 400, "once");
+    assert_eq!(app.login(&email, PASSWORD).await.status(), 201);
+    app.finish().await;
+}

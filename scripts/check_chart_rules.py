@@ -868,9 +868,17 @@ def ca_bundle():
             assert mount["mountPath"] == "/etc/user-platform/ca" and mount["readOnly"]
             vol = next(v for v in one(docs, "Deployment", w)["spec"]["template"]["spec"]["volumes"] if v["name"] == "ca-bundle")
             assert key in vol and vol[key]["items"] == [{"key": "bundle.pem", "path": "bundle.pem"}], f"{w}: {vol}"
+            assert env(c)["OTEL_EXPORTER_OTLP_CERTIFICATE"]["value"] == "/etc/user-platform/ca/bundle.pem", f"{w}: OTLP"
+        smtp = env(container(docs, ("Deployment", "mail-service"), "mail-service"))
+        assert smtp["SMTP_CA_FILE"]["value"] == "/etc/user-platform/ca/bundle.pem", "mail-service: SMTP_CA_FILE"
+        assert "SMTP_CA_FILE" not in env(container(docs, ("Deployment", "user-service"), "user-service"))
+    plain = render("--set", "caBundle.configMap=trust", "--set", "mailService.smtp.tls=none")
+    assert "SMTP_CA_FILE" not in env(container(plain, ("Deployment", "mail-service"), "mail-service")), \
+        "SMTP_CA_FILE with smtp.tls none (the service refuses it)"
 
 
-check("27 low: caBundle mounts an existing ConfigMap or Secret in both services and sets SSL_CERT_FILE; nothing by default", ca_bundle)
+check("27 low: caBundle mounts an existing ConfigMap or Secret in both services and points SSL_CERT_FILE (AMQP), "
+      "OTEL_EXPORTER_OTLP_CERTIFICATE (traces) and SMTP_CA_FILE (the relay, with TLS) at it; nothing by default", ca_bundle)
 check("27 low: caBundle with both a ConfigMap and a Secret is rejected",
       fails(r"caBundle: set configMap or secret, not both", "--set", "caBundle.configMap=a", "--set", "caBundle.secret=b"))
 
@@ -952,6 +960,36 @@ check("27 low: the forward-auth URL follows clusterDomain", forward_auth_domain)
 check("27 low: system-* priority classes outside kube-system are rejected",
       fails(r"priorityClassName system-cluster-critical is reserved for kube-system", "--set", "redis.priorityClassName=system-cluster-critical"))
 
+
+# ------------------------------------------------------------------ 28.14: plain SMTP, dead-letter TTL
+check("28.14: plain SMTP with credentials to a relay off loopback is refused (the service refuses it too)",
+      fails(r"would send the SMTP credentials in clear text", "--set", "mailService.smtp.tls=none",
+            "--set", "mailService.smtp.existingSecret=smtp"))
+
+
+def plain_smtp_to_loopback():
+    c = container(render("--set", "mailService.smtp.tls=none", "--set", "mailService.smtp.existingSecret=smtp",
+                         "--set", "mailService.smtp.host=127.0.0.1"), ("Deployment", "mail-service"), "mail-service")
+    assert env(c)["SMTP_TLS"]["value"] == "none"
+
+
+check("28.14: plain SMTP with credentials to a sidecar relay on loopback renders", plain_smtp_to_loopback)
+
+
+def dead_letter_policy():
+    import json as _json
+    for ttl, ms in (("7d", 604800000), ("90m", 5400000)):
+        docs = render("--set", f"mailService.config.deadLetterTtl={ttl}", "--set", "emailQueue=mail.work")
+        cm = next(d for d in docs if d["kind"] == "ConfigMap" and "definitions-tail.json" in (d.get("data") or {}))
+        # The users are prepended at start: the tail is the rest of one JSON object.
+        tail = _json.loads("{" + cm["data"]["definitions-tail.json"])
+        (policy,) = tail["policies"]
+        assert policy["pattern"] == r"^mail\.work\.dead$" and policy["apply-to"] == "queues", policy
+        assert policy["definition"] == {"message-ttl": ms}, policy
+
+
+check("28.14: the bundled broker's definitions carry the dead-letter queue's message-ttl policy (DEAD_LETTER_TTL)",
+      dead_letter_policy)
 
 width = max(len(s) for s, _ in results)
 for status, name in results:

@@ -27,11 +27,16 @@ REDIS_SHARED = ("REDIS_URL", "REDIS_SENTINELS", "REDIS_SENTINEL_MASTER", "REDIS_
                 "REDIS_TLS", "REDIS_CA_FILE", "REDIS_CLIENT_CERT_FILE", "REDIS_CLIENT_KEY_FILE", "REDIS_ALLOW_EVICTION")
 # The admin API is off unless userService.adminApi.enabled; MFA_ENCRYPTION_KEYS only comes with
 # userService.config.mfa.existingSecret (two-factor login off without).
-OPTIONAL = {"mail-service": {"SMTP_PORT", "SMTP_USERNAME", "SMTP_PASSWORD"},
+OPTIONAL = {"mail-service": {"SMTP_PORT", "SMTP_USERNAME", "SMTP_PASSWORD",
+                             # set with caBundle only
+                             "SMTP_CA_FILE"},
             "user-service": {"ADMIN_API_ADDR", "ADMIN_API_TOKENS", "MFA_ENCRYPTION_KEYS",
                              # The services' defaults apply; chart values for them are still
                              # to come (admin login limit, connection cap).
-                             "RATE_LIMIT_ADMIN_AUTH", "HTTP_MAX_CONNECTIONS"}}
+                             "RATE_LIMIT_ADMIN_AUTH", "HTTP_MAX_CONNECTIONS",
+                             # the service's default window; the warning and the metric need no
+                             # tuning in a cluster
+                             "PROXY_CHECK_WINDOW"}}
 # The README's tracing table (both services) is added by main(); the pod name and namespace are
 # set for $(...) expansion in OTEL_RESOURCE_ATTRIBUTES.
 EXTRA_OK = {"RUST_LOG", "LOG_FORMAT", "OTEL_K8S_POD_NAME", "OTEL_K8S_NAMESPACE",

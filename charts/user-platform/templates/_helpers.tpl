@@ -495,7 +495,13 @@ readinessProbe:
 {{/* SMTP_HOST: mailService.smtp.host, which has no default (a placeholder relay would render and
 fail only when the first email is sent). */}}
 {{- define "up.smtpHost" -}}
-{{- required "mailService.smtp.host is required: the SMTP relay the mail-service sends through (e.g. --set mailService.smtp.host=smtp.example.com); see docs/deployment.md" .Values.mailService.smtp.host }}
+{{- $smtp := .Values.mailService.smtp }}
+{{- $host := required "mailService.smtp.host is required: the SMTP relay the mail-service sends through (e.g. --set mailService.smtp.host=smtp.example.com); see docs/deployment.md" $smtp.host }}
+{{- $loopback := or (eq $host "localhost") (hasPrefix "127." $host) (eq $host "::1") (hasSuffix ".localhost" $host) }}
+{{- if and (eq $smtp.tls "none") $smtp.existingSecret (not $loopback) }}
+{{- fail "mailService.smtp.tls none with mailService.smtp.existingSecret would send the SMTP credentials in clear text (the mail-service refuses it unless the relay is on loopback): use starttls or tls" }}
+{{- end }}
+{{- $host }}
 {{- end }}
 
 {{/* PodDisruptionBudget spec fragment; exactly one of minAvailable / maxUnavailable. */}}
@@ -734,16 +740,26 @@ docs/deployment.md, "Upgrading". Call with (dict "ctx" $ "name" <StatefulSet> "k
 {{- end }}
 {{- end }}
 
-{{/* caBundle: SSL_CERT_FILE, the mount and the volume of the CA bundle, each empty without one. */}}
+{{/* caBundle: the variables that point the clients at the CA bundle ("ctx", "service"), the
+mount and the volume of the bundle, each empty without one. */}}
 {{- define "up.caBundle.env" -}}
-{{- $b := .Values.caBundle }}
+{{- $b := .ctx.Values.caBundle }}
 {{- if and $b.configMap $b.secret }}
 {{- fail "caBundle: set configMap or secret, not both" }}
 {{- end }}
 {{- if or $b.configMap $b.secret }}
+{{- $file := printf "/etc/user-platform/ca/%s" $b.key }}
 # Read by the AMQP client's TLS (amqps://); MongoDB takes the same file as tlsCAFile.
 - name: SSL_CERT_FILE
-  value: {{ printf "/etc/user-platform/ca/%s" $b.key | quote }}
+  value: {{ $file | quote }}
+# Trusted besides the built-in roots by the trace exporter (an https:// collector).
+- name: OTEL_EXPORTER_OTLP_CERTIFICATE
+  value: {{ $file | quote }}
+{{- if and (eq .service "mail-service") (ne .ctx.Values.mailService.smtp.tls "none") }}
+# Trusted besides the built-in roots for the SMTP relay (starttls, tls).
+- name: SMTP_CA_FILE
+  value: {{ $file | quote }}
+{{- end }}
 {{- end }}
 {{- end }}
 
@@ -772,4 +788,18 @@ docs/deployment.md, "Upgrading". Call with (dict "ctx" $ "name" <StatefulSet> "k
       - key: {{ $b.key }}
         path: {{ $b.key }}
 {{- end }}
+{{- end }}
+
+{{/* Milliseconds of a duration of one number and one unit (ms, s, m, h, d), as the services'
+settings are usually written; "name" says which value in a failure. */}}
+{{- define "up.durationMs" -}}
+{{- $raw := toString .value | trim }}
+{{- $m := regexFindAll "^([0-9]+)(ms|s|m|h|d)$" $raw -1 }}
+{{- if not $m }}
+{{- fail (printf "%s: %q must be one number and unit (ms, s, m, h or d) for the broker policy" .name $raw) }}
+{{- end }}
+{{- $n := regexReplaceAll "^([0-9]+)(ms|s|m|h|d)$" $raw "${1}" | int64 }}
+{{- $unit := regexReplaceAll "^([0-9]+)(ms|s|m|h|d)$" $raw "${2}" }}
+{{- $factor := get (dict "ms" 1 "s" 1000 "m" 60000 "h" 3600000 "d" 86400000) $unit }}
+{{- mul $n $factor }}
 {{- end }}

@@ -991,6 +991,22 @@ def dead_letter_policy():
 check("28.14: the bundled broker's definitions carry the dead-letter queue's message-ttl policy (DEAD_LETTER_TTL)",
       dead_letter_policy)
 
+
+def keda_private_ca():
+    ext = ("--set", "rabbitmq.enabled=false", "--set", "rabbitmq.external.existingSecret=mq")
+    docs = render(*APIS, *ext, "--set", "caBundle.secret=corp-ca", "--set", "caBundle.key=ca.pem")
+    auth = next(d for d in docs if d["kind"] == "TriggerAuthentication")
+    refs = {r["parameter"]: r for r in auth["spec"]["secretTargetRef"]}
+    assert refs["ca"]["name"] == "corp-ca" and refs["ca"]["key"] == "ca.pem", refs
+    secret = next(d for d in docs if d["kind"] == "Secret" and d["metadata"]["name"] == refs["tls"]["name"])
+    assert secret["stringData"] == {"tls": "enable"}, secret
+    plain = render(*APIS, *ext)
+    auth = next(d for d in plain if d["kind"] == "TriggerAuthentication")
+    assert {r["parameter"] for r in auth["spec"]["secretTargetRef"]} == {"host"}, auth
+
+
+check("27 low: KEDA's scaler trusts caBundle.secret for an external broker (tls and ca parameters)", keda_private_ca)
+
 width = max(len(s) for s, _ in results)
 for status, name in results:
     print(f"{status:<{width}} {name}")

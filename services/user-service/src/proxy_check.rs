@@ -116,10 +116,11 @@ mod tests {
     use super::*;
 
     fn check(trusted: &str) -> ProxyCheck {
+        let metrics = crate::metrics::Metrics::register(&prometheus::Registry::new()).unwrap();
         ProxyCheck::new(
             trusted.parse().unwrap(),
-            IntCounter::new("f", "f").unwrap(),
-            IntGauge::new("s", "s").unwrap(),
+            metrics.untrusted_forwarded,
+            metrics.untrusted_proxy_suspected,
         )
     }
 

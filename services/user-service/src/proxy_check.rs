@@ -74,14 +74,18 @@ impl ProxyCheck {
     }
 
     /// Ends the window: the suspicion if one untrusted forwarding peer sent more than half of
-    /// its requests (and there were enough to tell), with the gauge set to match.
+    /// its requests, with the gauge set to match. A window with too few requests to tell leaves
+    /// the gauge as the last one that could tell set it.
     pub fn close_window(&self) -> Option<Suspicion> {
         let peers = std::mem::take(&mut *self.peers.lock().unwrap_or_else(|e| e.into_inner()));
         let total = self.total.swap(0, Ordering::Relaxed);
+        if total < MIN_REQUESTS {
+            return None;
+        }
         let found = peers
             .into_iter()
             .max_by_key(|(_, count)| *count)
-            .filter(|(_, count)| total >= MIN_REQUESTS && count * 2 > total)
+            .filter(|(_, count)| count * 2 > total)
             .map(|(peer, forwarded)| Suspicion {
                 peer,
                 forwarded,
@@ -140,9 +144,14 @@ mod tests {
         let s = c.close_window().expect("suspected");
         assert_eq!((s.peer, s.forwarded, s.total), (ip("10.0.0.5"), 30, 40));
         assert_eq!(c.suspected.get(), 1);
-        // The next window starts empty.
+        // The next window starts empty; too few requests to tell keep the verdict.
         assert_eq!(c.close_window(), None);
-        assert_eq!(c.suspected.get(), 0);
+        assert_eq!(c.suspected.get(), 1);
+        for _ in 0..MIN_REQUESTS {
+            c.observe(ip("192.0.2.1"), false);
+        }
+        assert_eq!(c.close_window(), None);
+        assert_eq!(c.suspected.get(), 0, "enough direct requests clear it");
     }
 
     #[test]

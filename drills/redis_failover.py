@@ -5,10 +5,13 @@ A release user-service runs against the loopback topologies of scripts/redis-top
 (TLS, passwords) with REDIS_WAIT_REPLICAS=1 while threads log in, check sessions
 (`GET /v1/auth/check`) and log out (drills/redis_load.py). Cases:
 
-  sentinel_failover   the Sentinel primary is stopped (`kill-primary sentinel`); the sentinels
-                      promote a replica; the stopped node is started again and rejoins as replica
-  cluster_failover    the primary of slot 0 is stopped (`kill-primary cluster`); its replica
-                      takes over; the node is started again and rejoins as replica
+  sentinel_failover   the Sentinel primary is stopped (`kill-primary sentinel`, SIGTERM: Redis
+                      lets lagging replicas catch up, then exits); the sentinels promote a
+                      replica; the stopped node is started again and rejoins as replica
+  sentinel_sigkill    the same with SIGKILL: the primary dies on the spot
+  cluster_failover    the primary of slot 0 is stopped (`kill-primary cluster`, SIGTERM); its
+                      replica takes over; the node is started again and rejoins as replica
+  cluster_sigkill     the same with SIGKILL
   cluster_reshard     slots move from one primary to another and back (`redis-cli --cluster
                       reshard`) under load: MOVED and ASK redirections, no fault
 
@@ -40,7 +43,8 @@ from run import Process, free_port, http_ready
 ROOT = Path(__file__).resolve().parent.parent
 TOPOLOGIES = ROOT / "scripts/redis-topologies.sh"
 MONGODB_URI = "mongodb://127.0.0.1:27017/?directConnection=true"
-CASES = ["sentinel_failover", "cluster_failover", "cluster_reshard"]
+CASES = ["sentinel_failover", "sentinel_sigkill", "cluster_failover", "cluster_sigkill",
+         "cluster_reshard"]
 TOPOLOGY_PORTS = [6390, 6391, 6392, 6393, 26391, 26392, 26393, *range(7001, 7007)]
 
 
@@ -131,7 +135,8 @@ class Service:
             "RATE_LIMIT_SIGNUP_IP": "off", "RATE_LIMIT_EMAIL_ADDRESS": "off",
             "RATE_LIMIT_EMAIL_IP": "off", **redis_env,
         }
-        log = args.run_dir / f"{name}.user-service.log"
+        (args.run_dir / "redis-failover").mkdir(exist_ok=True)
+        log = args.run_dir / "redis-failover" / f"{name}.user-service.log"
         log.unlink(missing_ok=True)
         self.proc = Process("user-service", [str(args.binary)], env, log, http_ready(admin))
         self.proc.start()
@@ -154,7 +159,9 @@ def prepare(args: argparse.Namespace, name: str, mode: str) -> tuple[Service, Lo
     return service, load
 
 
-def failover_case(args: argparse.Namespace, name: str, mode: str, cli: Cli) -> dict:
+def failover_case(args: argparse.Namespace, name: str, cli: Cli) -> dict:
+    mode = name.split("_")[0]
+    signal = "KILL" if name.endswith("sigkill") else "TERM"
     service, load = prepare(args, name, mode)
     env = topo_env(mode)
     sentinel_port = int(env.get("REDIS_SENTINELS", ":0").split(",")[0].rsplit(":", 1)[1])
@@ -162,8 +169,11 @@ def failover_case(args: argparse.Namespace, name: str, mode: str, cli: Cli) -> d
     load.start()
     try:
         time.sleep(args.fault_at)
+        # The signal is the script's last step (after finding the primary): the fault is when
+        # it returns.
+        marks.fault_from = time.monotonic()
+        killed = int(topo("kill-primary", mode, signal).strip())
         marks.fault = time.monotonic()
-        killed = int(topo("kill-primary", mode).strip())
         if mode == "sentinel":
             sentinel_cli = Cli(args.run_dir, env["REDIS_SENTINEL_PASSWORD"])
             promoted = lambda: (out := sentinel_cli(sentinel_port, "sentinel", "get-master-addr-by-name",  # noqa: E731
@@ -184,7 +194,8 @@ def failover_case(args: argparse.Namespace, name: str, mode: str, cli: Cli) -> d
         load.stop()
     verification = load.verify()
     crashes = service.stop()
-    return summarise(name, mode, load, marks, verification, crashes, args, killed_port=killed)
+    return summarise(name, mode, load, marks, verification, crashes, args, killed_port=killed,
+                     signal=f"SIG{signal}")
 
 
 def reshard_case(args: argparse.Namespace, cli: Cli) -> dict:
@@ -236,6 +247,8 @@ def key_slot(tag: str) -> int:
 def summarise(name: str, mode: str, load: Load, marks: Marks, verification: dict,
               crashes: list[int], args: argparse.Namespace, **extra) -> dict:
     figures = analyse(load, marks, args.grace)
+    (args.run_dir / "redis-failover").mkdir(exist_ok=True)
+    load.dump(args.run_dir / "redis-failover" / f"{name}.requests.jsonl", marks.fault or marks.start)
     rel = lambda t: round((t - marks.fault) * 1000) if t and marks.fault else None  # noqa: E731
     result = {
         "case": name, "topology": mode, **extra,
@@ -261,28 +274,37 @@ def foreign_topologies(run_dir: Path) -> list[int]:
     return [] if ours else busy
 
 
-def restore(cli: Cli) -> dict:
-    """Stops the drill's topologies, starts all afresh, checks them, and stops them again."""
-    topo("stop")
-    topo("start", "all")
+def health(cli: Cli) -> dict:
     env = topo_env("sentinel")
     sentinel_cli = Cli(cli.run_dir, env["REDIS_SENTINEL_PASSWORD"])
     primary = sentinel_cli(26391, "sentinel", "get-master-addr-by-name", env["REDIS_SENTINEL_MASTER"])
     nodes = cluster_nodes(cli, [7001, 7002, 7003])
-    health = {
-        "tls_ping": "PONG" in subprocess.run([*cli.base[:3], "-p", "6390", *cli.base[3:-2], "ping"],
-                                             capture_output=True, text=True).stdout,
+    tls = subprocess.run([*cli.base[:3], "-p", "6390", *cli.base[3:-2], "ping"],
+                         capture_output=True, text=True, timeout=5).stdout
+    found = {
+        "tls_ping": "PONG" in tls,
         "sentinel_primary": primary.split()[-1] if primary else None,
         "sentinel_replicas": cli(6391, "info", "replication").count("state=online"),
         "cluster_state_ok": cluster_ok(cli, [7001]),
-        "cluster_masters": sum("master" in n["flags"] for n in nodes),
+        "cluster_masters": sum("master" in n["flags"] and bool(n["slots"]) for n in nodes),
         "cluster_replicas": sum("slave" in n["flags"] for n in nodes),
     }
+    found["healthy"] = (found["tls_ping"] and found["sentinel_primary"] == "6391"
+                        and found["sentinel_replicas"] == 2 and found["cluster_state_ok"]
+                        and found["cluster_masters"] == 3 and found["cluster_replicas"] == 3)
+    return found
+
+
+def restore(cli: Cli) -> dict:
+    """Stops the drill's topologies, starts all afresh, waits (at most 60 s) until they are
+    healthy (replicas synchronised, every node's role known), and stops them again."""
     topo("stop")
-    health["healthy"] = (health["tls_ping"] and health["sentinel_primary"] == "6391"
-                         and health["sentinel_replicas"] == 2 and health["cluster_state_ok"]
-                         and health["cluster_masters"] == 3 and health["cluster_replicas"] == 3)
-    return health
+    topo("start", "all")
+    deadline = time.monotonic() + 60
+    while not (found := health(cli))["healthy"] and time.monotonic() < deadline:
+        time.sleep(1)
+    topo("stop")
+    return found
 
 
 def main() -> None:
@@ -316,7 +338,7 @@ def main() -> None:
         for name in args.only or CASES:
             print(f"==> {name}", flush=True)
             r = (reshard_case(args, cli) if name == "cluster_reshard"
-                 else failover_case(args, name, name.split("_")[0], cli))
+                 else failover_case(args, name, cli))
             results.append(r)
             print(f"    {'PASS' if r['passed'] else 'FAIL'} {json.dumps({k: v for k, v in r.items() if k != 'timeline'})}",
                   flush=True)

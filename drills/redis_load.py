@@ -179,6 +179,14 @@ class Load:
                 "revived": revived,
                 "logouts_unacknowledged": sum(s.state == "unknown" for s in self.sessions.values())}
 
+    def dump(self, path, origin: float) -> None:
+        """Every request as a JSON line: start and end (ms from `origin`), kind, status, session."""
+        with open(path, "w") as out:
+            for r in sorted(self.records, key=lambda r: r.t0):
+                out.write(json.dumps({"t0_ms": round((r.t0 - origin) * 1000, 1),
+                                      "t1_ms": round((r.t1 - origin) * 1000, 1), "kind": r.kind,
+                                      "status": r.status, "session": r.session}) + "\n")
+
     def tokens(self) -> list[str]:
         return [s.token for s in self.sessions.values()]
 
@@ -188,6 +196,7 @@ class Marks:
     """Moments of the fault, as time.monotonic() values (None: did not happen)."""
     start: float
     fault: float | None = None
+    fault_from: float | None = None  # when the fault was asked for (it took effect by `fault`)
     recovered: float | None = None  # the topology serves every key again
     extra: dict[str, float] = field(default_factory=dict)
 
@@ -212,14 +221,19 @@ def analyse(load: Load, marks: Marks, grace: float) -> dict:
     allowed_end = (marks.recovered + grace) if marks.recovered else None
     outside = [r for r in failed if r.status == 0 or r.status >= 500]
     if marks.fault is not None and allowed_end is not None:
-        outside = [r for r in outside if r.t1 < marks.fault or r.t0 > allowed_end]
+        allowed_start = marks.fault_from or marks.fault
+        outside = [r for r in outside if r.t1 < allowed_start or r.t0 > allowed_end]
     not_5xx = [r for r in failed if 0 < r.status < 500]
     window = None
     if failed:
         window = {"first_ms": rel(min(r.t0 for r in failed)), "last_ms": rel(max(r.t1 for r in failed))}
         window["length_ms"] = window["last_ms"] - window["first_ms"]
+    latency = sorted((r.t1 - r.t0) * 1000 for r in records)
+    pct = lambda q: round(latency[min(len(latency) - 1, int(q * len(latency)))]) if latency else None  # noqa: E731
     return {
         "requests": len(records), "by_kind_and_status": counts,
+        "latency_ms": {"p50": pct(0.5), "p99": pct(0.99), "max": pct(1.0),
+                       "over_1s": sum(v > 1000 for v in latency)},
         "failed": len(failed), "raced_logouts": sum(raced_logout(r, load.sessions) for r in records),
         "error_window_ms": window,
         "failures_5xx_outside_window": [(r.kind, r.status, rel(r.t0)) for r in outside][:20],

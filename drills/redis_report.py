@@ -25,7 +25,7 @@ def case_row(r: dict) -> str:
     return (f"| {r['case']} | {'pass' if r['passed'] else 'FAIL'} | "
             f"{ok('login')}/{total('login')} | {ok('check')}/{total('check')} | "
             f"{ok('logout')}/{total('logout')} | {r['failed']} | {window_text} | "
-            f"{ms(r['recovered_ms'])} | {len(r['failures_5xx_outside_window'])} | "
+            f"{ms(r['recovered_ms']) if 'killed_port' in r else '—'} | {len(r['failures_5xx_outside_window'])} | "
             f"{len(r['failures_not_5xx'])} | {len(v['lost'])} of {v['live_checked']} | "
             f"{len(v['revived'])} of {v['logged_out_checked']} |")
 
@@ -33,7 +33,7 @@ def case_row(r: dict) -> str:
 def details(r: dict) -> list[str]:
     lines = [f"### {r['case']}", ""]
     if "killed_port" in r:
-        lines.append(f"- stopped the primary on port {r['killed_port']} at 0 ms; the topology served "
+        lines.append(f"- stopped the primary on port {r['killed_port']} ({r['signal']}) at 0 ms; the topology served "
                      f"every slot again at {ms(r['recovered_ms'])}; the node was started again at "
                      f"{ms(r.get('restarted_ms'))} and was a synchronised replica at "
                      f"{ms(r.get('rejoined_ms'))}")
@@ -41,6 +41,7 @@ def details(r: dict) -> list[str]:
         rs = r["reshard"]
         for m in rs["moves"]:
             lines.append(f"- moved {m['slots']} slots from :{m['from']} to :{m['to']} in {m['seconds']} s")
+        lines.append(f"- the moves began at 0 ms and ended at {ms(r['recovered_ms'])}")
         lines.append(f"- the sessions' accounts live in {rs['account_slots']} slots, "
                      f"{rs['account_slots_moved']} of them among those moved (twice)")
     statuses = "; ".join(f"{kind}: " + ", ".join(f"{n}× {s if s != '0' else 'no answer'}"
@@ -48,6 +49,9 @@ def details(r: dict) -> list[str]:
                          for kind, counts in r["by_kind_and_status"].items())
     lines.append(f"- {r['requests']} requests ({statuses}); {r['raced_logouts']} checks answered "
                  "401 because a logout of the same session overtook them (not failures)")
+    lat = r["latency_ms"]
+    lines.append(f"- latency: p50 {lat['p50']} ms, p99 {lat['p99']} ms, slowest {lat['max']} ms; "
+                 f"{lat['over_1s']} took over 1 s")
     lines.append(f"- unacknowledged logouts (state unknown, not verified): "
                  f"{r['verification']['logouts_unacknowledged']}")
     if r["failures_5xx_outside_window"] or r["failures_not_5xx"]:
@@ -72,14 +76,17 @@ def write_report(args: argparse.Namespace, results: list[dict], health: dict, du
     lines = [
         "# Redis failover drill",
         "",
-        f"{report['date']}, {os.cpu_count()} CPUs, `drills/redis-failover.sh`, {duration} s in all. "
+        f"{report['date']}, {os.cpu_count()} CPUs, `drills/redis-failover.sh`, {duration} s in all "
+        "(every request of a case: `$RUN_DIR/redis-failover/<case>.requests.jsonl`). "
         f"A release user-service with `REDIS_WAIT_REPLICAS={args.wait_replicas}` against the "
         "loopback topologies of `scripts/redis-topologies.sh` (TLS, passwords); "
         f"{args.login_threads} threads logging in, {args.check_threads} checking sessions "
         "(`GET /v1/auth/check`), 1 logging out; the fault "
         f"{args.fault_at:.0f} s into the load. Times are relative to the fault. A failure is a "
         "non-2xx answer or none; the error window runs from the first failed request's start to "
-        "the last one's end. Failures must fall between the fault and the topology's recovery "
+        "the last one's end (a negative start: the request was in flight when the node died). "
+        "Recovered: the sentinels name the new primary, or the Cluster is `ok` with slot 0 on the "
+        "promoted replica. Failures must fall between the fault and the recovery "
         f"plus {args.grace:.0f} s; after the load every acknowledged login must still "
         "authenticate (unless logged out) and every acknowledged logout must still be refused.",
         "",

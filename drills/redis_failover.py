@@ -28,6 +28,7 @@ import argparse
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -109,6 +110,22 @@ def cluster_ok(cli: Cli, ports: list[int]) -> bool:
     return any("cluster_state:ok" in cli(p, "cluster", "info") for p in ports)
 
 
+def sentinel_moved_on(run_dir: Path, env: dict[str, str], killed: int) -> bool:
+    """The first sentinel names a primary other than the killed node."""
+    sentinel_port = int(env["REDIS_SENTINELS"].split(",")[0].rsplit(":", 1)[1])
+    sentinels = Cli(run_dir, env["REDIS_SENTINEL_PASSWORD"])
+    named = sentinels(sentinel_port, "sentinel", "get-master-addr-by-name", env["REDIS_SENTINEL_MASTER"])
+    return bool(named) and named.split()[-1] != str(killed)
+
+
+def cluster_moved_on(cli: Cli, killed: int) -> bool:
+    """The Cluster is ok and another node serves slot 0 (the killed primary's first slot)."""
+    alive = [p for p in range(7001, 7007) if p != killed]
+    return cluster_ok(cli, alive) and any(
+        "master" in n["flags"] and n["slots"] and n["slots"][0].startswith("0-") and n["port"] != killed
+        for n in cluster_nodes(cli, alive))
+
+
 def replica_synced(cli: Cli, port: int) -> bool:
     info = cli(port, "info", "replication")
     return "role:slave" in info and "master_link_status:up" in info
@@ -164,7 +181,6 @@ def failover_case(args: argparse.Namespace, name: str, cli: Cli) -> dict:
     signal = "KILL" if name.endswith("sigkill") else "TERM"
     service, load = prepare(args, name, mode)
     env = topo_env(mode)
-    sentinel_port = int(env.get("REDIS_SENTINELS", ":0").split(",")[0].rsplit(":", 1)[1])
     marks = Marks(start=time.monotonic())
     load.start()
     try:
@@ -175,14 +191,9 @@ def failover_case(args: argparse.Namespace, name: str, cli: Cli) -> dict:
         killed = int(topo("kill-primary", mode, signal).strip())
         marks.fault = time.monotonic()
         if mode == "sentinel":
-            sentinel_cli = Cli(args.run_dir, env["REDIS_SENTINEL_PASSWORD"])
-            promoted = lambda: (out := sentinel_cli(sentinel_port, "sentinel", "get-master-addr-by-name",  # noqa: E731
-                                                    env["REDIS_SENTINEL_MASTER"])) and str(killed) not in out
+            promoted = lambda: sentinel_moved_on(args.run_dir, env, killed)  # noqa: E731
         else:
-            alive = [p for p in range(7001, 7007) if p != killed]
-            promoted = lambda: cluster_ok(cli, alive) and any(  # noqa: E731
-                "master" in n["flags"] and n["slots"][:1] and n["slots"][0].startswith("0-")
-                and n["port"] != killed for n in cluster_nodes(cli, alive))
+            promoted = lambda: cluster_moved_on(cli, killed)  # noqa: E731
         marks.recovered = wait_for(promoted, 60, "failover")
         time.sleep(args.restart_after)
         marks.extra["restarted"] = time.monotonic()
@@ -263,7 +274,6 @@ def summarise(name: str, mode: str, load: Load, marks: Marks, verification: dict
 
 def foreign_topologies(run_dir: Path) -> list[int]:
     """Topology ports that answer although this RUN_DIR started nothing there."""
-    import socket
     ours = any((run_dir / "redis-topologies").glob("*.pid"))
     busy = []
     for port in TOPOLOGY_PORTS:

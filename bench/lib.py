@@ -48,7 +48,9 @@ def call(base: str, method: str, path: str, body: dict | None = None,
 class UserService:
     """A release user-service process on free loopback ports."""
 
-    def __init__(self, binary: Path, extra_env: dict[str, str] | None = None):
+    def __init__(self, binary: Path, extra_env: dict[str, str | None] | None = None):
+        """`extra_env` adds or replaces variables; a None value removes one (REDIS_URL, for
+        another Redis mode)."""
         run_id = uuid.uuid4().hex[:12]
         self.http, self.admin = free_port(), free_port()
         self.env = {
@@ -64,6 +66,7 @@ class UserService:
             "LOG_FORMAT": "json", "RUST_LOG": "warn",
             **(extra_env or {}),
         }
+        self.env = {k: v for k, v in self.env.items() if v is not None}
         self.base = f"http://127.0.0.1:{self.http}"
         started = time.perf_counter()
         self.proc = subprocess.Popen([str(binary)], env=self.env, stdout=subprocess.DEVNULL)

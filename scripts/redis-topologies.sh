@@ -19,8 +19,10 @@
 #            and REDIS_* ones for a service, one per line
 #        scripts/redis-topologies.sh cli tls|sentinel|cluster|sentinel-admin [ARGS...]
 #            redis-cli with the topology's TLS and password options
-#        scripts/redis-topologies.sh kill-primary sentinel|cluster
-#            stops the current primary (of slot 0 for the cluster) and prints its port
+#        scripts/redis-topologies.sh kill-primary sentinel|cluster [SIGNAL]
+#            stops the current primary (of slot 0 for the cluster) with SIGNAL (default TERM:
+#            Redis shuts down, first letting lagging replicas catch up; KILL: it just dies) and
+#            prints its port
 set -euo pipefail
 
 SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
@@ -259,7 +261,7 @@ kill-primary)
     port=$(primary_port "${2:?sentinel or cluster}")
     [ -n "$port" ] || die "no primary found"
     pidfile=$DIR/$([ "$2" = sentinel ] && echo data || echo cluster)-$port.pid
-    kill "$(cat "$pidfile")"
+    kill -s "${3:-TERM}" "$(cat "$pidfile")"
     echo "$port"
     ;;
 *) die "usage: $0 start|stop|env|cli|kill-primary" ;;

@@ -222,6 +222,19 @@ RUN_DIR=$RUN_DIR "$SCRIPT_DIR/chart-readme.sh" check
 echo "==> Dockerfile, Helm chart and manifests (offline validation)"
 "$SCRIPT_DIR/check-deploy.sh"
 
+# ---- the images, built and run (scripts/images.sh): the distroless-style base from Debian
+# packages, both images from the Dockerfile with release binaries built here (cargo auditable),
+# their files, advisories and SBOMs, then the containers as the chart runs the pods against the
+# local stack. After check-deploy.sh, whose helm renders the pod spec compared with the tests.
+# Costs the release build of both binaries (several minutes on 2 cores) and about 2 more.
+if [ "${SKIP_IMAGES:-}" = 1 ]; then
+    echo "==> SKIPPED: images (SKIP_IMAGES=1)"
+else
+    echo "==> images: build the base and both images, test the containers (scripts/images.sh)"
+    RUN_DIR=$RUN_DIR "$SCRIPT_DIR/images.sh"
+fi
+# ---- end of images
+
 # ---- alerts and dashboards against a real Prometheus (scripts/check-monitoring.sh) ----------
 # promtool check/test of the rules rendered from the chart, then every dashboard panel evaluated
 # live (Prometheus scraping both services and RabbitMQ). Needs helm from check-deploy.sh above.

@@ -42,10 +42,8 @@ WORKDIR /src
 # Linux, but cmake is cheap insurance for other targets.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends cmake \
- && rm -rf /var/lib/apt/lists/*
-
-RUN --mount=type=cache,target=/usr/local/cargo/registry,sharing=locked \
-    cargo install --locked "cargo-auditable@${CARGO_AUDITABLE_VERSION}"
+ && rm -rf /var/lib/apt/lists/* \
+ && cargo install --locked "cargo-auditable@${CARGO_AUDITABLE_VERSION}"
 
 COPY Cargo.toml Cargo.lock ./
 COPY services ./services

@@ -20,13 +20,15 @@
 #
 # Usage: scripts/image-base.sh IMAGE_TAG      (idempotent: a tag whose label matches the packages'
 #                                              digest is kept as it is)
-# Environment: RUN_DIR (work files under $RUN_DIR/images/base; default <repo>/.run)
+# Environment: RUN_DIR (work files under $RUN_DIR/images/base; default <repo>/.run), DOCKER (the
+# client, default docker)
 set -euo pipefail
 
 SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd -- "$SCRIPT_DIR/.." && pwd)
 RUN_DIR=${RUN_DIR:-$REPO_ROOT/.run}
 TAG=${1:?usage: image-base.sh IMAGE_TAG}
+DOCKER=${DOCKER:-docker}
 WORK=$RUN_DIR/images/base
 # gcc-12-base holds nothing but libgcc-s1's copyright notice.
 PACKAGES=(base-files ca-certificates gcc-12-base libc6 libgcc-s1 netbase tzdata)
@@ -50,7 +52,7 @@ mkdir -p "$WORK/debs"
     (cd "$WORK/debs" && apt-get download -q "${PACKAGES[@]}" >/dev/null)
 }
 digest=$(cat "$WORK"/debs/*.deb | sha256sum | cut -c1-64)
-if [ "$(docker image inspect -f '{{index .Config.Labels "org.opencontainers.image.base.digest"}}' "$TAG" 2>/dev/null)" = "$digest" ]; then
+if [ "$("$DOCKER" image inspect -f '{{index .Config.Labels "org.opencontainers.image.base.digest"}}' "$TAG" 2>/dev/null)" = "$digest" ]; then
     say "$TAG is up to date ($(cd "$WORK/debs" && echo *.deb))"
     exit 0
 fi
@@ -109,7 +111,7 @@ chown 65532:65532 "$root/home/nonroot"
 tar --sort=name --mtime="@$EPOCH" --numeric-owner --format=posix \
     --pax-option=exthdr.name=%d/PaxHeaders/%f,delete=atime,delete=ctime \
     -C "$root" -cf "$WORK/rootfs.tar" .
-docker import \
+"$DOCKER" import \
     --change 'USER 65532:65532' \
     --change 'WORKDIR /home/nonroot' \
     --change 'ENV PATH=/usr/local/bin:/usr/bin:/bin SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt' \

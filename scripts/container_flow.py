@@ -99,10 +99,10 @@ def signup(api, maildir):
     if status not in (200, 201):
         raise SystemExit(f"login: {status} {text[:300]}")
     session = json.loads(text)["token"]
-    status, text = request("GET", api + "/v1/me", token=session)
+    status, text = request("GET", api + "/v1/users/me", token=session)
     if status != 200 or json.loads(text).get("email_verified") is not True:
-        raise SystemExit(f"me: {status} {text[:300]}")
-    print("confirm: 200; login: session; /v1/me: email_verified true")
+        raise SystemExit(f"/v1/users/me: {status} {text[:300]}")
+    print("confirm: 200; login: session; /v1/users/me: email_verified true")
     return 0
 
 

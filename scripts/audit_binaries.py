@@ -116,15 +116,17 @@ def audit(packages, db, ignore):
 
 
 def sbom(name, packages, created):
+    # A package URL (pkg:cargo/...) names a crates.io package; workspace packages get none.
     refs = [f"pkg:cargo/{p['name']}@{p['version']}" for p in packages]
+    purls = [{"purl": ref} if p.get("source") == "crates.io" else {} for p, ref in zip(packages, refs)]
     root = next((i for i, p in enumerate(packages) if p.get("root")), 0)
     components = [
-        {"type": "library", "bom-ref": ref, "name": p["name"], "version": p["version"], "purl": ref,
+        {"type": "library", "bom-ref": ref, "name": p["name"], "version": p["version"], **purl,
          "scope": "excluded" if p.get("kind") == "build" else "required"}
-        for i, (p, ref) in enumerate(zip(packages, refs)) if i != root
+        for i, (p, ref, purl) in enumerate(zip(packages, refs, purls)) if i != root
     ]
     main_component = {"type": "application", "bom-ref": refs[root], "name": packages[root]["name"],
-                      "version": packages[root]["version"], "purl": refs[root]}
+                      "version": packages[root]["version"]}
     dependencies = [{"ref": ref, "dependsOn": [refs[d] for d in p.get("dependencies", [])]}
                     for p, ref in zip(packages, refs)]
     body = {"components": components, "dependencies": dependencies}

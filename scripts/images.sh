@@ -204,7 +204,8 @@ sizes() {
     for image in "$BASE_IMAGE" "user-platform/user-service:$TAG" "user-platform/mail-service:$TAG"; do
         unpacked=$("$DOCKER" image inspect -f '{{.Size}}' "$image")
         compressed=$("$DOCKER" save "$image" | gzip -6 -c | wc -c)
-        figure "size $image: unpacked $((unpacked / 1024)) KiB, compressed (gzip of docker save) $((compressed / 1024)) KiB"
+        figure "size $image: unpacked $((unpacked / 1024)) KiB," \
+            "compressed (gzip of docker save) $((compressed / 1024)) KiB"
     done
 }
 
@@ -254,6 +255,7 @@ run_user_service() {
     local name=$1 http=$2 admin=$3 flags
     shift 3
     mapfile -t flags < <(pod_flags "$USER_SERVICE_USER" "$USER_SERVICE_MEMORY")
+    "$DOCKER" rm -f "$name" >/dev/null 2>&1 || true  # left by an interrupted run
     containers+=("$name")
     "$DOCKER" run -d --name "$name" "${flags[@]}" \
         -e RUST_LOG=info -e AMQP_URL="$AMQP" -e REDIS_URL="$REDIS" -e REDIS_KEY_PREFIX="$PREFIX:" \
@@ -268,6 +270,7 @@ run_mail_service() {
     local name=$1 admin=$2 origin=$3 flags
     shift 3
     mapfile -t flags < <(pod_flags "$MAIL_SERVICE_USER" "$MAIL_SERVICE_MEMORY")
+    "$DOCKER" rm -f "$name" >/dev/null 2>&1 || true  # left by an interrupted run
     containers+=("$name")
     "$DOCKER" run -d --name "$name" "${flags[@]}" \
         -e RUST_LOG=info -e AMQP_URL="$AMQP" -e REDIS_URL="$REDIS" -e REDIS_KEY_PREFIX="$PREFIX:" \
@@ -305,7 +308,8 @@ expect_clean_exit() {
     code=$(timeout "$((limit + 10))" "$DOCKER" wait "$name") || die "$name still running $((limit + 10)) s after SIGTERM"
     took=$(awk -v d=$(($(now_ms) - t0)) 'BEGIN { printf "%.2f", d / 1000 }')
     [ "$code" = 0 ] || { "$DOCKER" logs "$name" 2>&1 | tail -n 20 >&2; die "$name exited $code after SIGTERM"; }
-    awk -v t="$took" -v l="$limit" 'BEGIN { exit !(t <= l) }' || die "$name took $took s, more than SHUTDOWN_TIMEOUT $limit s"
+    awk -v t="$took" -v l="$limit" 'BEGIN { exit !(t <= l) }' ||
+        die "$name took $took s, more than SHUTDOWN_TIMEOUT $limit s"
     figure "$name: SIGTERM -> exit 0 in $took s (SHUTDOWN_TIMEOUT ${limit}s)"
 }
 
@@ -342,7 +346,8 @@ test_containers() {
     http=${IMAGES_USER_HTTP_PORT:-$(port_for "$USER_SERVICE_HTTP_PORT")}
     admin=${IMAGES_USER_ADMIN_PORT:-$(port_for "$USER_SERVICE_ADMIN_PORT")}
     mail_admin=${IMAGES_MAIL_ADMIN_PORT:-$(port_for "$MAIL_SERVICE_ADMIN_PORT")}
-    figure "ports: user-service http $http admin $admin, mail-service admin $mail_admin (chart: $USER_SERVICE_HTTP_PORT, $USER_SERVICE_ADMIN_PORT, $MAIL_SERVICE_ADMIN_PORT)"
+    figure "ports: user-service http $http admin $admin, mail-service admin $mail_admin" \
+        "(chart: $USER_SERVICE_HTTP_PORT, $USER_SERVICE_ADMIN_PORT, $MAIL_SERVICE_ADMIN_PORT)"
     api=http://127.0.0.1:$http
 
     t0=$(now_ms)

@@ -217,6 +217,10 @@ echo "==> configuration reference (scripts/check_env_reference.py)"
 python3 "$SCRIPT_DIR/check_env_reference.py"
 echo "==> chart README up to date with values.yaml (scripts/chart-readme.sh check)"
 RUN_DIR=$RUN_DIR "$SCRIPT_DIR/chart-readme.sh" check
+# Also when SKIP_IMAGES=1 skips the images below: the release workflow's build arguments, the
+# Dockerfile's ARGs and scripts/images.sh's in step.
+echo "==> image build arguments (scripts/check_image_args.py)"
+python3 "$SCRIPT_DIR/check_image_args.py"
 # ---- end of documentation checks
 
 echo "==> Dockerfile, Helm chart and manifests (offline validation)"

@@ -217,10 +217,27 @@ echo "==> configuration reference (scripts/check_env_reference.py)"
 python3 "$SCRIPT_DIR/check_env_reference.py"
 echo "==> chart README up to date with values.yaml (scripts/chart-readme.sh check)"
 RUN_DIR=$RUN_DIR "$SCRIPT_DIR/chart-readme.sh" check
+# Also when SKIP_IMAGES=1 skips the images below: the release workflow's build arguments, the
+# Dockerfile's ARGs and scripts/images.sh's in step.
+echo "==> image build arguments (scripts/check_image_args.py)"
+python3 "$SCRIPT_DIR/check_image_args.py"
 # ---- end of documentation checks
 
 echo "==> Dockerfile, Helm chart and manifests (offline validation)"
 "$SCRIPT_DIR/check-deploy.sh"
+
+# ---- the images, built and run (scripts/images.sh): the distroless-style base from Debian
+# packages, both images from the Dockerfile with release binaries built here (cargo auditable),
+# their files, advisories and SBOMs, then the containers as the chart runs the pods against the
+# local stack. After check-deploy.sh, whose helm renders the pod spec compared with the tests.
+# Costs the release build of both binaries (several minutes on 2 cores) and about 2 more.
+if [ "${SKIP_IMAGES:-}" = 1 ]; then
+    echo "==> SKIPPED: images (SKIP_IMAGES=1)"
+else
+    echo "==> images: build the base and both images, test the containers (scripts/images.sh)"
+    RUN_DIR=$RUN_DIR "$SCRIPT_DIR/images.sh"
+fi
+# ---- end of images
 
 # ---- alerts and dashboards against a real Prometheus (scripts/check-monitoring.sh) ----------
 # promtool check/test of the rules rendered from the chart, then every dashboard panel evaluated

@@ -2,7 +2,10 @@
 # Sets up and starts the whole system locally: the dependency services (MongoDB-compatible
 # server, Redis, RabbitMQ, SMTP capture server), then both services built in release mode.
 #
-# Usage: scripts/up.sh [up|down|status]
+# Usage: scripts/up.sh [up|down|status] [--containers]
+#   --containers  run both services as their images instead (scripts/images.sh up/down): built
+#                 here from the Dockerfile on a local distroless-style base, on the host network,
+#                 read-only, as user 65532, with the chart's memory limits; same ports
 set -euo pipefail
 
 SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
@@ -113,6 +116,15 @@ Or with the JSON API:
 Stop both services with: scripts/up.sh down   (dependencies: scripts/services.sh stop)
 EOT
 }
+
+if [ "${1:-}" = --containers ] || [ "${2:-}" = --containers ]; then
+  command=${1:-up}
+  [ "$command" = --containers ] && command=${2:-up}
+  case "$command" in
+    up|down) exec "$SCRIPT_DIR/images.sh" "$command" ;;
+    *) echo "usage: $0 [up|down] --containers" >&2; exit 2 ;;
+  esac
+fi
 
 case "${1:-up}" in
   up) up ;;

@@ -3,7 +3,8 @@
 
     check_pod_spec.py RENDERED_YAML OUT_ENV user-service=IMAGE mail-service=IMAGE
 
-RENDERED_YAML is `helm template` of charts/user-platform with its default values. For each service
+RENDERED_YAML is `helm template` of charts/user-platform with its default values (and the
+required SMTP relay). For each service
 it reads the Deployment's pod and container security contexts, ports, probes, memory limit and
 SHUTDOWN_TIMEOUT, checks them (uid/gid 65532, non-root, read-only root, no privilege escalation,
 every capability dropped, startup/liveness on /healthz and readiness on /readyz at the admin

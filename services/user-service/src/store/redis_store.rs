@@ -1,5 +1,7 @@
 //! Redis: sessions and single-use verification tokens, always keyed by the token's digest.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use common::redis::RedisConnection;
@@ -60,9 +62,18 @@ end
 return 0
 ";
 
+/// Connections of their own for the session writes that wait for replicas: `WAIT` holds up
+/// the connection it runs on, so on the shared one every command queued behind it (the session
+/// checks of every request) would wait too, for up to `REDIS_WAIT_TIMEOUT` while a replica is
+/// missing. Several, so logins do not queue behind one another's `WAIT` either.
+const DURABLE_CONNECTIONS: usize = 4;
+
 #[derive(Clone)]
 pub struct RedisStore {
     conn: RedisConnection,
+    /// With `REDIS_WAIT_REPLICAS`: the connections of the session writes (round robin).
+    durable: Arc<[RedisConnection]>,
+    next_durable: Arc<AtomicUsize>,
     keys: Keys,
     /// Replicas a session write waits for, and for how long (`REDIS_WAIT_*`).
     wait: (u32, Duration),
@@ -78,14 +89,33 @@ impl RedisStore {
             .map_err(|problem| anyhow::anyhow!("Redis is not usable: {problem}"))?;
         conn.check_eviction_policy(settings.connection.allow_eviction)
             .await?;
+        let durable = if settings.wait_replicas == 0 {
+            Vec::new()
+        } else {
+            (0..DURABLE_CONNECTIONS)
+                .map(|_| RedisConnection::open(&settings.connection))
+                .collect::<Result<_, _>>()?
+        };
         Ok(Self {
             conn,
+            durable: durable.into(),
+            next_durable: Arc::default(),
             keys: Keys::new(&settings.key_prefix),
             wait: (settings.wait_replicas, settings.wait_timeout),
         })
     }
 
-    /// After a session write on `conn`: waits for `REDIS_WAIT_REPLICAS` replicas to have it (at
+    /// The connection for a session write followed by [`Self::wait_for_replicas`]: one of the
+    /// durable ones with `REDIS_WAIT_REPLICAS`, the shared one otherwise.
+    pub(super) fn durable_connection(&self) -> RedisConnection {
+        if self.durable.is_empty() {
+            return self.conn.clone();
+        }
+        let n = self.next_durable.fetch_add(1, Ordering::Relaxed);
+        self.durable[n % self.durable.len()].clone()
+    }
+
+    /// After a session write on `conn` (a [`Self::durable_connection`]): waits for `REDIS_WAIT_REPLICAS` replicas to have it (at
     /// most `REDIS_WAIT_TIMEOUT`). `WAIT` counts the writes of this connection; the `EXISTS` of
     /// `key` before it routes both to the key's node in a Cluster. A shortfall or an error is
     /// logged: the write is done on the primary either way.

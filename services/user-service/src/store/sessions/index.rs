@@ -66,7 +66,7 @@ impl SessionStore {
     /// Revokes one of a user's sessions by its public id. Returns whether it existed.
     #[tracing::instrument(name = "sessions.revoke", skip_all)]
     pub async fn revoke(&self, user_id: &str, session_id: &str) -> Result<bool, StoreError> {
-        let mut conn = self.redis.connection();
+        let mut conn = self.redis.durable_connection();
         let index_key = self.index_key(user_id);
         let digest: Option<String> = conn
             .hget(&index_key, session_id)
@@ -97,7 +97,7 @@ impl SessionStore {
     /// round trip, and no single transaction blocks Redis for long.
     #[tracing::instrument(name = "sessions.revoke_all", skip_all)]
     pub async fn revoke_all(&self, user_id: &str, keep: Option<&str>) -> Result<usize, StoreError> {
-        let mut conn = self.redis.connection();
+        let mut conn = self.redis.durable_connection();
         let index_key = self.index_key(user_id);
         let index: HashMap<String, String> =
             conn.hgetall(&index_key).await.map_err(StoreError::redis)?;

@@ -116,7 +116,7 @@ impl SessionStore {
         for (name, value) in fields(record) {
             invocation.arg(name).arg(value);
         }
-        let mut conn = self.redis.connection();
+        let mut conn = self.redis.durable_connection();
         let (current, evicted): (Option<String>, u64) = invocation
             .invoke_async(&mut conn)
             .await

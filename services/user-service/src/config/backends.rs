@@ -36,12 +36,20 @@ pub struct RedisSettings {
 
 impl RedisSettings {
     pub(super) fn from_env(env: &mut Env) -> Self {
-        Self {
+        let settings = Self {
             connection: RedisConnectionSettings::from_env(env),
             key_prefix: common::redis::key_prefix(env),
             wait_replicas: env.optional("REDIS_WAIT_REPLICAS", 0),
             wait_timeout: env.duration("REDIS_WAIT_TIMEOUT", Duration::from_millis(100)),
+        };
+        // WAIT answers after its timeout; the client gives up on any answer after its own.
+        if settings.wait_timeout >= common::redis::RESPONSE_TIMEOUT {
+            env.invalid(
+                "REDIS_WAIT_TIMEOUT",
+                "must be below 2s (the Redis client's response timeout)",
+            );
         }
+        settings
     }
 }
 

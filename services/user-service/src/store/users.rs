@@ -15,6 +15,8 @@ enum Write<'a> {
     Insert(&'a UserDoc),
     Update(Document, Document),
     Delete(Document),
+    /// No user changes: the transaction writes the outbox entries only.
+    OutboxOnly,
 }
 
 #[derive(Clone)]
@@ -51,6 +53,16 @@ impl UserStore {
             Err(e) if is_duplicate_key(&e) => Ok(Inserted::EmailTaken),
             Err(e) => Err(StoreError::mongo(e)),
         }
+    }
+
+    /// Writes outbox entries in a transaction of their own: the same shape of write as an
+    /// account's creation, for a signup whose address is taken (`account::registration`).
+    #[tracing::instrument(name = "users.write_outbox", skip_all)]
+    pub async fn write_outbox(&self, outbox: &[OutboxEntry]) -> Result<(), StoreError> {
+        self.transact(Write::OutboxOnly, outbox)
+            .await
+            .map(|_| ())
+            .map_err(StoreError::mongo)
     }
 
     /// Applies `update` to the user if it still matches `filter` (plus its id), together with
@@ -241,6 +253,7 @@ impl UserStore {
                     .deleted_count
                     == 1
             }
+            Write::OutboxOnly => true,
         };
         if !matched {
             return Ok(false);

@@ -274,6 +274,14 @@ async fn an_email_the_relay_publishes_later_stays_in_the_signups_trace() {
     wait_for_email(&email).await;
 
     let smtp = wait_for_send(&receiver, &trace_id).await;
+    // The relay's publish span comes in the healed instance's next export batch.
+    receiver
+        .wait_for(SPAN_WAIT, |s| {
+            s.trace_id == trace_id
+                && s.name == "email publish"
+                && s.attributes.get("path").is_some_and(|p| p == "relay")
+        })
+        .await;
     let trace = receiver.trace(&trace_id);
     assert_eq!(ancestry(&trace, &smtp), CHAIN, "{trace:#?}");
     let publish = parent(&trace, parent(&trace, &smtp));

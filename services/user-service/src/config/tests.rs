@@ -143,18 +143,7 @@ fn debug_output_holds_no_password() {
 #[test]
 fn emailed_links_must_be_https_except_to_loopback() {
     let with_link = |url: &str| {
-        let mut env = Env::from_map(
-            [
-                ("MONGODB_URI", "mongodb://127.0.0.1:27017"),
-                ("REDIS_URL", "redis://127.0.0.1"),
-                ("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
-                ("PASSWORD_RESET_URL", url),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.into(), v.into()))
-            .collect(),
-        );
-        Config::from_env(&mut env)
+        Config::from_env(&mut base(&[("PASSWORD_RESET_URL", url)]))
             .map(|_| ())
             .map_err(|e| e.to_string())
     };
@@ -182,18 +171,10 @@ fn emailed_links_must_be_https_except_to_loopback() {
 #[test]
 fn the_wait_for_replicas_ends_before_the_client_gives_up() {
     let with_wait = |timeout: &str| {
-        let mut env = Env::from_map(
-            [
-                ("MONGODB_URI", "mongodb://127.0.0.1:27017"),
-                ("REDIS_URL", "redis://127.0.0.1"),
-                ("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
-                ("REDIS_WAIT_REPLICAS", "1"),
-                ("REDIS_WAIT_TIMEOUT", timeout),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.into(), v.into()))
-            .collect(),
-        );
+        let mut env = base(&[
+            ("REDIS_WAIT_REPLICAS", "1"),
+            ("REDIS_WAIT_TIMEOUT", timeout),
+        ]);
         Config::from_env(&mut env)
             .map(|_| ())
             .map_err(|e| e.to_string())

@@ -17,6 +17,9 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 # Passed by scripts/images.sh only; the release takes the Dockerfile's defaults, which must be:
 LOCAL_ONLY = {"BINARY_FROM": "builder", "RUNTIME_IMAGE": "gcr.io/distroless/cc-debian12:nonroot"}
 BUILD = "cargo auditable build --release --locked -p"
+# scripts/images.sh builds the same way in the profile IMAGE_PROFILE names, release by default.
+LOCAL_BUILD = 'cargo auditable build --profile "$PROFILE" --locked -p'
+LOCAL_PROFILE = "PROFILE=${IMAGE_PROFILE:-release}"
 
 
 def dockerfile_args(text):
@@ -51,9 +54,11 @@ def main():
     pinned = re.search(r"^CARGO_AUDITABLE_VERSION=(\S+)", script, re.M)
     if not pinned or pinned.group(1) != args.get("CARGO_AUDITABLE_VERSION"):
         errors.append("scripts/images.sh CARGO_AUDITABLE_VERSION differs from the Dockerfile's ARG default")
-    for name, text in (("Dockerfile", dockerfile), ("scripts/images.sh", script)):
-        if BUILD not in text:
-            errors.append(f"{name} does not build with `{BUILD} SERVICE`")
+    if BUILD not in dockerfile:
+        errors.append(f"Dockerfile does not build with `{BUILD} SERVICE`")
+    if LOCAL_BUILD not in script or LOCAL_PROFILE not in script.splitlines():
+        errors.append(f"scripts/images.sh does not build with `{LOCAL_BUILD} SERVICE` "
+                      f"and `{LOCAL_PROFILE}`")
     for e in errors:
         print(f"FAIL {e}", file=sys.stderr)
     if not errors:

@@ -6,7 +6,8 @@
 #      here is stopped on exit (`up` leaves it running for the containers; `down` stops it)
 #   2. the base image (scripts/image-base.sh: distroless-style, from Debian 12 packages) and its
 #      file list (scripts/check_image_files.py; an image with a shell and dpkg must fail it)
-#   3. both binaries as the release builds them (cargo auditable build --release --locked), then
+#   3. both binaries as the release builds them (cargo auditable build --release --locked; with
+#      IMAGE_PROFILE another Cargo profile, see below), then
 #      both images from the one Dockerfile (BINARY_FROM=prebuilt, RUNTIME_IMAGE=the local base;
 #      scripts/check_image_args.py keeps these arguments in step with the release workflow)
 #   4. the binaries inside the images against the RustSec advisory database (offline), and a
@@ -32,6 +33,10 @@
 #   IMAGES_USER_HTTP_PORT, IMAGES_USER_ADMIN_PORT, IMAGES_MAIL_ADMIN_PORT
 #                           ports of the tests (default: the chart's when free, else free ones)
 #   ADVISORY_DB_BUNDLE      the RustSec bundle (default ../shared/rustsec-advisory-db.bundle)
+#   IMAGE_PROFILE           the Cargo profile of the binaries (default release, what the release
+#                           workflow ships); the test suite uses image-test (Cargo.toml: release
+#                           without LTO, parallel code generation): the same files, features
+#                           and dependencies in a third of the build time
 set -euo pipefail
 
 SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)
@@ -49,6 +54,7 @@ DOCKER_DEB_VERSION=20.10.24+dfsg1-1+deb12u1+b6
 CARGO_AUDITABLE_VERSION=0.7.7
 BASE_IMAGE="user-platform/base-cc:debian12"
 TAG=${IMAGE_TAG:-local}
+PROFILE=${IMAGE_PROFILE:-release}
 SERVICES=(user-service mail-service)
 # Names on the shared broker, Redis and MongoDB that belong to this clone only.
 CLONE_ID=$(printf '%s' "$REPO_ROOT" | sha256sum | cut -c1-8)
@@ -120,12 +126,12 @@ build_binaries() {
     fi
     local t0 svc
     t0=$(date +%s)
-    say "release build of both binaries (cargo auditable build --release --locked)"
-    cargo auditable build --release --locked -p user-service -p mail-service
-    figure "release build (cargo auditable, both binaries, this run): $(($(date +%s) - t0)) s"
+    say "build of both binaries (cargo auditable build --profile $PROFILE --locked)"
+    cargo auditable build --profile "$PROFILE" --locked -p user-service -p mail-service
+    figure "$PROFILE build (cargo auditable, both binaries, this run): $(($(date +%s) - t0)) s"
     rm -rf "$WORK/context"
     mkdir -p "$WORK/context/prebuilt"
-    for svc in "${SERVICES[@]}"; do cp "$TARGET_DIR/release/$svc" "$WORK/context/prebuilt/"; done
+    for svc in "${SERVICES[@]}"; do cp "$TARGET_DIR/$PROFILE/$svc" "$WORK/context/prebuilt/"; done
 }
 
 build_images() {

@@ -12,9 +12,8 @@ import platform
 import subprocess
 import time
 import urllib.request
-import uuid
 
-from lib import ROOT, UserService, call, free_port
+from lib import ROOT, UserService, free_port, session
 from throughput import PASSWORD, k6, median_of
 
 
@@ -29,15 +28,6 @@ def start_hello(binary):
             time.sleep(0.02)
     proc.kill()
     raise SystemExit("hello did not start")
-
-
-def session(service):
-    email = f"auth-{uuid.uuid4().hex[:8]}@example.com"
-    status, _, _ = call(service.base, "POST", "/v1/users", {"email": email, "password": PASSWORD})
-    assert status == 202, status
-    status, body, _ = call(service.base, "POST", "/v1/sessions", {"email": email, "password": PASSWORD})
-    assert status == 201, status
-    return json.loads(body)["token"]
 
 
 def one_run(args, hello_base, service, token):
@@ -98,7 +88,7 @@ def main():
     hello, hello_base = start_hello(args.hello)
     service = UserService(args.binary, {"ALLOW_UNVERIFIED_LOGIN": "true"})
     try:
-        token = session(service)
+        token = session(service, PASSWORD, "auth")
         runs = [one_run(args, hello_base, service, token) for _ in range(args.runs)]
     finally:
         service.stop()

@@ -3,6 +3,7 @@ and exchange, rate limits off) against the dependency services, and cleaning up 
 import json
 import os
 import socket
+import statistics
 import subprocess
 import time
 import urllib.error
@@ -11,6 +12,7 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+WRK_LUA = ROOT / "bench/wrk/auth.lua"
 MONGODB_URI = "mongodb://127.0.0.1:27017/?directConnection=true"
 
 
@@ -45,6 +47,49 @@ def call(base: str, method: str, path: str, body: dict | None = None,
     return status, payload, (time.perf_counter() - started) * 1000
 
 
+def session(service: "UserService", password: str, prefix: str = "bench") -> str:
+    """The session token of a new account (the service must allow unverified logins)."""
+    email = f"{prefix}-{uuid.uuid4().hex[:8]}@example.com"
+    status, _, _ = call(service.base, "POST", "/v1/users", {"email": email, "password": password})
+    assert status == 202, status
+    status, body, _ = call(service.base, "POST", "/v1/sessions", {"email": email, "password": password})
+    assert status == 201, status
+    return json.loads(body)["token"]
+
+
+def median_at(runs: list[dict], path: list[str]) -> float:
+    """The median over the runs of the figure at `path` (keys into each run's nested dict)."""
+    values = []
+    for run in runs:
+        value = run
+        for key in path:
+            value = value[key]
+        values.append(value)
+    return round(statistics.median(values), 3)
+
+
+def start_wrk(wrk_bin: str, url: str, env: dict[str, str], connections: int, duration: str,
+              threads: int) -> subprocess.Popen:
+    """wrk with bench/wrk/auth.lua (MODE and its variables in `env`), started in the background."""
+    return subprocess.Popen(
+        [wrk_bin, f"-t{threads}", f"-c{connections}", f"-d{duration}", "--timeout", "5s",
+         "-s", str(WRK_LUA), url],
+        env={**os.environ, **env}, stdout=subprocess.PIPE, text=True)
+
+
+def wrk_result(proc: subprocess.Popen) -> dict:
+    """Requests/s, the error count and latency percentiles (ms) of a wrk run started above."""
+    out, _ = proc.communicate()
+    if proc.returncode != 0:
+        raise SystemExit(f"wrk failed ({proc.returncode})")
+    line = next(line for line in out.splitlines() if line.startswith("WRKJSON "))
+    raw = json.loads(line.removeprefix("WRKJSON "))
+    errors = sum(raw["errors"].values())
+    return {"rps": round(raw["requests"] / (raw["duration_us"] / 1e6), 1), "requests": raw["requests"],
+            "errors": errors, **{k.replace("_us", "_ms"): round(raw[k] / 1000, 2)
+                                 for k in ("p50_us", "p90_us", "p99_us", "p999_us", "max_us")}}
+
+
 class UserService:
     """A release user-service process on free loopback ports."""
 
@@ -69,7 +114,11 @@ class UserService:
         self.env = {k: v for k, v in self.env.items() if v is not None}
         self.base = f"http://127.0.0.1:{self.http}"
         started = time.perf_counter()
-        self.proc = subprocess.Popen([str(binary)], env=self.env, stdout=subprocess.DEVNULL)
+        # A session of its own: where the kernel groups tasks per session for fair scheduling
+        # (autogroup), the service then has a group of its own, as a pod has its own cgroup,
+        # instead of sharing one with the load generators started from this process.
+        self.proc = subprocess.Popen([str(binary)], env=self.env, stdout=subprocess.DEVNULL,
+                                     start_new_session=True)
         for _ in range(300):
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{self.admin}/readyz", timeout=1)

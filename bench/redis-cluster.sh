@@ -12,9 +12,9 @@ RUN_DIR=${RUN_DIR:-$PWD/.run}
 case $RUN_DIR in /*) ;; *) RUN_DIR=$PWD/$RUN_DIR ;; esac
 export RUN_DIR
 scripts/services.sh start
-if ! command -v wrk >/dev/null; then
-    apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends wrk >/dev/null
-fi
+# shellcheck source=bench/tools.sh
+. bench/tools.sh
+ensure_wrk
 cargo build --release --locked -p user-service --bin user-service
 if ! compgen -G "$RUN_DIR/redis-topologies/*.pid" >/dev/null; then
     for port in 6390 7001; do

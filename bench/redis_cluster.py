@@ -15,10 +15,10 @@ import statistics
 import subprocess
 import uuid
 
-from lib import ROOT, UserService, call
+from lib import ROOT, UserService, call, wrk_result
+from lib import start_wrk as lib_start_wrk
 
 PASSWORD = "correct horse battery staple"
-LUA = ROOT / "bench/wrk/auth.lua"
 ACCOUNTS = 16
 
 
@@ -53,27 +53,12 @@ def accounts(service):
 
 
 def start_wrk(args, service, env, path, connections, duration, threads=None):
-    threads = threads or min(connections, args.threads)
-    return subprocess.Popen(
-        [args.wrk, f"-t{threads}", f"-c{connections}", f"-d{duration}", "--timeout", "5s",
-         "-s", str(LUA), service.base + path],
-        env={**os.environ, **env}, stdout=subprocess.PIPE, text=True)
+    return lib_start_wrk(args.wrk, service.base + path, env, connections, duration,
+                         threads or min(connections, args.threads))
 
 
 def wrk(args, service, env, path, connections, duration, threads=None):
     return wrk_result(start_wrk(args, service, env, path, connections, duration, threads))
-
-
-def wrk_result(proc):
-    out, _ = proc.communicate()
-    if proc.returncode != 0:
-        raise SystemExit(f"wrk failed ({proc.returncode})")
-    line = next(line for line in out.splitlines() if line.startswith("WRKJSON "))
-    raw = json.loads(line.removeprefix("WRKJSON "))
-    errors = sum(raw["errors"].values())
-    return {"rps": round(raw["requests"] / (raw["duration_us"] / 1e6), 1), "requests": raw["requests"],
-            "errors": errors, **{k.replace("_us", "_ms"): round(raw[k] / 1000, 2)
-                                 for k in ("p50_us", "p90_us", "p99_us", "p999_us", "max_us")}}
 
 
 def one_run(args, service, emails, token):

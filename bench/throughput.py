@@ -20,7 +20,7 @@ from pathlib import Path
 import signal
 import urllib.request
 
-from lib import ROOT, UserService, call, free_port, rss_mib
+from lib import ROOT, UserService, call, free_port, median_at, rss_mib
 
 PASSWORD = "correct horse battery staple"
 
@@ -217,13 +217,7 @@ def main() -> None:
         print(json.dumps(runs[-1]))
 
     def med(path):
-        values = []
-        for r in runs:
-            v = r
-            for key in path:
-                v = v[key]
-            values.append(v)
-        return round(statistics.median(values), 3)
+        return median_at(runs, path)
 
     bound = med(["hash_bound_per_s"])
     mail_rows = []

@@ -21,6 +21,7 @@ use crate::mailer::{Mailer, Publisher};
 use crate::metrics::Metrics;
 use crate::proxy_check::ProxyCheck;
 use crate::pwned::PwnedPasswords;
+use crate::state::Shared;
 use crate::store::outbox::OutboxStore;
 use crate::store::rate_limits::RateLimiter;
 use crate::store::redis_store::RedisStore;
@@ -248,7 +249,7 @@ fn app_state(
         metrics.untrusted_forwarded.clone(),
         metrics.untrusted_proxy_suspected.clone(),
     );
-    Ok(AppState {
+    Ok(AppState::new(Shared {
         site: Arc::new(site),
         proxy_check: Arc::new(proxy_check),
         users,
@@ -264,7 +265,7 @@ fn app_state(
         ),
         metrics,
         config,
-    })
+    }))
 }
 
 fn connection_limits(config: &Config) -> ConnectionLimits {

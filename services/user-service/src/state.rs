@@ -14,8 +14,29 @@ use crate::store::redis_store::RedisStore;
 use crate::store::sessions::SessionStore;
 use crate::store::users::UserStore;
 
+/// Cloned several times per request (by the router, the middleware and every `State`
+/// extractor), so a clone is one reference count however many stores and metrics it holds:
+/// cloning the fields themselves (some fifty reference counts, shared by every worker thread)
+/// was a third of the public listener's CPU time per request (bench/reports/request-path.md).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What the state holds.
+pub struct Shared {
     pub config: Arc<Config>,
     pub users: UserStore,
     pub redis: RedisStore,

@@ -4,11 +4,14 @@
 //! a span carries that span's `trace_id` and `span_id`. Traces: every `tracing` span at `info`
 //! or above becomes an OpenTelemetry span, exported over OTLP/HTTP when
 //! `OTEL_EXPORTER_OTLP_ENDPOINT` (or `…_TRACES_ENDPOINT`) is set; see [`config`] for the
-//! variables and [`export`] for how a dead collector is kept from costing anything.
+//! variables and [`export`] for how a dead collector is kept from costing anything. A span's
+//! fields in the log lines are written once and extended in place (`span_fields`); `otel.*`
+//! fields go to the traces only.
 
 pub mod config;
 pub mod export;
 pub mod propagation;
+mod span_fields;
 
 use std::sync::{Arc, OnceLock};
 
@@ -95,6 +98,7 @@ impl Telemetry {
                 .with_span_list(false);
             fmt::layer()
                 .json()
+                .fmt_fields(span_fields::SpanFields)
                 .event_format(WithTraceIds {
                     format: json,
                     dispatch: dispatch.clone(),

@@ -67,9 +67,12 @@ pub fn continue_from_amqp(span: &tracing::Span, headers: Option<&FieldTable>) {
     }
 }
 
-/// Makes `span` continue the trace of an incoming HTTP request.
+/// Makes `span` continue the trace of an incoming HTTP request (most carry none: then nothing
+/// is parsed, and no context is built).
 pub fn continue_from_http(span: &tracing::Span, headers: &http::HeaderMap) {
-    continue_from(span, &HttpExtractor(headers));
+    if headers.contains_key("traceparent") {
+        continue_from(span, &HttpExtractor(headers));
+    }
 }
 
 struct MapInjector<'a>(&'a mut Carrier);

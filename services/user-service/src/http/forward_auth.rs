@@ -2,9 +2,9 @@
 //! another service (docs/api.md, "Authenticating requests for other services").
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::{Query, Request, State};
 use axum::http::header::AUTHORIZATION;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, Uri};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -81,13 +81,12 @@ pub struct CheckedIdentity {
         Unavailable,
     )
 )]
-pub async fn check(
-    State(state): State<AppState>,
-    method: Method,
-    headers: HeaderMap,
-    uri: Uri,
-) -> Result<Response, ApiError> {
-    let Query(options) = Query::<CheckOptions>::try_from_uri(&uri)
+pub async fn check(State(state): State<AppState>, request: Request) -> Result<Response, ApiError> {
+    // The request itself, not the method, headers and URI extracted apart: those extractors
+    // copy, and this endpoint runs in front of every request of every application.
+    let (parts, _) = request.into_parts();
+    let (method, headers) = (&parts.method, &parts.headers);
+    let Query(options) = Query::<CheckOptions>::try_from_uri(&parts.uri)
         .map_err(|rejection| ApiError::InvalidQuery(rejection.body_text()))?;
     let requirement = Requirement {
         verified_email: options.require_verified_email,
@@ -99,13 +98,13 @@ pub async fn check(
     } else {
         Source::Cookie
     };
-    let has_cookie = cookie_value(&headers, cookie).is_some();
-    if source == Source::Cookie && has_cookie && !cookie_may_authorise(&method, &headers) {
+    let has_cookie = cookie_value(headers, cookie).is_some();
+    if source == Source::Cookie && has_cookie && !cookie_may_authorise(method, headers) {
         tracing::warn!(%method, "forward-auth: cookie on a cross-origin unsafe request refused");
         return Err(ApiError::CrossOrigin);
     }
     let mut identity =
-        access::check(&state, bearer_or_cookie(&headers, cookie), requirement).await?;
+        access::check(&state, bearer_or_cookie(headers, cookie), requirement).await?;
     if !state.config.forward_auth_email_header {
         identity.email = None;
     }

@@ -5,6 +5,7 @@ mod auth;
 mod client;
 pub mod docs;
 mod email_requests;
+mod envelope;
 pub mod error;
 mod fields;
 pub mod forward_auth;
@@ -20,14 +21,9 @@ mod sessions;
 mod users;
 mod verifications;
 
-use std::net::SocketAddr;
-use std::time::{Duration, Instant};
-
 use axum::Router;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{HeaderValue, header};
-use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::extract::DefaultBodyLimit;
+use axum::middleware;
 use axum::routing::{delete, get, post, put};
 
 pub use crate::state::AppState;
@@ -62,7 +58,6 @@ const ROUTES: &[(&str, &str)] = &[
 ];
 
 pub fn router(state: AppState) -> Router {
-    let request_timeout = state.config.server.request_timeout;
     state.metrics.start_routes_at_zero(ROUTES);
     let pages = if state.config.pages.enabled {
         state.metrics.start_routes_at_zero(pages::ROUTES);
@@ -75,19 +70,13 @@ pub fn router(state: AppState) -> Router {
         .merge(pages)
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        // Outermost: the request's id, span, deadline, metrics and headers (timeouts and
+        // fallbacks included).
         .layer(middleware::from_fn_with_state(
             state.clone(),
-            record_metrics,
+            envelope::envelope,
         ))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(middleware::from_fn_with_state(
-            request_timeout,
-            answer_within,
-        ))
-        // Timeouts and fallbacks get the headers too.
-        .layer(middleware::from_fn(security_headers))
-        // Outermost: the request's span and id cover everything above.
-        .layer(middleware::from_fn(request_span::trace_request))
         .with_state(state)
 }
 
@@ -138,60 +127,4 @@ fn api_routes() -> Router<AppState> {
                 .delete(forward_auth::check)
                 .options(forward_auth::check),
         )
-}
-
-/// Every request is answered within `REQUEST_TIMEOUT`: a dependency that hangs (a stalled
-/// MongoDB or Redis connection) gives a 503 problem document, never a hung request. The work
-/// is dropped at that point; writes are transactional, so nothing half-done remains.
-async fn answer_within(State(limit): State<Duration>, req: Request, next: Next) -> Response {
-    match tokio::time::timeout(limit, next.run(req)).await {
-        Ok(response) => response,
-        Err(_) => {
-            tracing::warn!(timeout = ?limit, "request timed out");
-            ApiError::Unavailable("request timed out").into_response()
-        }
-    }
-}
-
-/// Counts and times every request by its route template (never the raw path: that would put
-/// ids and tokens into label values and explode cardinality).
-async fn record_metrics(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let method = req.method().as_str().to_owned();
-    if let Some(ConnectInfo(peer)) = req.extensions().get::<ConnectInfo<SocketAddr>>() {
-        let forwarded = req.headers().contains_key("x-forwarded-for");
-        state.proxy_check.observe(peer.ip(), forwarded);
-    }
-    let started = Instant::now();
-    let response = next.run(req).await;
-    state
-        .metrics
-        .http_duration
-        .with_label_values(&[&method, &route])
-        .observe(started.elapsed().as_secs_f64());
-    state
-        .metrics
-        .http_requests
-        .with_label_values(&[&method, &route, response.status().as_str()])
-        .inc();
-    response
-}
-
-/// On every response: no MIME sniffing, and no caching by browsers or proxies of anything that
-/// may carry personal data or tokens (every API response but the public OpenAPI document).
-async fn security_headers(req: Request, next: Next) -> Response {
-    let cacheable = req.uri().path() == "/openapi.json";
-    let mut response = next.run(req).await;
-    let headers = response.headers_mut();
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    if !cacheable {
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
-    response
 }

@@ -57,6 +57,12 @@ async fn a_stalled_redis_gives_503_within_the_request_timeout() {
 
     proxy.stall(true);
     assert_unavailable_within(&app, Duration::from_secs(6)).await;
+    // The answer given at the deadline is counted like any other.
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains(r#"http_requests_total{method="POST",route="/v1/users",status="503"} 1"#),
+        "{metrics}"
+    );
     proxy.stall(false);
     wait_until_registers(&app).await;
     app.finish().await;

@@ -18,8 +18,8 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 
+use super::BODY_LIMIT;
 use super::error::ApiError;
-use super::{BODY_LIMIT, answer_within, record_metrics, security_headers};
 use crate::admin::audit::Actor;
 use crate::admin::gate;
 use crate::state::AppState;
@@ -42,7 +42,6 @@ const ROUTES: &[(&str, &str)] = &[
 ];
 
 pub fn router(state: AppState) -> Router {
-    let request_timeout = state.config.server.request_timeout;
     state.metrics.start_routes_at_zero(ROUTES);
     Router::new()
         .route("/admin/openapi.json", get(openapi::document))
@@ -75,20 +74,15 @@ pub fn router(state: AppState) -> Router {
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(middleware::from_fn(audit_request))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            record_metrics,
-        ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         // Before anything else answers (a 404 would already say which paths exist).
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
+        // Outermost: the request's id (echoed, and quoted by every problem document), span,
+        // deadline, metrics and headers.
         .layer(middleware::from_fn_with_state(
-            request_timeout,
-            answer_within,
+            state.clone(),
+            super::envelope::envelope,
         ))
-        .layer(middleware::from_fn(security_headers))
-        // Outermost: the request's span and id (echoed, and quoted by every problem document).
-        .layer(middleware::from_fn(super::request_span::trace_request))
         .with_state(state)
 }
 

@@ -27,7 +27,6 @@ mod stamps;
 use std::collections::HashMap;
 
 use chrono::Utc;
-use redis::Script;
 
 use self::record::{fields, parse};
 use self::scripts::{CHECK, CREATE};
@@ -100,8 +99,7 @@ impl SessionStore {
             .filter(|_| digest.starts_with(&format!("{tag}.")))
             .ok_or_else(|| StoreError::Corrupt("session digest without the user's tag".into()))?;
         let ttl = self.policy.ttl(record, record.created_at).max(1);
-        let script = Script::new(CREATE);
-        let mut invocation = script.prepare_invoke();
+        let mut invocation = CREATE.prepare_invoke();
         invocation
             .key(&key)
             .key(self.index_key(&record.user_id))
@@ -143,7 +141,7 @@ impl SessionStore {
         };
         let mut conn = self.redis.connection();
         let now = Utc::now();
-        let answer: redis::Value = Script::new(CHECK)
+        let answer: redis::Value = CHECK
             .key(key)
             .arg(self.redis.keys().stamp_prefix(tag))
             .arg(now.timestamp())
@@ -160,10 +158,11 @@ impl SessionStore {
             other => redis::from_redis_value(other)
                 .map_err(|e| StoreError::Corrupt(format!("session check answer: {e}")))?,
         };
-        let fields: HashMap<String, String> = flat
-            .chunks_exact(2)
-            .map(|pair| (pair[0].clone(), pair[1].clone()))
-            .collect();
+        let mut flat = flat.into_iter();
+        let mut fields = HashMap::with_capacity(flat.len() / 2);
+        while let (Some(name), Some(value)) = (flat.next(), flat.next()) {
+            fields.insert(name, value);
+        }
         let record = parse(&fields)?;
         Ok(if self.policy.is_valid(&record, now) {
             SessionLookup::Valid(record)

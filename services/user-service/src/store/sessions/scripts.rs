@@ -2,6 +2,10 @@
 //! check, its expiry tests and its touch, or a stamp swap, cannot interleave with another
 //! request's.
 
+use std::sync::LazyLock;
+
+use redis::Script;
+
 /// Creates a session and its index entry, prunes the index of sessions that ended, ends the
 /// oldest sessions beyond the per-account cap, and makes sure the user's stamp key exists (its
 /// own stamp if none; the key's lifetime reaches past the newest session). Answers the stamp
@@ -9,7 +13,7 @@
 /// holds at most cap + 1 live entries when it is read. KEYS: session, index, stamp. ARGV:
 /// session TTL, index/stamp TTL, session id, digest, stamp, cap, session key prefix (the
 /// user's tag; digests are `<tag>.<hex>`), then field/value pairs.
-pub(super) const CREATE: &str = r"
+const CREATE_LUA: &str = r"
 local fields = {}
 for i = 8, #ARGV do fields[#fields + 1] = ARGV[i] end
 redis.call('HSET', KEYS[1], unpack(fields))
@@ -49,7 +53,7 @@ return {redis.call('GET', KEYS[3]), evicted}
 /// only on a session key that exists. KEYS: session. ARGV: stamp key prefix, now (unix
 /// seconds), idle timeout (s), touch interval (s). Answers the session's fields, nil when
 /// there is no session, or the status `ended` for one that ended.
-pub(super) const CHECK: &str = r"
+const CHECK_LUA: &str = r"
 local flat = redis.call('HGETALL', KEYS[1])
 if #flat == 0 then return false end
 local h = {}
@@ -76,7 +80,7 @@ return flat
 
 /// Sets the stamp to ARGV[2] only while it still is ARGV[1]. KEYS: stamp. ARGV: expected, new,
 /// TTL.
-pub(super) const SWAP_STAMP: &str = r"
+const SWAP_STAMP_LUA: &str = r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
   return 1
@@ -86,7 +90,7 @@ return 0
 
 /// Marks every listed session of a user whose key still exists as verified. KEYS: the
 /// session keys.
-pub(super) const MARK_VERIFIED: &str = r"
+const MARK_VERIFIED_LUA: &str = r"
 local n = 0
 for _, key in ipairs(KEYS) do
   if redis.call('EXISTS', key) == 1 then
@@ -98,10 +102,19 @@ return n
 ";
 
 /// Re-stamps a session (the one a password change keeps) if it still exists.
-pub(super) const RESTAMP: &str = r"
+const RESTAMP_LUA: &str = r"
 if redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('HSET', KEYS[1], 'stamp', ARGV[1])
   return 1
 end
 return 0
 ";
+
+// Each script once per process: `Script::new` hashes the source (SHA-1) every time, and the
+// check runs in front of every request of every application behind the forward-auth.
+pub(super) static CREATE: LazyLock<Script> = LazyLock::new(|| Script::new(CREATE_LUA));
+pub(super) static CHECK: LazyLock<Script> = LazyLock::new(|| Script::new(CHECK_LUA));
+pub(super) static SWAP_STAMP: LazyLock<Script> = LazyLock::new(|| Script::new(SWAP_STAMP_LUA));
+pub(super) static MARK_VERIFIED: LazyLock<Script> =
+    LazyLock::new(|| Script::new(MARK_VERIFIED_LUA));
+pub(super) static RESTAMP: LazyLock<Script> = LazyLock::new(|| Script::new(RESTAMP_LUA));

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use redis::{AsyncCommands, Script};
+use redis::AsyncCommands;
 
 use super::SessionStore;
 use super::scripts::{MARK_VERIFIED, RESTAMP, SWAP_STAMP};
@@ -21,8 +21,7 @@ impl SessionStore {
         if index.is_empty() {
             return Ok(0);
         }
-        let script = Script::new(MARK_VERIFIED);
-        let mut invocation = script.prepare_invoke();
+        let mut invocation = MARK_VERIFIED.prepare_invoke();
         for key in index.values().filter_map(|digest| self.session_key(digest)) {
             invocation.key(key);
         }
@@ -50,7 +49,7 @@ impl SessionStore {
         previous: &str,
     ) -> Result<bool, StoreError> {
         let mut conn = self.redis.connection();
-        let swapped: i32 = Script::new(SWAP_STAMP)
+        let swapped: i32 = SWAP_STAMP
             .key(self.stamp_key(user_id))
             .arg(attempted)
             .arg(previous)
@@ -68,7 +67,7 @@ impl SessionStore {
             return Ok(false);
         };
         let mut conn = self.redis.connection();
-        let done: i32 = Script::new(RESTAMP)
+        let done: i32 = RESTAMP
             .key(key)
             .arg(stamp)
             .invoke_async(&mut conn)

@@ -36,7 +36,8 @@
 #   IMAGE_PROFILE           the Cargo profile of the binaries (default release, what the release
 #                           workflow ships); the test suite uses image-test (Cargo.toml: release
 #                           without LTO, parallel code generation): the same files, features
-#                           and dependencies in a third of the build time
+#                           and dependencies, built from scratch in 608 s instead of 720 s on
+#                           2 cores
 set -euo pipefail
 
 SCRIPT_DIR=$(cd -- "$(dirname -- "${BASH_SOURCE[0]}")" && pwd)

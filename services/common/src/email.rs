@@ -45,10 +45,16 @@ pub enum EmailKind {
     MfaDisabled,
     /// A recovery code was used to log in: data `remaining` (unused codes left).
     MfaRecoveryCodeUsed,
+    /// A passkey (WebAuthn credential) was added to the account: data `passkey_name` (the name
+    /// the owner gave it; not `name`, which greets the recipient).
+    PasskeyAdded,
+    /// A passkey was removed from the account, by its owner or an operator: data
+    /// `passkey_name`.
+    PasskeyRemoved,
 }
 
 impl EmailKind {
-    pub const ALL: [EmailKind; 11] = [
+    pub const ALL: [EmailKind; 13] = [
         EmailKind::VerifyEmail,
         EmailKind::AccountExists,
         EmailKind::PasswordReset,
@@ -60,6 +66,8 @@ impl EmailKind {
         EmailKind::MfaEnabled,
         EmailKind::MfaDisabled,
         EmailKind::MfaRecoveryCodeUsed,
+        EmailKind::PasskeyAdded,
+        EmailKind::PasskeyRemoved,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -75,6 +83,8 @@ impl EmailKind {
             EmailKind::MfaEnabled => "mfa_enabled",
             EmailKind::MfaDisabled => "mfa_disabled",
             EmailKind::MfaRecoveryCodeUsed => "mfa_recovery_code_used",
+            EmailKind::PasskeyAdded => "passkey_added",
+            EmailKind::PasskeyRemoved => "passkey_removed",
         }
     }
 }
@@ -301,6 +311,19 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn kind_names_are_the_wire_names() {
+        for kind in EmailKind::ALL {
+            let wire = serde_json::to_value(kind).unwrap();
+            assert_eq!(wire, kind.as_str());
+            assert_eq!(serde_json::from_value::<EmailKind>(wire).unwrap(), kind);
+        }
+        let unique: std::collections::HashSet<_> = EmailKind::ALL.iter().collect();
+        assert_eq!(unique.len(), EmailKind::ALL.len());
+        assert_eq!(EmailKind::PasskeyAdded.as_str(), "passkey_added");
+        assert_eq!(EmailKind::PasskeyRemoved.as_str(), "passkey_removed");
     }
 
     #[test]

@@ -73,6 +73,8 @@ pub enum TemplateKind {
     MfaEnabled,
     MfaDisabled,
     MfaRecoveryCodeUsed,
+    PasskeyAdded,
+    PasskeyRemoved,
 }
 
 impl From<TemplateKind> for EmailKind {
@@ -89,6 +91,8 @@ impl From<TemplateKind> for EmailKind {
             TemplateKind::MfaEnabled => EmailKind::MfaEnabled,
             TemplateKind::MfaDisabled => EmailKind::MfaDisabled,
             TemplateKind::MfaRecoveryCodeUsed => EmailKind::MfaRecoveryCodeUsed,
+            TemplateKind::PasskeyAdded => EmailKind::PasskeyAdded,
+            TemplateKind::PasskeyRemoved => EmailKind::PasskeyRemoved,
         }
     }
 }
@@ -157,6 +161,8 @@ mod tests {
             TemplateKind::MfaEnabled,
             TemplateKind::MfaDisabled,
             TemplateKind::MfaRecoveryCodeUsed,
+            TemplateKind::PasskeyAdded,
+            TemplateKind::PasskeyRemoved,
         ] {
             let name = serde_json::to_value(kind).unwrap();
             assert_eq!(name, EmailKind::from(kind).as_str());

@@ -33,4 +33,6 @@ pub const SOURCES: &[(&str, &str)] = sources![
     ("mfa_enabled", "en"),
     ("mfa_disabled", "en"),
     ("mfa_recovery_code_used", "en"),
+    ("passkey_added", "en"),
+    ("passkey_removed", "en"),
 ];

@@ -18,6 +18,7 @@ fn full_data() -> Map<String, Value> {
         "action_url": "https://example.com/verify?token=tok-123_ABC",
         "new_email": "ada@example.org",
         "remaining": 9,
+        "passkey_name": "YubiKey",
     }))
 }
 
@@ -101,6 +102,39 @@ fn html_is_escaped_and_text_is_not() {
     );
     assert!(!r.html.contains("<b>"), "{}", r.html);
     assert!(r.text.contains("<b>Ada</b> & \"Bob\""), "{}", r.text);
+}
+
+#[test]
+fn passkey_notices_name_the_passkey_and_greet_the_recipient() {
+    let t = Templates::new().unwrap();
+    let mut d = full_data();
+    d.insert("passkey_name".into(), json!("<i>Key</i> & \"Co\""));
+    for kind in [EmailKind::PasskeyAdded, EmailKind::PasskeyRemoved] {
+        let r = t.render(kind, "en", &d).unwrap();
+        assert!(r.text.starts_with("Hello Ada,\n"), "{kind}: {}", r.text);
+        assert!(
+            r.text.contains("\"<i>Key</i> & \"Co\"\""),
+            "{kind}: {}",
+            r.text
+        );
+        assert!(
+            r.html
+                .contains("<strong>&lt;i&gt;Key&lt;&#x2f;i&gt; &amp; &quot;Co&quot;</strong>"),
+            "{kind}: {}",
+            r.html
+        );
+        assert!(!r.html.contains("<i>"), "{kind}: {}", r.html);
+        assert!(!r.subject.contains("Key"), "{kind}: {}", r.subject);
+    }
+    // The passkey's name is required: without it the notice is not sent half-filled.
+    let err = t
+        .render(
+            EmailKind::PasskeyRemoved,
+            "en",
+            &data(json!({"name": "Ada"})),
+        )
+        .unwrap_err();
+    assert!(matches!(err, RenderError::Failed { .. }), "{err}");
 }
 
 #[test]

@@ -36,7 +36,10 @@ OPTIONAL = {"mail-service": {"SMTP_PORT", "SMTP_USERNAME", "SMTP_PASSWORD",
                              "RATE_LIMIT_ADMIN_AUTH", "HTTP_MAX_CONNECTIONS",
                              # the service's default window; the warning and the metric need no
                              # tuning in a cluster
-                             "PROXY_CHECK_WINDOW"}}
+                             "PROXY_CHECK_WINDOW",
+                             # set only when given: the service derives them from PUBLIC_URL
+                             # and MFA_ISSUER, which the chart always sets
+                             "PASSKEY_RP_ID", "PASSKEY_RP_NAME", "PASSKEY_ORIGINS"}}
 # The README's tracing table (both services) is added by main(); the pod name and namespace are
 # set for $(...) expansion in OTEL_RESOURCE_ATTRIBUTES.
 EXTRA_OK = {"RUST_LOG", "LOG_FORMAT", "OTEL_K8S_POD_NAME", "OTEL_K8S_NAMESPACE",

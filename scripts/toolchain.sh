@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Makes sure a Rust toolchain (with rustfmt and clippy) and a C compiler are present.
+# Makes sure a Rust toolchain (with rustfmt and clippy), a C compiler, make and perl are present.
 # Sourced by scripts/up.sh and scripts/test.sh.
 set -euo pipefail
 
@@ -7,11 +7,14 @@ set -euo pipefail
 RUST_MIN_MINOR=88
 
 ensure_toolchain() {
-  if ! command -v cc >/dev/null 2>&1; then
-    echo "==> installing a C compiler (ring and other crates build C)"
+  # cc for the crates that build C (ring, aws-lc-sys); perl and make for OpenSSL, which the
+  # user-service builds from source (openssl-src, for passkey signatures).
+  if ! command -v cc >/dev/null 2>&1 || ! command -v make >/dev/null 2>&1 \
+    || ! perl -MFindBin -MFile::Compare -MIPC::Cmd -e1 >/dev/null 2>&1; then
+    echo "==> installing a C compiler, make and perl (C and OpenSSL sources of some crates)"
     export DEBIAN_FRONTEND=noninteractive
     $SUDO apt-get update -qq
-    $SUDO apt-get install -y -qq build-essential pkg-config >/dev/null
+    $SUDO apt-get install -y -qq build-essential perl pkg-config >/dev/null
   fi
   if ! command -v cargo >/dev/null 2>&1 && [ -x "$HOME/.cargo/bin/cargo" ]; then
     export PATH="$HOME/.cargo/bin:$PATH"

@@ -5,6 +5,7 @@ checking every page the browser shows and a screenshot of each distinct one.
 Run by services/user-service/tests/api/browser.rs against the real application (and the mail
 service sending to the SMTP capture server); the contract it tests is the markup convention of
 the pages (data-page, data-state, form ids and field names, field errors).
+The passkey scenarios are in passkeys.py.
 
     pages.py --base-url http://localhost:PORT --maildir DIR --report-dir DIR --axe axe.min.js \
         --return-to-origin http://127.0.0.1:PORT2
@@ -29,6 +30,7 @@ from selenium.webdriver.common.by import By  # noqa: E402
 
 from support import Authenticator, Site, check, new_password, plain_page, unique_email  # noqa: E402
 from harness import Suite  # noqa: E402
+import passkeys  # noqa: E402
 
 
 def security_headers(suite):
@@ -333,6 +335,8 @@ SCENARIOS = [
     csrf_token_missing_or_wrong,
     forms_posted_from_another_origin,
     return_to_another_origin_is_refused,
+    # Passkeys, with selenium's virtual authenticator (passkeys.py).
+    *passkeys.SCENARIOS,
 ]
 
 

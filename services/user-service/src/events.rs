@@ -43,6 +43,8 @@ pub enum EventType {
     AdminInvited,
     #[serde(rename = "user.admin.mfa_removed")]
     AdminMfaRemoved,
+    #[serde(rename = "user.admin.passkey_removed")]
+    AdminPasskeyRemoved,
 }
 
 impl EventType {
@@ -62,6 +64,7 @@ impl EventType {
             EventType::AdminDeleted => "user.admin.deleted",
             EventType::AdminInvited => "user.admin.invited",
             EventType::AdminMfaRemoved => "user.admin.mfa_removed",
+            EventType::AdminPasskeyRemoved => "user.admin.passkey_removed",
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod mailer;
 pub mod metrics;
 pub mod net;
 pub mod pages;
+pub mod passkey_rp;
 pub mod proxy_check;
 pub mod pwned;
 pub mod secret_box;

@@ -53,6 +53,7 @@ pub const ADMIN_ACTIONS: &[&str] = &[
     "deleted",
     "invited",
     "mfa_removed",
+    "passkey_removed",
 ];
 
 /// The results of the forward-auth check (`user_auth_checks_total{result}`).
@@ -156,6 +157,7 @@ impl Metrics {
             "account_disabled",
             "mfa_required",
             "invalid_mfa_code",
+            "passkey_rejected",
         ] {
             self.logins.with_label_values(&[outcome]);
         }
@@ -180,6 +182,9 @@ impl Metrics {
             ("mfa_enable", "done"),
             ("mfa_disable", "done"),
             ("mfa_recovery_code", "used"),
+            ("passkey_enrolment", "done"),
+            ("passkey_sign_in", "done"),
+            ("passkey_removal", "done"),
         ] {
             self.account_events.with_label_values(&[action, outcome]);
         }

@@ -249,7 +249,21 @@ fn app_state(
         metrics.untrusted_forwarded.clone(),
         metrics.untrusted_proxy_suspected.clone(),
     );
+    let webauthn = if config.passkeys.available {
+        Some(
+            crate::passkey_rp::relying_party(&config.passkeys)
+                .context("building the passkey relying party (PASSKEY_RP_ID, PASSKEY_ORIGINS)")?,
+        )
+    } else {
+        tracing::warn!(
+            public_url = %config.pages.public_origin,
+            "passkeys are off: PUBLIC_URL is an IP address and WebAuthn needs a domain \
+             (use a host name, or set PASSKEY_RP_ID)"
+        );
+        None
+    };
     Ok(AppState::new(Shared {
+        webauthn,
         site: Arc::new(site),
         proxy_check: Arc::new(proxy_check),
         users,

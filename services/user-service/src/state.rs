@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use webauthn_rs::prelude::Webauthn;
+
 use crate::config::Config;
 use crate::crypto::Hasher;
 use crate::mailer::Mailer;
@@ -50,4 +52,8 @@ pub struct Shared {
     pub site: Arc<Site>,
     /// Notices an ingress missing from `TRUSTED_PROXIES`.
     pub proxy_check: Arc<ProxyCheck>,
+    /// The WebAuthn relying party (passkeys).
+    /// The passkey relying party; `None` where passkeys are not available
+    /// (`PasskeySettings::available`).
+    pub webauthn: Option<Webauthn>,
 }

@@ -60,6 +60,9 @@ pub enum AccountError {
     /// Two-factor login is not configured on this server (no encryption key).
     #[error("two-factor login not configured")]
     MfaNotConfigured,
+    /// Passkeys are not available on this server (`PUBLIC_URL` is an IP address).
+    #[error("passkeys not configured")]
+    PasskeysNotConfigured,
     #[error("two-factor login already enabled")]
     MfaAlreadyEnabled,
     #[error("two-factor login not enabled")]
@@ -76,6 +79,16 @@ pub enum AccountError {
     /// The login challenge is unknown, expired, used or out of attempts.
     #[error("invalid login challenge")]
     InvalidChallenge,
+    /// The passkey ceremony is unknown, expired, used, or not this session's.
+    #[error("invalid passkey ceremony")]
+    PasskeyCeremonyInvalid,
+    /// The relying party refused the authenticator's answer; the stable reason
+    /// (`passkey_rp::refusal`).
+    #[error("passkey refused: {0}")]
+    PasskeyRejected(&'static str),
+    /// The account has as many passkeys as it may.
+    #[error("too many passkeys")]
+    PasskeyLimit,
     #[error("sealed secret unusable")]
     Seal(#[from] SealError),
 }

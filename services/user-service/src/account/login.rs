@@ -3,7 +3,7 @@
 
 use super::limits::{self, Caller, Limit};
 use super::mfa_login::{self, Challenge};
-use super::new_session::{count, create_session, record_login};
+use super::new_session::{admit, count, create_session, record_login};
 use super::{AccountError, passwords};
 use crate::domain::{Email, Password};
 use crate::state::AppState;
@@ -46,20 +46,7 @@ pub async fn login(
     };
     limits::clear(state, Limit::LoginAccount, email.as_str()).await;
     // Only said after the password proved who is asking.
-    if user.disabled {
-        return Err(count(
-            state,
-            AccountError::AccountDisabled,
-            "account_disabled",
-        ));
-    }
-    if !user.email_verified && !state.config.allow_unverified_login {
-        return Err(count(
-            state,
-            AccountError::EmailNotVerified,
-            "email_not_verified",
-        ));
-    }
+    admit(state, &user)?;
     passwords::upgrade_hash_in_background(state, &user, password);
     if user.mfa.is_some() {
         let challenge = mfa_login::challenge(state, &user).await?;

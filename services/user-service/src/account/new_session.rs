@@ -23,6 +23,26 @@ pub(super) fn count(state: &AppState, error: AccountError, outcome: &str) -> Acc
     error
 }
 
+/// The account rules every login applies once the user proved who they are (a password or a
+/// passkey): disabled accounts and (unless allowed) unverified addresses get no session.
+pub(super) fn admit(state: &AppState, user: &UserDoc) -> Result<(), AccountError> {
+    if user.disabled {
+        return Err(count(
+            state,
+            AccountError::AccountDisabled,
+            "account_disabled",
+        ));
+    }
+    if !user.email_verified && !state.config.allow_unverified_login {
+        return Err(count(
+            state,
+            AccountError::EmailNotVerified,
+            "email_not_verified",
+        ));
+    }
+    Ok(())
+}
+
 /// Stores a session under the stamp the password was checked with. If Redis holds another
 /// stamp, either a change of the account raced this login (MongoDB has moved on: the session
 /// is dropped and the login fails as if the password were wrong, which it now is) or a change

@@ -1,11 +1,11 @@
 //! Deleting an account and changing its password, on the owner's request.
 
 use common::email::EmailKind;
-use secrecy::SecretString;
 
 use super::messages::{email_entry, event_entry, notice};
 use super::profile::current_user;
-use super::{AccountError, passwords, second_factor, stamps};
+use super::second_factor::{self, StepUp};
+use super::{AccountError, passwords, stamps};
 use crate::domain::Email;
 use crate::events::{DomainEvent, EventType};
 use crate::state::AppState;
@@ -34,13 +34,13 @@ pub async fn change_password(
     session: SessionRef<'_>,
     current: &str,
     new: &str,
-    totp_code: Option<&SecretString>,
+    proof: Option<&StepUp>,
 ) -> Result<(), AccountError> {
     let user = current_user(state, session.user_id).await?;
     let email = Email::parse(&user.email).map_err(|_| AccountError::Unauthorized)?;
     let password = passwords::accept_new(state, new, &email, "new_password").await?;
     passwords::confirm(state, &user, current).await?;
-    second_factor::step_up(state, &user, totp_code).await?;
+    second_factor::step_up(state, &user, proof).await?;
     passwords::set(
         state,
         &user,
@@ -63,11 +63,11 @@ pub async fn delete(
     state: &AppState,
     user_id: &str,
     password: &str,
-    totp_code: Option<&SecretString>,
+    proof: Option<&StepUp>,
 ) -> Result<(), AccountError> {
     let user = current_user(state, user_id).await?;
     passwords::confirm(state, &user, password).await?;
-    second_factor::step_up(state, &user, totp_code).await?;
+    second_factor::step_up(state, &user, proof).await?;
     remove(state, &user, Vec::new())
         .await?
         .then_some(())

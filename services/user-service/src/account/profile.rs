@@ -1,12 +1,12 @@
 //! The caller's profile: reading it, editing it, and asking for a new email address.
 
 use common::email::{EmailKind, EmailMessage};
-use secrecy::SecretString;
 
 use super::limits::{self, Limit};
 use super::messages::{email_entry, event_entry, notice, to_unproven};
+use super::second_factor::{self, StepUp};
 use super::verification::verification_email;
-use super::{AccountError, passwords, second_factor};
+use super::{AccountError, passwords};
 use crate::domain::Email;
 use crate::events::{DomainEvent, EventType};
 use crate::state::AppState;
@@ -28,8 +28,9 @@ pub struct ProfileEdit {
     pub changes: ProfileChanges,
     /// A new address, with the current password that authorises it.
     pub new_email: Option<(Email, String)>,
-    /// A current one-time code: required with `new_email` when two-factor login is on.
-    pub totp_code: Option<SecretString>,
+    /// A current one-time code or a passkey: required with `new_email` when two-factor login
+    /// is on.
+    pub step_up: Option<StepUp>,
 }
 
 /// Applies an edit; a new address is only asked for (a link goes there). A change of the display
@@ -45,7 +46,7 @@ pub async fn update(
     let mut pending = None;
     if let Some((email, password)) = edit.new_email {
         passwords::confirm(state, &user, &password).await?;
-        second_factor::step_up(state, &user, edit.totp_code.as_ref()).await?;
+        second_factor::step_up(state, &user, edit.step_up.as_ref()).await?;
         if email.as_str() != user.email {
             request_email_change(state, &user, &email).await?;
             pending = Some(email.as_str().to_owned());

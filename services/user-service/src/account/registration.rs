@@ -117,6 +117,7 @@ pub(crate) fn new_account(
         disabled: false,
         last_login_at: None,
         mfa: None,
+        passkeys: Vec::new(),
     }
 }
 

@@ -7,12 +7,21 @@ use secrecy::{ExposeSecret, SecretString};
 use super::AccountError;
 use super::limits::{self, Limit};
 use super::messages::{email_entry, notice};
+use super::passkey_ceremony::{self, PasskeyProof};
 use super::recovery_codes;
 use crate::secret_box::KeyRing;
 use crate::state::AppState;
 use crate::store::user_mfa::MfaDoc;
 use crate::store::users::{Updated, UserDoc};
 use crate::totp;
+
+/// What proves presence for a sensitive change with two-factor login on.
+pub enum StepUp {
+    /// A current code from the authenticator app.
+    Code(SecretString),
+    /// An assertion of one of the account's passkeys, for a step-up ceremony of the session.
+    Passkey(Box<PasskeyProof>),
+}
 
 /// What a caller offers as the second factor.
 pub enum SecondFactor {
@@ -106,17 +115,19 @@ pub async fn check(
     }
 }
 
-/// The step-up rule: with two-factor login on, a sensitive change (email, password, deletion)
-/// also needs a current code.
+/// The step-up rule: with two-factor login on, a sensitive change (email, password, deletion,
+/// a new passkey) also needs a current code or a passkey.
 #[tracing::instrument(name = "mfa.step_up", skip_all)]
 pub async fn step_up(
     state: &AppState,
     user: &UserDoc,
-    code: Option<&SecretString>,
+    proof: Option<&StepUp>,
 ) -> Result<(), AccountError> {
     if user.mfa.is_none() {
         return Ok(());
     }
-    let code = code.ok_or(AccountError::MfaCodeRequired)?;
-    check_code(state, user, code).await
+    match proof.ok_or(AccountError::MfaCodeRequired)? {
+        StepUp::Code(code) => check_code(state, user, code).await,
+        StepUp::Passkey(proof) => passkey_ceremony::verify_step_up(state, user, proof).await,
+    }
 }

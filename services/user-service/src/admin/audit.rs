@@ -22,6 +22,7 @@ pub enum Action {
     Deleted,
     Invited,
     MfaRemoved,
+    PasskeyRemoved,
 }
 
 impl Action {
@@ -37,6 +38,7 @@ impl Action {
             Action::Deleted => "deleted",
             Action::Invited => "invited",
             Action::MfaRemoved => "mfa_removed",
+            Action::PasskeyRemoved => "passkey_removed",
         }
     }
 
@@ -51,6 +53,7 @@ impl Action {
             Action::Deleted => EventType::AdminDeleted,
             Action::Invited => EventType::AdminInvited,
             Action::MfaRemoved => EventType::AdminMfaRemoved,
+            Action::PasskeyRemoved => EventType::AdminPasskeyRemoved,
         }
     }
 }
@@ -101,6 +104,7 @@ mod tests {
             Action::Deleted,
             Action::Invited,
             Action::MfaRemoved,
+            Action::PasskeyRemoved,
         ];
         let names: Vec<&str> = actions.iter().map(|a| a.name()).collect();
         assert_eq!(names, ADMIN_ACTIONS);

@@ -7,6 +7,7 @@ pub mod access;
 pub mod audit;
 pub mod gate;
 pub mod invite;
+pub mod passkeys;
 pub mod profile;
 pub mod tokens;
 pub mod users;

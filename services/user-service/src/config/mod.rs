@@ -3,6 +3,7 @@
 
 mod accounts;
 mod backends;
+mod passkeys;
 mod rate_limits;
 mod server;
 
@@ -12,6 +13,7 @@ use crate::pages::PagesSettings;
 
 pub use accounts::{LinkSettings, MfaSettings, PasswordSettings, SessionSettings};
 pub use backends::{AmqpSettings, MongoSettings, RedisSettings};
+pub use passkeys::PasskeySettings;
 pub use rate_limits::RateLimits;
 pub use server::{AdminApiSettings, ServerSettings};
 
@@ -32,6 +34,8 @@ pub struct Config {
     pub passwords: PasswordSettings,
     /// Two-factor login.
     pub mfa: MfaSettings,
+    /// Passkeys (WebAuthn).
+    pub passkeys: PasskeySettings,
     pub rate_limits: RateLimits,
     /// IPv6 clients are rate limited by this prefix of their address (one /64 is one
     /// subscriber's, with endless addresses in it); IPv4 clients by their address.
@@ -49,6 +53,8 @@ impl Config {
     pub fn from_env(env: &mut Env) -> Result<Self, ConfigError> {
         let pages = PagesSettings::from_env(env);
         let server = ServerSettings::from_env(env);
+        let mfa = MfaSettings::from_env(env);
+        let passkeys = PasskeySettings::from_env(env, &pages, &mfa.issuer);
         let config = Config {
             admin_api: AdminApiSettings::from_env(env, &server),
             server,
@@ -58,7 +64,8 @@ impl Config {
             sessions: SessionSettings::from_env(env),
             links: LinkSettings::from_env(env, &pages),
             passwords: PasswordSettings::from_env(env),
-            mfa: MfaSettings::from_env(env),
+            mfa,
+            passkeys,
             rate_limits: RateLimits::from_env(env),
             ipv6_rate_limit_prefix: env.optional("RATE_LIMIT_IPV6_PREFIX", 64),
             allow_unverified_login: env.flag("ALLOW_UNVERIFIED_LOGIN", false),

@@ -155,3 +155,10 @@ pub struct WrongPassword(#[to_schema] ProblemDoc);
 #[response(status = 501, content_type = "application/problem+json")]
 #[allow(dead_code)] // Documents a response `ApiError` produces; never built.
 pub struct MfaUnconfigured(#[to_schema] ProblemDoc);
+
+/// Passkeys are not available on this server (`passkeys_not_configured`: its public URL is an
+/// IP address, and WebAuthn needs a domain).
+#[derive(IntoResponses)]
+#[response(status = 501, content_type = "application/problem+json")]
+#[allow(dead_code)] // Documents a response `ApiError` produces; never built.
+pub struct PasskeysUnconfigured(#[to_schema] ProblemDoc);

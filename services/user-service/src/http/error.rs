@@ -88,8 +88,33 @@ impl ApiError {
                 "Too many attempts; retry in {} seconds.",
                 wait.as_secs().max(1)
             ),
+            ApiError::Account(AccountError::PasskeyRejected(reason)) => {
+                passkey_refusal(reason).to_owned()
+            }
             _ => self.kind().detail.to_owned(),
         }
+    }
+}
+
+/// The detail of a refused passkey answer, by the reason `passkey_rp::refusal` gives.
+fn passkey_refusal(reason: &str) -> &'static str {
+    match reason {
+        "origin" => "The answer came from an origin this service does not accept (origin).",
+        "rp_id" => "The passkey belongs to another site: its relying-party id differs (rp_id).",
+        "user_verification" => {
+            "The authenticator did not verify the user with a PIN or biometrics, which passkeys \
+             require here (user_verification)."
+        }
+        "challenge" => "The answer is not for this ceremony's challenge (challenge).",
+        "unknown_credential" => {
+            "This passkey is not registered for the account, or no longer (unknown_credential)."
+        }
+        "possible_clone" => {
+            "The passkey's signature counter went back, as a cloned authenticator's would; it is \
+             refused (possible_clone)."
+        }
+        "already_registered" => "This passkey is already registered (already_registered).",
+        _ => "The passkey's answer could not be verified (invalid).",
     }
 }
 
@@ -109,12 +134,16 @@ fn account_kind(e: &AccountError) -> &'static Kind {
         AccountDisabled => &problem::ACCOUNT_DISABLED,
         Conflict => &problem::CONFLICT,
         MfaNotConfigured => &problem::MFA_NOT_CONFIGURED,
+        PasskeysNotConfigured => &problem::PASSKEYS_NOT_CONFIGURED,
         MfaAlreadyEnabled => &problem::MFA_ALREADY_ENABLED,
         MfaNotEnabled => &problem::MFA_NOT_ENABLED,
         MfaNotPending => &problem::MFA_NOT_PENDING,
         MfaCodeRequired => &problem::MFA_CODE_REQUIRED,
         InvalidMfaCode => &problem::INVALID_MFA_CODE,
         InvalidChallenge => &problem::INVALID_CHALLENGE,
+        PasskeyCeremonyInvalid => &problem::INVALID_PASSKEY_CEREMONY,
+        PasskeyRejected(_) => &problem::PASSKEY_REJECTED,
+        PasskeyLimit => &problem::PASSKEY_LIMIT,
         Store(e) if e.dependency().is_some() => &problem::UNAVAILABLE,
         Store(_) | Seal(_) | Hash(_) => &problem::INTERNAL,
     }

@@ -14,6 +14,8 @@ mod json;
 mod mfa;
 pub mod openapi;
 pub mod pages;
+mod passkey_sessions;
+pub(crate) mod passkeys;
 mod password_resets;
 mod problem;
 pub mod request_span;
@@ -24,7 +26,7 @@ mod verifications;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::middleware;
-use axum::routing::{delete, get, post, put};
+use axum::routing::{delete, get, patch, post, put};
 
 pub use crate::state::AppState;
 use error::ApiError;
@@ -45,6 +47,16 @@ const ROUTES: &[(&str, &str)] = &[
     ("DELETE", "/v1/users/me/mfa/totp"),
     ("POST", "/v1/users/me/mfa/totp/confirm"),
     ("POST", "/v1/sessions/mfa"),
+    ("POST", "/v1/users/me/passkeys/options"),
+    ("POST", "/v1/users/me/passkeys/step-up"),
+    ("POST", "/v1/users/me/passkeys"),
+    ("GET", "/v1/users/me/passkeys"),
+    ("PATCH", "/v1/users/me/passkeys/{id}"),
+    ("DELETE", "/v1/users/me/passkeys/{id}"),
+    ("POST", "/v1/sessions/passkey/options"),
+    ("POST", "/v1/sessions/passkey"),
+    ("POST", "/v1/sessions/mfa/passkey/options"),
+    ("POST", "/v1/sessions/mfa/passkey"),
     ("POST", "/v1/email-verifications"),
     ("POST", "/v1/email-verifications/confirm"),
     ("POST", "/v1/password-resets"),
@@ -80,9 +92,41 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The passkey routes: the caller's passkeys and signing in with one.
+fn passkey_routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/users/me/passkeys/options", post(passkeys::options))
+        .route(
+            "/v1/users/me/passkeys/step-up",
+            post(passkeys::step_up_options),
+        )
+        .route(
+            "/v1/users/me/passkeys",
+            post(passkeys::add).get(passkeys::list),
+        )
+        .route(
+            "/v1/users/me/passkeys/{id}",
+            patch(passkeys::rename).delete(passkeys::remove),
+        )
+        .route(
+            "/v1/sessions/passkey/options",
+            post(passkey_sessions::options),
+        )
+        .route("/v1/sessions/passkey", post(passkey_sessions::login))
+        .route(
+            "/v1/sessions/mfa/passkey/options",
+            post(passkey_sessions::second_step_options),
+        )
+        .route(
+            "/v1/sessions/mfa/passkey",
+            post(passkey_sessions::second_step),
+        )
+}
+
 /// The public API's routes (the hosted pages are merged beside them).
 fn api_routes() -> Router<AppState> {
     Router::new()
+        .merge(passkey_routes())
         .route("/openapi.json", get(openapi::document))
         .route("/v1/users", post(users::register))
         .route(

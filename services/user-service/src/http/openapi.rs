@@ -5,7 +5,9 @@ use axum::Json;
 use utoipa::{Modify, OpenApi};
 
 use super::docs::bearer_scheme;
-use super::{forward_auth, mfa, password_resets, sessions, users, verifications};
+use super::{
+    forward_auth, mfa, passkey_sessions, passkeys, password_resets, sessions, users, verifications,
+};
 
 pub(crate) mod rules;
 
@@ -39,6 +41,16 @@ use rules::Rules;
         mfa::confirm,
         mfa::disable,
         mfa::login,
+        passkeys::options,
+        passkeys::step_up_options,
+        passkeys::add,
+        passkeys::list,
+        passkeys::rename,
+        passkeys::remove,
+        passkey_sessions::options,
+        passkey_sessions::login,
+        passkey_sessions::second_step_options,
+        passkey_sessions::second_step,
         forward_auth::check,
     ),
     modifiers(&BearerAuth, &Rules),
@@ -48,6 +60,7 @@ use rules::Rules;
         (name = "password-resets", description = "Forgotten passwords"),
         (name = "sessions", description = "Login, logout and the caller's sessions"),
         (name = "mfa", description = "Two-factor login (TOTP) and recovery codes"),
+        (name = "passkeys", description = "Passkeys (WebAuthn): adding, listing, renaming, removing"),
     )
 )]
 pub struct ApiDoc;

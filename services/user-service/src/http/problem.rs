@@ -117,6 +117,12 @@ pub(crate) const MFA_NOT_CONFIGURED: Kind = kind(
     "Two-factor login not configured",
     "Two-factor login is not configured on this server.",
 );
+pub(crate) const PASSKEYS_NOT_CONFIGURED: Kind = kind(
+    S::NOT_IMPLEMENTED,
+    "passkeys_not_configured",
+    "Passkeys not configured",
+    "Passkeys are not available on this server: its public URL is an IP address.",
+);
 pub(crate) const MFA_ALREADY_ENABLED: Kind = kind(
     S::CONFLICT,
     "mfa_already_enabled",
@@ -152,6 +158,24 @@ pub(crate) const INVALID_CHALLENGE: Kind = kind(
     "invalid_mfa_challenge",
     "Invalid login challenge",
     "The login challenge is unknown, expired, used or out of attempts; log in again.",
+);
+pub(crate) const INVALID_PASSKEY_CEREMONY: Kind = kind(
+    S::BAD_REQUEST,
+    "invalid_passkey_ceremony",
+    "Invalid passkey ceremony",
+    "The passkey ceremony is unknown, expired or already used; start again.",
+);
+pub(crate) const PASSKEY_REJECTED: Kind = kind(
+    S::FORBIDDEN,
+    "passkey_rejected",
+    "Passkey refused",
+    "The passkey's answer could not be verified.",
+);
+pub(crate) const PASSKEY_LIMIT: Kind = kind(
+    S::CONFLICT,
+    "passkey_limit",
+    "Too many passkeys",
+    "The account has as many passkeys as it may have; remove one first.",
 );
 pub(crate) const METHOD_NOT_ALLOWED: Kind = kind(
     S::METHOD_NOT_ALLOWED,

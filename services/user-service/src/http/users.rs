@@ -15,10 +15,10 @@ use super::docs::{
     Accepted, BodyErrors, Limited, NeedsSession, NewPasswordRefused, Unavailable, WrongPassword,
 };
 use super::error::{ApiError, FieldError};
-use super::fields::{
-    not_null, optional_code, parse_code, parse_registration, present, profile_changes,
-};
+use super::fields::{not_null, parse_registration, present, profile_changes};
 use super::json::ApiJson;
+use super::passkeys::{PasskeyAnswer, step_up};
+use crate::account::AccountError;
 use crate::account::owner::{self, SessionRef};
 use crate::account::profile::{self, ProfileEdit};
 use crate::account::registration::{self, Registration};
@@ -170,6 +170,10 @@ pub struct PatchBody {
     #[serde(default, deserialize_with = "not_null")]
     #[schema(value_type = String, pattern = "^[0-9]{6}$", min_length = 6, max_length = 6)]
     totp_code: Option<String>,
+    /// In place of `totp_code`: a passkey's answer to a step-up ceremony.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(value_type = PasskeyAnswer)]
+    passkey: Option<PasskeyAnswer>,
 }
 
 /// The profile after an update, and the pending email change if one was asked for.
@@ -211,7 +215,7 @@ pub async fn update_me(
     session: CurrentSession,
     ApiJson(body): ApiJson<PatchBody>,
 ) -> Result<Json<ProfileUpdate>, ApiError> {
-    let edit = body.parse()?;
+    let edit = body.parse(&session.id)?;
     let (user, pending) = profile::update(&state, &session.user_id, edit).await?;
     Ok(Json(ProfileUpdate {
         profile: user.into(),
@@ -225,7 +229,7 @@ pub async fn update_me(
 
 impl PatchBody {
     /// Every field is checked, so the client learns about all problems at once.
-    fn parse(self) -> Result<ProfileEdit, ApiError> {
+    fn parse(self, session_id: &str) -> Result<ProfileEdit, ApiError> {
         let mut errors = Vec::new();
         let changes = profile_changes(self.display_name, self.locale, &mut errors);
         let new_email = match self.email.as_deref().map(Email::parse) {
@@ -243,17 +247,13 @@ impl PatchBody {
                 detail: "changing the email requires current_password".into(),
             });
         }
-        let totp_code = match self
-            .totp_code
-            .as_deref()
-            .map(|c| parse_code("totp_code", c))
-        {
-            Some(Ok(code)) => Some(code),
-            Some(Err(e)) => {
-                errors.push(e);
+        let step_up = match step_up(self.totp_code, self.passkey, session_id) {
+            Ok(proof) => proof,
+            Err(ApiError::Account(AccountError::Validation(e))) => {
+                errors.extend(e);
                 None
             }
-            None => None,
+            Err(e) => return Err(e),
         };
         if !errors.is_empty() {
             return Err(ApiError::invalid(errors));
@@ -261,7 +261,7 @@ impl PatchBody {
         Ok(ProfileEdit {
             changes,
             new_email: new_email.zip(self.current_password),
-            totp_code,
+            step_up,
         })
     }
 }
@@ -282,6 +282,10 @@ pub struct ChangePasswordBody {
     #[serde(default, deserialize_with = "not_null")]
     #[schema(value_type = String, pattern = "^[0-9]{6}$", min_length = 6, max_length = 6)]
     totp_code: Option<String>,
+    /// In place of `totp_code`: a passkey's answer to a step-up ceremony.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(value_type = PasskeyAnswer)]
+    passkey: Option<PasskeyAnswer>,
 }
 
 /// `PUT /v1/users/me/password`: ends every other session and tells the owner by email.
@@ -306,18 +310,18 @@ pub async fn change_password(
     session: CurrentSession,
     ApiJson(body): ApiJson<ChangePasswordBody>,
 ) -> Result<StatusCode, ApiError> {
+    let proof = step_up(body.totp_code, body.passkey, &session.id)?;
     let session = SessionRef {
         user_id: &session.user_id,
         digest: &session.digest,
         id: &session.id,
     };
-    let code = optional_code(body.totp_code)?;
     owner::change_password(
         &state,
         session,
         &body.current_password,
         &body.new_password,
-        code.as_ref(),
+        proof.as_ref(),
     )
     .await?;
     Ok(StatusCode::NO_CONTENT)
@@ -334,6 +338,10 @@ pub struct DeleteBody {
     #[serde(default, deserialize_with = "not_null")]
     #[schema(value_type = String, pattern = "^[0-9]{6}$", min_length = 6, max_length = 6)]
     totp_code: Option<String>,
+    /// In place of `totp_code`: a passkey's answer to a step-up ceremony.
+    #[serde(default, deserialize_with = "not_null")]
+    #[schema(value_type = PasskeyAnswer)]
+    passkey: Option<PasskeyAnswer>,
 }
 
 /// `DELETE /v1/users/me` {password}: deletes the account and every session, says goodbye.
@@ -357,7 +365,7 @@ pub async fn delete_me(
     session: CurrentSession,
     ApiJson(body): ApiJson<DeleteBody>,
 ) -> Result<StatusCode, ApiError> {
-    let code = optional_code(body.totp_code)?;
-    owner::delete(&state, &session.user_id, &body.password, code.as_ref()).await?;
+    let proof = step_up(body.totp_code, body.passkey, &session.id)?;
+    owner::delete(&state, &session.user_id, &body.password, proof.as_ref()).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -32,6 +32,7 @@ const TEMPLATES: &[(&str, &str)] = built_in![
     "login-mfa.html",
     "account.html",
     "mfa-enrol.html",
+    "passkey-enrol.html",
     "mfa-recovery-codes.html",
     "account-deleted.html",
     "logout.html",

@@ -3,12 +3,14 @@
 pub mod keys;
 pub mod mfa_challenges;
 pub mod outbox;
+pub mod passkey_ceremonies;
 pub mod rate_limits;
 pub mod redis_store;
 pub mod sessions;
 mod user_collection;
 mod user_doc;
 pub mod user_mfa;
+pub mod user_passkeys;
 pub mod user_profile;
 pub mod user_queries;
 pub mod users;

@@ -88,8 +88,30 @@ fn schema() -> Document {
                 "disabled": { "bsonType": "bool" },
                 "last_login_at": { "bsonType": "date" },
                 "mfa": mfa_schema(),
+                "passkeys": passkeys_schema(),
             },
         }
+    }
+}
+
+/// The validator's rule for `passkeys`.
+fn passkeys_schema() -> Document {
+    doc! {
+        "bsonType": "array",
+        "maxItems": 50,
+        "items": {
+            "bsonType": "object",
+            "required": ["id", "name", "created_at", "backup_eligible", "backed_up", "credential"],
+            "properties": {
+                "id": { "bsonType": "string", "minLength": 1, "maxLength": 1400 },
+                "name": { "bsonType": "string", "minLength": 1, "maxLength": 200 },
+                "created_at": { "bsonType": "date" },
+                "last_used_at": { "bsonType": "date" },
+                "backup_eligible": { "bsonType": "bool" },
+                "backed_up": { "bsonType": "bool" },
+                "credential": { "bsonType": "string" },
+            },
+        },
     }
 }
 

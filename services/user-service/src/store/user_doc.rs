@@ -35,6 +35,28 @@ pub struct UserDoc {
     /// Two-factor login, when enrolled (see `store::user_mfa`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mfa: Option<MfaDoc>,
+    /// Registered passkeys, oldest first (see `store::user_passkeys`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub passkeys: Vec<PasskeyDoc>,
+}
+
+/// A passkey (WebAuthn credential) of the user, in the `passkeys` array.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PasskeyDoc {
+    /// The credential id, base64url without padding (what clients send back).
+    pub id: String,
+    /// The owner's name for it.
+    pub name: String,
+    pub created_at: bson::DateTime,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_used_at: Option<bson::DateTime>,
+    /// The authenticator may sync the key to other devices (backup eligible), and has (backed
+    /// up); as last reported.
+    pub backup_eligible: bool,
+    pub backed_up: bool,
+    /// The public key, signature counter and flags as the relying-party library keeps them
+    /// (its `Passkey`, as JSON).
+    pub credential: String,
 }
 
 /// Two-factor login, in the user's `mfa` sub-document (see `store::user_mfa`).

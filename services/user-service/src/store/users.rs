@@ -8,7 +8,7 @@ use super::user_doc::stamp_filter;
 use super::{StoreError, is_duplicate_key};
 
 pub use super::user_collection::COLLECTION;
-pub use super::user_doc::{Inserted, ProfileChanges, StampGuard, Updated, UserDoc};
+pub use super::user_doc::{Inserted, PasskeyDoc, ProfileChanges, StampGuard, Updated, UserDoc};
 
 /// The one write of a transaction.
 enum Write<'a> {

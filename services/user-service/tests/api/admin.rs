@@ -16,12 +16,17 @@ pub const CI_TOKEN: &str = "ci-token-0123456789abcdef0123456789abcdef";
 /// An app with the admin API on, with two tokens (`ops` and `ci`).
 pub async fn spawn_admin_app() -> TestApp {
     let mut config = test_config();
+    with_admin_api(&mut config);
+    spawn_with(config).await
+}
+
+/// The admin API on a port of its own, with the `ops` and `ci` tokens.
+pub fn with_admin_api(config: &mut user_service::config::Config) {
     config.admin_api.addr = Some(([127, 0, 0, 1], 0).into());
     config.admin_api.tokens = AdminTokens::parse(&SecretString::from(format!(
         "ops:{OPS_TOKEN},ci:{CI_TOKEN}"
     )))
     .unwrap();
-    spawn_with(config).await
 }
 
 impl TestApp {

@@ -30,6 +30,8 @@ async fn serves_an_openapi_3_1_document_of_every_admin_route() {
             "/admin/v1/users/{id}/emails",
             "/admin/v1/users/{id}/enable",
             "/admin/v1/users/{id}/mfa",
+            "/admin/v1/users/{id}/passkeys",
+            "/admin/v1/users/{id}/passkeys/{passkey_id}",
             "/admin/v1/users/{id}/sessions",
             "/admin/v1/users/{id}/sessions/{session_id}",
             "/admin/v1/users/{id}/verify-email",

@@ -29,6 +29,7 @@ fn user(created: chrono::DateTime<Utc>) -> UserDoc {
         disabled: false,
         last_login_at: None,
         mfa: None,
+        passkeys: Vec::new(),
     }
 }
 

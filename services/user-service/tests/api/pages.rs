@@ -23,6 +23,8 @@ async fn pages_carry_a_strict_policy_and_no_referrer() {
         for directive in [
             "default-src 'none'",
             "style-src 'self'",
+            "script-src 'self'",
+            "connect-src 'self'",
             "form-action 'self'",
             "frame-ancestors 'none'",
         ] {
@@ -32,7 +34,12 @@ async fn pages_carry_a_strict_policy_and_no_referrer() {
         assert_eq!(header("cache-control"), "no-store");
         assert_eq!(header("x-content-type-options"), "nosniff");
         assert!(header("content-type").starts_with("text/html"));
-        assert!(!page.body.contains("<script"), "{path} has a script");
+        assert!(!csp.contains("unsafe"), "{path}: {csp}");
+        // Scripts only from our origin's assets (passkeys.js), never inline.
+        for script in page.body.split("<script").skip(1) {
+            let tag = &script[..script.find('>').unwrap()];
+            assert!(tag.contains(r#"src="/assets/"#), "{path}: <script{tag}>");
+        }
     }
     let css = app
         .client

@@ -20,6 +20,11 @@ PASSWORD_POLICY = {"password_too_common", "password_too_predictable", "password_
 
 # Per operation, the problem codes (400) and field codes (422, `errors[].code`) that a
 # schema-valid request may get, by design.
+# A passkey answer (a ceremony and a credential): only the server knows which ceremonies are
+# live, and a credential's bytes are the authenticator's, so only decoding them tells a WebAuthn
+# credential from any object.
+PASSKEY_ANSWER = {400: {"invalid_passkey_ceremony"}, 422: {"invalid_credential"}}
+
 BUSINESS_OUTCOMES = {
     # Only the server knows which emailed tokens are live.
     "POST /v1/email-verifications/confirm": {400: {"invalid_token"}},
@@ -27,7 +32,15 @@ BUSINESS_OUTCOMES = {
     # `format: email` allows addresses the address rules refuse (quoted local parts, IP
     # literals...); and the new password's policy.
     "POST /v1/users": {422: PASSWORD_POLICY | {"invalid_email"}},
-    "PUT /v1/users/me/password": {422: PASSWORD_POLICY},
+    # The owner's sensitive changes take a passkey answer as their step-up (`passkey`).
+    "PUT /v1/users/me/password": {400: PASSKEY_ANSWER[400], 422: PASSWORD_POLICY | PASSKEY_ANSWER[422]},
+    "PATCH /v1/users/me": PASSKEY_ANSWER,
+    "DELETE /v1/users/me": PASSKEY_ANSWER,
+    "POST /v1/users/me/passkeys/options": PASSKEY_ANSWER,
+    "POST /v1/users/me/passkeys": PASSKEY_ANSWER,
+    "POST /v1/sessions/passkey": PASSKEY_ANSWER,
+    "POST /v1/sessions/mfa/passkey": PASSKEY_ANSWER,
+    "POST /v1/sessions/passkey/options": {422: {"invalid_email"}},
     # The cursor is opaque, and `date-time` allows instants RFC 3339 does not: `invalid_query`
     # is the documented answer there.
     "GET /admin/v1/users": {400: {"invalid_query"}},

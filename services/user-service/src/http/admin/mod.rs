@@ -6,6 +6,7 @@ mod changes;
 mod docs;
 mod invitations;
 mod openapi;
+mod passkeys;
 mod sessions;
 mod users;
 
@@ -39,6 +40,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("GET", "/admin/v1/users/{id}/sessions"),
     ("DELETE", "/admin/v1/users/{id}/sessions"),
     ("DELETE", "/admin/v1/users/{id}/sessions/{session_id}"),
+    ("GET", "/admin/v1/users/{id}/passkeys"),
+    ("DELETE", "/admin/v1/users/{id}/passkeys/{passkey_id}"),
 ];
 
 pub fn router(state: AppState) -> Router {
@@ -63,6 +66,11 @@ pub fn router(state: AppState) -> Router {
         .route("/admin/v1/users/{id}/disable", post(users::disable))
         .route("/admin/v1/users/{id}/enable", post(users::enable))
         .route("/admin/v1/users/{id}/mfa", delete(users::remove_mfa))
+        .route("/admin/v1/users/{id}/passkeys", get(passkeys::list))
+        .route(
+            "/admin/v1/users/{id}/passkeys/{passkey_id}",
+            delete(passkeys::remove),
+        )
         .route(
             "/admin/v1/users/{id}/sessions",
             get(sessions::list).delete(sessions::revoke_all),

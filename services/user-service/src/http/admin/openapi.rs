@@ -5,7 +5,7 @@ use axum::Json;
 use utoipa::openapi::security::SecurityRequirement;
 use utoipa::{Modify, OpenApi};
 
-use super::{changes, invitations, sessions, users};
+use super::{changes, invitations, passkeys, sessions, users};
 use crate::http::docs::bearer_scheme;
 use crate::http::openapi::rules::{display_name_pattern, locale_pattern, property};
 
@@ -27,6 +27,8 @@ use crate::http::openapi::rules::{display_name_pattern, locale_pattern, property
         users::disable,
         users::enable,
         users::remove_mfa,
+        passkeys::list,
+        passkeys::remove,
         changes::update,
         changes::verify_email,
         changes::send_email,

@@ -109,6 +109,9 @@ impl Modify for Rules {
             property(schemas, body, "display_name").pattern = Some(display_name_pattern());
             property(schemas, body, "locale").pattern = Some(locale_pattern());
         }
+        for body in ["PasskeyEnrolBody", "PasskeyRenameBody"] {
+            property(schemas, body, "name").pattern = Some(display_name_pattern());
+        }
         object(schemas, "PatchBody")
             .extensions
             .get_or_insert_with(Default::default)
@@ -116,6 +119,21 @@ impl Modify for Rules {
                 "dependentRequired".to_owned(),
                 json!({ "email": ["current_password"] }),
             );
+        // A step-up is a code or a passkey, not both.
+        for body in [
+            "PatchBody",
+            "ChangePasswordBody",
+            "DeleteBody",
+            "PasskeyOptionsBody",
+        ] {
+            object(schemas, body)
+                .extensions
+                .get_or_insert_with(Default::default)
+                .insert(
+                    "not".to_owned(),
+                    json!({ "required": ["totp_code", "passkey"] }),
+                );
+        }
         // A second factor is a code or a recovery code, exactly one.
         for body in ["MfaLoginBody", "DisableBody"] {
             object(schemas, body)

@@ -6,7 +6,7 @@ use axum::http::{StatusCode, header};
 use axum::response::Response;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::guard::{Posted, SignedIn, clear_session_cookie};
 use super::page::Page;
@@ -14,12 +14,14 @@ use super::view::View;
 use crate::account::AccountError;
 use crate::account::owner::{self, SessionRef};
 use crate::account::profile::{self, ProfileEdit};
+use crate::account::second_factor::StepUp;
 use crate::account::sign_out;
 use crate::domain::{DisplayName, Email, Locale};
 use crate::http::AppState;
 use crate::http::error::{ApiError, FieldError};
 use crate::http::fields::optional_code;
-use crate::store::users::ProfileChanges;
+use crate::store::from_bson_time;
+use crate::store::users::{PasskeyDoc, ProfileChanges};
 
 #[derive(Serialize)]
 struct SessionRow {
@@ -62,6 +64,7 @@ pub(super) async fn account_view(state: &AppState, session: &SignedIn) -> Result
         .into_iter()
         .map(|(tag, name)| json!({ "tag": tag, "name": name }))
         .collect();
+    let passkeys: Vec<Value> = user.passkeys.iter().map(passkey_row).collect();
     Ok(View::new("account", "account_title")
         .signed_in()
         .with(
@@ -75,8 +78,24 @@ pub(super) async fn account_view(state: &AppState, session: &SignedIn) -> Result
             }),
         )
         .with("sessions", sessions)
+        .with("passkeys", passkeys)
         .with("locales", locales)
         .with("mfa_available", state.config.mfa.keys.is_some()))
+}
+
+/// A row of the passkeys table.
+fn passkey_row(p: &PasskeyDoc) -> Value {
+    let created = from_bson_time(p.created_at);
+    let used = p.last_used_at.map(from_bson_time);
+    json!({
+        "id": p.id,
+        "name": p.name,
+        "backed_up": p.backed_up,
+        "created_at": created.to_rfc3339(),
+        "created_label": label(created),
+        "last_used_at": used.map(|t| t.to_rfc3339()),
+        "last_used_label": used.map(label),
+    })
 }
 
 /// Renders the account page after an action: `done` on success, the error at `form` else.
@@ -148,7 +167,7 @@ pub async fn profile(
         let edit = ProfileEdit {
             changes,
             new_email: None,
-            totp_code: None,
+            step_up: None,
         };
         profile::update(&state, &session.user_id, edit)
             .await
@@ -168,8 +187,10 @@ pub struct EmailForm {
     totp_code: String,
 }
 
-fn code(raw: String) -> Result<Option<secrecy::SecretString>, ApiError> {
+/// A form's `totp_code` (empty: none) as the step-up of a sensitive change.
+pub(super) fn code(raw: String) -> Result<Option<StepUp>, ApiError> {
     optional_code(Some(raw.trim().to_owned()).filter(|c| !c.is_empty()))
+        .map(|code| code.map(StepUp::Code))
 }
 
 fn required(field: &'static str, code: &'static str, value: &str) -> Result<(), ApiError> {
@@ -200,7 +221,7 @@ pub async fn email(
         let edit = ProfileEdit {
             changes: ProfileChanges::default(),
             new_email: Some((email, form.current_password.clone())),
-            totp_code: code(form.totp_code.clone())?,
+            step_up: code(form.totp_code.clone())?,
         };
         profile::update(&state, &session.user_id, edit).await?;
         Ok("email_change_pending")

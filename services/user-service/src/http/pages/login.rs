@@ -39,13 +39,13 @@ fn target(state: &AppState, raw: &str) -> Option<String> {
 }
 
 /// A posted `return_to` (empty: the account page) and where it leads; `None`: refused.
-fn posted_return_to(state: &AppState, raw: String) -> Option<(String, String)> {
+pub(super) fn posted_return_to(state: &AppState, raw: String) -> Option<(String, String)> {
     let return_to = if raw.is_empty() { HOME.to_owned() } else { raw };
     let target = target(state, &return_to)?;
     Some((return_to, target))
 }
 
-fn login_view(return_to: &str) -> View {
+pub(super) fn login_view(return_to: &str) -> View {
     View::new("login", "login_title").with("return_to", return_to)
 }
 
@@ -99,14 +99,14 @@ pub async fn submit(
     }
 }
 
-fn mfa_view(challenge: &str, return_to: &str) -> View {
+pub(super) fn mfa_view(challenge: &str, return_to: &str) -> View {
     View::new("login-mfa", "mfa_title")
         .with("challenge", challenge)
         .with("return_to", return_to)
 }
 
 /// The session cookie, and on to where the login was asked from.
-fn signed_in(state: &AppState, session: &NewSession, target: &str) -> Response {
+pub(super) fn signed_in(state: &AppState, session: &NewSession, target: &str) -> Response {
     let mut response = Redirect::to(target).into_response();
     response
         .headers_mut()

@@ -1,16 +1,19 @@
 //! The hosted pages (docs/pages.md): server-rendered HTML on the public port for sign-up,
 //! email links, login and the account, built on the same workflows, limits and error codes as
-//! the JSON API. No JavaScript and no third-party assets; every response carries a strict
+//! the JSON API. One small script of their own for passkeys (every page works without it where
+//! a password does) and no third-party assets; every response carries a strict
 //! Content-Security-Policy, `Referrer-Policy: no-referrer` and `Cache-Control: no-store`, and
 //! `Strict-Transport-Security` when `PUBLIC_URL` is https.
 
 mod account;
 mod account_mfa;
+mod account_passkeys;
 mod device;
 pub mod guard;
 mod links;
 mod login;
 mod page;
+mod passkey_login;
 mod signup;
 mod view;
 
@@ -26,6 +29,7 @@ use crate::http::AppState;
 /// Every (method, route) of the pages, for metrics that start at zero.
 pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/assets/pages.css"),
+    ("GET", "/assets/passkeys.js"),
     ("GET", "/signup"),
     ("POST", "/signup"),
     ("GET", "/verify-email"),
@@ -38,6 +42,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("GET", "/login"),
     ("POST", "/login"),
     ("POST", "/login/mfa"),
+    ("POST", "/login/passkey/options"),
+    ("POST", "/login/passkey"),
+    ("POST", "/login/mfa/passkey/options"),
+    ("POST", "/login/mfa/passkey"),
     ("GET", "/logout"),
     ("POST", "/logout"),
     ("GET", "/account"),
@@ -49,6 +57,10 @@ pub const ROUTES: &[(&str, &str)] = &[
     ("POST", "/account/mfa"),
     ("POST", "/account/mfa/confirm"),
     ("POST", "/account/mfa/disable"),
+    ("POST", "/account/passkeys"),
+    ("POST", "/account/passkeys/create"),
+    ("POST", "/account/passkeys/rename"),
+    ("POST", "/account/passkeys/remove"),
     ("POST", "/account/delete"),
 ];
 
@@ -63,6 +75,7 @@ pub fn router(state: &AppState) -> Router<AppState> {
     };
     Router::new()
         .route("/assets/pages.css", get(stylesheet))
+        .route("/assets/passkeys.js", get(script))
         .route("/signup", get(signup::show).post(signup::submit))
         .route("/verify-email", get(links::verify_page).post(links::verify))
         .route("/verify-email/resend", post(links::resend))
@@ -73,6 +86,13 @@ pub fn router(state: &AppState) -> Router<AppState> {
         )
         .route("/login", get(login::show).post(login::submit))
         .route("/login/mfa", post(login::second_step))
+        .route("/login/passkey/options", post(passkey_login::options))
+        .route("/login/passkey", post(passkey_login::submit))
+        .route(
+            "/login/mfa/passkey/options",
+            post(passkey_login::second_step_options),
+        )
+        .route("/login/mfa/passkey", post(passkey_login::second_step))
         .route("/logout", get(login::confirm).post(login::submit_logout))
         .route("/account", get(account::show))
         .route("/account/profile", post(account::profile))
@@ -86,6 +106,10 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .route("/account/mfa", post(account_mfa::enrol))
         .route("/account/mfa/confirm", post(account_mfa::confirm))
         .route("/account/mfa/disable", post(account_mfa::disable))
+        .route("/account/passkeys", post(account_passkeys::begin))
+        .route("/account/passkeys/create", post(account_passkeys::create))
+        .route("/account/passkeys/rename", post(account_passkeys::rename))
+        .route("/account/passkeys/remove", post(account_passkeys::remove))
         .route("/account/delete", post(account::delete))
         .method_not_allowed_fallback(signup::method_not_allowed)
         .route_layer(middleware::from_fn_with_state(
@@ -99,7 +123,8 @@ pub fn router(state: &AppState) -> Router<AppState> {
         .layer(middleware::from_fn_with_state(headers, page_headers))
 }
 
-/// `default-src 'none'`: the pages load their own stylesheet and images (the QR code is a
+/// `default-src 'none'`: the pages load their own stylesheet, script (passkeys: it fetches
+/// ceremony options from the pages' origin) and images (the QR code is a
 /// `data:` image; the logo may come from its configured origin), post forms to themselves or
 /// (after login, by redirect) to an allowed `return_to` origin, and cannot be framed.
 fn content_security_policy(state: &AppState) -> HeaderValue {
@@ -109,8 +134,8 @@ fn content_security_policy(state: &AppState) -> HeaderValue {
     let mut form_action = vec!["'self'".to_owned()];
     form_action.extend(pages.return_to.0.iter().map(|p| p.csp_source()));
     let policy = format!(
-        "default-src 'none'; style-src 'self'; img-src {}; form-action {}; \
-         frame-ancestors 'none'; base-uri 'none'",
+        "default-src 'none'; script-src 'self'; connect-src 'self'; style-src 'self'; \
+         img-src {}; form-action {}; frame-ancestors 'none'; base-uri 'none'",
         img.join(" "),
         form_action.join(" ")
     );
@@ -143,6 +168,21 @@ async fn page_headers(State(page): State<PageHeaders>, req: Request, next: Next)
     );
     response
 }
+
+/// The passkey script (the pages' only one): the same for every brand, cached like the
+/// stylesheet.
+async fn script() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/javascript; charset=utf-8"),
+        )],
+        SCRIPT,
+    )
+        .into_response()
+}
+
+const SCRIPT: &str = include_str!("../../../pages/passkeys.js");
 
 /// The stylesheet, with the brand's colours.
 async fn stylesheet(State(state): State<AppState>) -> Response {

@@ -156,6 +156,7 @@ impl View {
             ("q", Value::from(page.query())),
             ("csrf", Value::from(page.csrf.as_str())),
             ("signed_in", Value::from(self.signed_in)),
+            ("passkeys_available", Value::from(state.webauthn.is_some())),
             ("failed", Value::from(self.failed.unwrap_or(""))),
             ("status", json_value(outcome)),
             ("errors", json_value(errors)),

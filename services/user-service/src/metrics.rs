@@ -41,6 +41,34 @@ pub const PAGE_REFUSALS: &[&str] = &[
     "session_cookie_repeated",
 ];
 
+/// The outcomes of `user_logins_total` (each starts at zero).
+const LOGIN_OUTCOMES: &[&str] = &[
+    "success",
+    "invalid_credentials",
+    "email_not_verified",
+    "account_disabled",
+    "mfa_required",
+    "invalid_mfa_code",
+    "passkey_rejected",
+];
+
+/// The `(action, outcome)` pairs of `user_account_actions_total` that start at zero (refusals
+/// appear when they first happen).
+const ACCOUNT_EVENTS: &[(&str, &str)] = &[
+    ("email_change", "requested"),
+    ("email_verification", "done"),
+    ("password_change", "done"),
+    ("password_reset", "requested"),
+    ("password_reset", "done"),
+    ("delete", "done"),
+    ("mfa_enable", "done"),
+    ("mfa_disable", "done"),
+    ("mfa_recovery_code", "used"),
+    ("passkey_enrolment", "done"),
+    ("passkey_sign_in", "done"),
+    ("passkey_removal", "done"),
+];
+
 /// Operators' actions through the admin API (`user_admin_actions_total{action}`), the names
 /// `admin::audit::Action::name` gives.
 pub const ADMIN_ACTIONS: &[&str] = &[
@@ -150,15 +178,7 @@ impl Metrics {
         for outcome in ["created", "email_taken"] {
             self.signups.with_label_values(&[outcome]);
         }
-        for outcome in [
-            "success",
-            "invalid_credentials",
-            "email_not_verified",
-            "account_disabled",
-            "mfa_required",
-            "invalid_mfa_code",
-            "passkey_rejected",
-        ] {
+        for outcome in LOGIN_OUTCOMES {
             self.logins.with_label_values(&[outcome]);
         }
         for limit in [
@@ -172,20 +192,7 @@ impl Metrics {
         ] {
             self.rate_limited.with_label_values(&[limit]);
         }
-        for (action, outcome) in [
-            ("email_change", "requested"),
-            ("email_verification", "done"),
-            ("password_change", "done"),
-            ("password_reset", "requested"),
-            ("password_reset", "done"),
-            ("delete", "done"),
-            ("mfa_enable", "done"),
-            ("mfa_disable", "done"),
-            ("mfa_recovery_code", "used"),
-            ("passkey_enrolment", "done"),
-            ("passkey_sign_in", "done"),
-            ("passkey_removal", "done"),
-        ] {
+        for &(action, outcome) in ACCOUNT_EVENTS {
             self.account_events.with_label_values(&[action, outcome]);
         }
         for destination in ["email", "event"] {

@@ -19,6 +19,8 @@ usage: user-service admin [--as NAME] <command>
   users delete <id> --yes
   sessions list <user-id>
   sessions revoke <user-id> [<session-id>]
+  passkeys list <user-id>
+  passkeys remove <user-id> <passkey-id>
 
 environment: ADMIN_API_TOKEN, or in the service's pod the entry NAME (--as; needed when there are
 several) of ADMIN_API_TOKENS; ADMIN_API_URL (default http://127.0.0.1:<port of ADMIN_API_ADDR,
@@ -52,6 +54,11 @@ pub enum Command {
     Revoke {
         id: String,
         session: Option<String>,
+    },
+    Passkeys(String),
+    RemovePasskey {
+        id: String,
+        passkey: String,
     },
 }
 
@@ -176,6 +183,11 @@ pub fn parse(args: &[String]) -> Result<Command, String> {
             id: id(2)?,
             session: pos.get(3).map(|s| (*s).to_owned()),
         },
+        ["passkeys", "list", _] => Command::Passkeys(id(2)?),
+        ["passkeys", "remove", _, _] => Command::RemovePasskey {
+            id: id(2)?,
+            passkey: id(3)?,
+        },
         _ => return Err("unknown command".into()),
     };
     if !takes_options(&command) && flags.keys().any(|f| f != "yes") {
@@ -242,6 +254,13 @@ mod tests {
                 session: Some("s1".into())
             }
         );
+        assert_eq!(
+            parse(&args("passkeys remove u1 AbC-_1")).unwrap(),
+            Command::RemovePasskey {
+                id: "u1".into(),
+                passkey: "AbC-_1".into()
+            }
+        );
     }
 
     #[test]
@@ -253,6 +272,7 @@ mod tests {
             "users get u1 --all",
             "users list --limit",
             "users send-email u1 welcome",
+            "passkeys remove u1",
         ] {
             assert!(parse(&args(line)).is_err(), "{line}");
         }

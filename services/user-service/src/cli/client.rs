@@ -134,6 +134,12 @@ async fn execute(command: &Command, target: &Target, out: &mut dyn Write) -> Res
             },
             None,
         ),
+        Command::Passkeys(id) => (Method::GET, format!("{users}/{id}/passkeys"), None),
+        Command::RemovePasskey { id, passkey } => (
+            Method::DELETE,
+            format!("{users}/{id}/passkeys/{passkey}"),
+            None,
+        ),
     };
     let answer = call(target, method, &path, &[], body).await?;
     let text = serde_json::to_string_pretty(&answer).unwrap_or_default();

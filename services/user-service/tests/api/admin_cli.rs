@@ -59,6 +59,12 @@ async fn the_cli_lists_inspects_and_disables_users() {
         (1, true),
         "{err}"
     );
+    let (status, out, _) = cli(&app, &format!("passkeys list {id}"), OPS_TOKEN).await;
+    assert_eq!(status, 0);
+    let passkeys: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(passkeys["passkeys"], serde_json::json!([]));
+    let (status, _, err) = cli(&app, &format!("passkeys remove {id} AAAA"), OPS_TOKEN).await;
+    assert_eq!((status, err.contains("404")), (1, true), "{err}");
     let (status, _, _) = cli(&app, &format!("users disable {id}"), OPS_TOKEN).await;
     assert_eq!(status, 0);
     assert_eq!(app.auth_check(&token).await, 401);

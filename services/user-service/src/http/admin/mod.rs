@@ -37,6 +37,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("POST", "/admin/v1/users/{id}/emails"),
     ("POST", "/admin/v1/users/{id}/disable"),
     ("POST", "/admin/v1/users/{id}/enable"),
+    ("DELETE", "/admin/v1/users/{id}/mfa"),
     ("GET", "/admin/v1/users/{id}/sessions"),
     ("DELETE", "/admin/v1/users/{id}/sessions"),
     ("DELETE", "/admin/v1/users/{id}/sessions/{session_id}"),
@@ -153,4 +154,24 @@ async fn audit_request(req: Request, next: Next) -> Response {
         "admin request"
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use utoipa::OpenApi;
+
+    use super::*;
+
+    #[test]
+    fn the_zero_started_routes_are_the_documented_ones() {
+        let mut documented = crate::http::documented_operations(&openapi::AdminDoc::openapi());
+        let mut listed: Vec<(String, String)> = ROUTES
+            .iter()
+            .filter(|(_, path)| *path != "/admin/openapi.json")
+            .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+            .collect();
+        documented.sort();
+        listed.sort();
+        assert_eq!(documented, listed);
+    }
 }

@@ -117,7 +117,13 @@ pub(super) async fn verify_for(
     let result = result.map_err(|e| {
         let reason = refusal(&e);
         state.metrics.account_action("passkey_assertion", reason);
-        tracing::info!(user_id = %user.id, reason, error = %e, "passkey assertion refused");
+        if reason == "possible_clone" {
+            // The alert UserServicePasskeyPossibleClone points operators here.
+            tracing::warn!(user_id = %user.id, passkey_id = %credential.id,
+                "passkey counter went back: two copies of its key may be in use; refused");
+        } else {
+            tracing::info!(user_id = %user.id, reason, error = %e, "passkey assertion refused");
+        }
         AccountError::PasskeyRejected(reason)
     })?;
     record_use(state, user, &result).await;

@@ -11,8 +11,9 @@
 
 use std::time::Duration;
 
+use common::redis::LuaScript;
 use common::redis::{RedisConnection, RedisSetupError};
-use redis::{RedisError, Script};
+use redis::RedisError;
 use uuid::Uuid;
 
 use crate::config::RedisConfig;
@@ -35,26 +36,32 @@ pub struct Claim {
 }
 
 // One round trip for the check and the claim, so no other replica can slip in between.
-const CLAIM: &str = r"
+static CLAIM: LuaScript = LuaScript::new(
+    r"
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 if redis.call('SET', KEYS[2], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
 return 2
-";
+",
+);
 
 // Only the holder may drop a claim: an attempt whose claim expired must not delete its
 // successor's.
-const RELEASE: &str = r"
+static RELEASE: LuaScript = LuaScript::new(
+    r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0
-";
+",
+);
 
 // Recording and releasing together; the sent key is only ever created, never refreshed, so
 // its TTL counts from the first acceptance.
-const RECORD: &str = r"
+static RECORD: LuaScript = LuaScript::new(
+    r"
 redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[2])
 if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
 return 1
-";
+",
+);
 
 #[derive(Clone)]
 pub struct SentLog {
@@ -86,7 +93,7 @@ impl SentLog {
     #[tracing::instrument(name = "sent_log.claim", skip_all)]
     pub async fn claim(&self, message_id: Uuid) -> Result<ClaimOutcome, RedisError> {
         let token = Uuid::new_v4().simple().to_string();
-        let found: i64 = Script::new(CLAIM)
+        let found: i64 = CLAIM
             .key(self.sent_key(message_id))
             .key(self.claim_key(message_id))
             .arg(&token)
@@ -103,7 +110,7 @@ impl SentLog {
     /// Records that the relay accepted the message, and drops the claim.
     #[tracing::instrument(name = "sent_log.record_sent", skip_all)]
     pub async fn record_sent(&self, claim: &Claim) -> Result<(), RedisError> {
-        let _: i64 = Script::new(RECORD)
+        let _: i64 = RECORD
             .key(self.sent_key(claim.message_id))
             .key(self.claim_key(claim.message_id))
             .arg(&claim.token)
@@ -116,7 +123,7 @@ impl SentLog {
     /// Gives the claim up after a failed attempt, so the retry need not wait for it to expire.
     #[tracing::instrument(name = "sent_log.release", skip_all)]
     pub async fn release(&self, claim: Claim) -> Result<(), RedisError> {
-        let _: i64 = Script::new(RELEASE)
+        let _: i64 = RELEASE
             .key(self.claim_key(claim.message_id))
             .arg(&claim.token)
             .invoke_async(&mut self.conn.clone())

@@ -10,12 +10,14 @@
 mod cluster;
 mod connection;
 mod eviction;
+mod script;
 mod sentinel;
 mod settings;
 mod tls;
 
 pub use connection::{RedisConnection, RedisSetupError};
 pub use eviction::EvictingRedis;
+pub use script::LuaScript;
 pub use settings::{
     CONNECT_TIMEOUT, Credentials, NodeAddr, RESPONSE_TIMEOUT, RedisConnectionSettings,
     RedisTopology, TlsFiles, key_prefix,

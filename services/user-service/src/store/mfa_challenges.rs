@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use common::redis::LuaScript;
 use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 
@@ -20,7 +21,8 @@ pub struct ChallengeRecord {
 /// Counts one attempt at a challenge and returns the record with the attempt's number, or
 /// nothing when the challenge is unknown, expired or out of attempts (then it is deleted).
 /// KEYS: record, attempt counter. ARGV: most attempts.
-const ATTEMPT: &str = r"
+static ATTEMPT: LuaScript = LuaScript::new(
+    r"
 local record = redis.call('GET', KEYS[1])
 if not record then return false end
 local n = redis.call('INCR', KEYS[2])
@@ -33,7 +35,8 @@ if n > tonumber(ARGV[1]) then
   return false
 end
 return {record, n}
-";
+",
+);
 
 impl RedisStore {
     /// The secret of an enrolment in progress; a new enrolment replaces it.
@@ -87,7 +90,7 @@ impl RedisStore {
         max_attempts: u32,
     ) -> Result<Option<(ChallengeRecord, u32)>, StoreError> {
         let mut conn = self.connection();
-        let found: Option<(String, u32)> = redis::Script::new(ATTEMPT)
+        let found: Option<(String, u32)> = ATTEMPT
             .key(self.key("mfa-challenge", digest))
             .key(self.attempts_key(digest))
             .arg(max_attempts)

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use common::redis::RedisConnection;
+use common::redis::{LuaScript, RedisConnection};
 use redis::AsyncCommands;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -46,21 +46,25 @@ pub struct ResetRecord {
 
 /// Makes ARGV[1] the user's one pending email change and answers the previous one (whose link
 /// the caller deletes: it is another slot's key). KEYS: pending key. ARGV: digest, TTL.
-const REPLACE_PENDING: &str = r"
+static REPLACE_PENDING: LuaScript = LuaScript::new(
+    r"
 local old = redis.call('GET', KEYS[1])
 redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 if old and old ~= ARGV[1] then return old end
 return false
-";
+",
+);
 
 /// Ends the pending email change if ARGV[1] is it. KEYS: pending key.
-const TAKE_PENDING: &str = r"
+static TAKE_PENDING: LuaScript = LuaScript::new(
+    r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
   return 1
 end
 return 0
-";
+",
+);
 
 /// Connections of their own for the session writes that wait for replicas: `WAIT` holds up
 /// the connection it runs on, so on the shared one every command queued behind it (the session
@@ -215,7 +219,7 @@ impl RedisStore {
     ) -> Result<(), StoreError> {
         self.put_verification(digest, record, ttl).await?;
         let mut conn = self.conn.clone();
-        let previous: Option<String> = redis::Script::new(REPLACE_PENDING)
+        let previous: Option<String> = REPLACE_PENDING
             .key(self.key("email-change", &record.user_id))
             .arg(digest)
             .arg(ttl.as_secs().max(1))
@@ -234,7 +238,7 @@ impl RedisStore {
     #[tracing::instrument(name = "redis.take_email_change", skip_all)]
     pub async fn take_email_change(&self, user_id: &str, digest: &str) -> Result<bool, StoreError> {
         let mut conn = self.conn.clone();
-        let taken: i32 = redis::Script::new(TAKE_PENDING)
+        let taken: i32 = TAKE_PENDING
             .key(self.key("email-change", user_id))
             .arg(digest)
             .invoke_async(&mut conn)

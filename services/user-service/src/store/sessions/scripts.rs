@@ -2,9 +2,7 @@
 //! check, its expiry tests and its touch, or a stamp swap, cannot interleave with another
 //! request's.
 
-use std::sync::LazyLock;
-
-use redis::Script;
+use common::redis::LuaScript;
 
 /// Creates a session and its index entry, prunes the index of sessions that ended, ends the
 /// oldest sessions beyond the per-account cap, and makes sure the user's stamp key exists (its
@@ -110,11 +108,10 @@ end
 return 0
 ";
 
-// Each script once per process: `Script::new` hashes the source (SHA-1) every time, and the
-// check runs in front of every request of every application behind the forward-auth.
-pub(super) static CREATE: LazyLock<Script> = LazyLock::new(|| Script::new(CREATE_LUA));
-pub(super) static CHECK: LazyLock<Script> = LazyLock::new(|| Script::new(CHECK_LUA));
-pub(super) static SWAP_STAMP: LazyLock<Script> = LazyLock::new(|| Script::new(SWAP_STAMP_LUA));
-pub(super) static MARK_VERIFIED: LazyLock<Script> =
-    LazyLock::new(|| Script::new(MARK_VERIFIED_LUA));
-pub(super) static RESTAMP: LazyLock<Script> = LazyLock::new(|| Script::new(RESTAMP_LUA));
+// Each script hashed once per process (`LuaScript`): the check runs in front of every request
+// of every application behind the forward-auth.
+pub(super) static CREATE: LuaScript = LuaScript::new(CREATE_LUA);
+pub(super) static CHECK: LuaScript = LuaScript::new(CHECK_LUA);
+pub(super) static SWAP_STAMP: LuaScript = LuaScript::new(SWAP_STAMP_LUA);
+pub(super) static MARK_VERIFIED: LuaScript = LuaScript::new(MARK_VERIFIED_LUA);
+pub(super) static RESTAMP: LuaScript = LuaScript::new(RESTAMP_LUA);

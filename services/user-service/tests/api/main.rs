@@ -35,6 +35,7 @@ mod page_client;
 mod pages;
 mod passkey_config;
 mod passkey_limits;
+mod passkey_refusals;
 mod passkey_step_up;
 mod passkey_support;
 mod passkeys;

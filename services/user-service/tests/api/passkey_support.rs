@@ -259,3 +259,44 @@ pub async fn sign_in(app: &TestApp, ceremony: &str, credential: &Value) -> reqwe
     )
     .await
 }
+
+pub async fn list(app: &TestApp, token: &str) -> Vec<Value> {
+    let response = app
+        .call(Method::GET, "/v1/users/me/passkeys", token, Value::Null)
+        .await;
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.unwrap();
+    body["passkeys"].as_array().unwrap().clone()
+}
+
+pub async fn session_count(app: &TestApp, token: &str) -> usize {
+    let response = app
+        .call(Method::GET, "/v1/sessions", token, Value::Null)
+        .await;
+    let body: Value = response.json().await.unwrap();
+    body["sessions"].as_array().unwrap().len()
+}
+
+/// A refusal: its status, code, and the reason its detail names.
+pub async fn assert_refused(response: reqwest::Response, status: u16, code: &str, reason: &str) {
+    let (got, body) = problem(response).await;
+    assert_eq!((got, body["code"].as_str()), (status, Some(code)), "{body}");
+    let detail = body["detail"].as_str().unwrap();
+    assert!(detail.contains(&format!("({reason})")), "{detail}");
+}
+
+/// Answers an enrolment ceremony with `credential`, naming the passkey "Key".
+pub async fn enrol(
+    app: &TestApp,
+    token: &str,
+    ceremony: &str,
+    credential: &Value,
+) -> reqwest::Response {
+    app.call(
+        Method::POST,
+        "/v1/users/me/passkeys",
+        token,
+        json!({ "ceremony": ceremony, "name": "Key", "credential": credential }),
+    )
+    .await
+}

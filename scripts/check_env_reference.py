@@ -48,6 +48,7 @@ NOT_VARIABLE_WORDS = {
     "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS",  # HTTP methods (route tables)
     "DENY",  # the X-Frame-Options value of the hosted pages
     "PING", "DEL", "CLUSTER", "INFO", "MULTI", "EXEC", "WAIT", "CONFIG",  # Redis commands
+    "CLIENT", "SETNAME", "TRACKING", "BCAST", "PREFIX", "NOPERM",  # common::redis::tracking
 }
 
 VAR_RE = re.compile(r"^[A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+$")

@@ -153,7 +153,7 @@ cargo test --workspace --locked --no-fail-fast
 # readiness messages and the mail service's sent record, against one TLS server with mutual TLS,
 # a Sentinel set (TLS, passwords) and a 6-node Cluster (TLS), all on loopback
 # (scripts/redis-topologies.sh, stopped afterwards).
-REDIS_MODE_TESTS=(sessions:: session_limits:: redis_durability:: security:: rate_limits:: password_resets:: registration:: mfa:: account::)
+REDIS_MODE_TESTS=(sessions:: session_cache:: session_limits:: redis_durability:: security:: rate_limits:: password_resets:: registration:: mfa:: account::)
 run_redis_modes() {
     local mode vars
     RUN_DIR=$RUN_DIR "$SCRIPT_DIR/redis-topologies.sh" start all

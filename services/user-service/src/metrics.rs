@@ -1,5 +1,6 @@
 //! Prometheus metrics of the user service.
 
+use crate::store::sessions::CacheMetrics;
 use prometheus::core::Collector;
 use prometheus::{
     HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
@@ -28,6 +29,8 @@ pub struct Metrics {
     pub untrusted_forwarded: IntCounter,
     /// 1 while most requests come through one untrusted proxy (`proxy_check`).
     pub untrusted_proxy_suspected: IntGauge,
+    /// The in-process session copies (`store::sessions::cache`).
+    pub session_cache: CacheMetrics,
 }
 
 /// Why a hosted page refused a request (`user_page_refusals_total{reason}`).
@@ -139,6 +142,7 @@ impl Metrics {
             page_refusals: defs::PAGE_REFUSALS.counter_vec()?,
             untrusted_forwarded: defs::UNTRUSTED_FORWARDED.counter()?,
             untrusted_proxy_suspected: defs::UNTRUSTED_PROXY_SUSPECTED.gauge()?,
+            session_cache: session_cache_metrics()?,
         };
         m.start_at_zero();
         for collector in m.collectors() {
@@ -148,12 +152,15 @@ impl Metrics {
     }
 
     /// Every metric, in the order they are registered.
-    fn collectors(&self) -> [Box<dyn Collector>; 18] {
+    fn collectors(&self) -> [Box<dyn Collector>; 21] {
         [
             Box::new(self.untrusted_forwarded.clone()),
             Box::new(self.untrusted_proxy_suspected.clone()),
             Box::new(self.admin_auth_failures.clone()),
             Box::new(self.sessions_evicted.clone()),
+            Box::new(self.session_cache.lookups.clone()),
+            Box::new(self.session_cache.invalidations.clone()),
+            Box::new(self.session_cache.tracking.clone()),
             Box::new(self.page_refusals.clone()),
             Box::new(self.admin_actions.clone()),
             Box::new(self.auth_checks.clone()),
@@ -217,6 +224,18 @@ impl Metrics {
             self.auth_check_duration.with_label_values(&[result]);
         }
     }
+}
+
+/// The cache's lookups by result, resolved once: a check counts without a label lookup.
+fn session_cache_metrics() -> prometheus::Result<CacheMetrics> {
+    let lookups = defs::SESSION_CACHE_LOOKUPS.counter_vec()?;
+    Ok(CacheMetrics {
+        hits: lookups.with_label_values(&["hit"]),
+        misses: lookups.with_label_values(&["miss"]),
+        lookups,
+        invalidations: defs::SESSION_CACHE_INVALIDATIONS.counter()?,
+        tracking: defs::SESSION_CACHE_TRACKING.gauge()?,
+    })
 }
 
 /// A metric's name, help text and label names.
@@ -319,6 +338,22 @@ mod defs {
     pub(super) const SESSIONS_EVICTED: Def = Def {
         name: "user_sessions_evicted_total",
         help: "Oldest sessions ended because their account reached SESSION_MAX_PER_ACCOUNT",
+        labels: &[],
+    };
+    pub(super) const SESSION_CACHE_LOOKUPS: Def = Def {
+        name: "user_session_cache_lookups_total",
+        help: "Session checks answered from this process's copies (hit) or from Redis (miss), \
+               while the copies are enabled",
+        labels: &["result"],
+    };
+    pub(super) const SESSION_CACHE_INVALIDATIONS: Def = Def {
+        name: "user_session_cache_invalidations_total",
+        help: "Notices from Redis of a changed session or stamp key (copies dropped)",
+        labels: &[],
+    };
+    pub(super) const SESSION_CACHE_TRACKING: Def = Def {
+        name: "user_session_cache_tracking",
+        help: "1 while Redis tells this process of changed session keys and copies are used",
         labels: &[],
     };
     pub(super) const ADMIN_AUTH_FAILURES: Def = Def {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use common::admin::{self, Readiness};
 use common::amqp::Topology;
+use common::redis::KeyTracker;
 use common::server::{self, ConnectionLimits};
 use common::shutdown::Shutdown;
 use mongodb::options::ClientOptions;
@@ -25,7 +26,7 @@ use crate::state::Shared;
 use crate::store::outbox::OutboxStore;
 use crate::store::rate_limits::RateLimiter;
 use crate::store::redis_store::RedisStore;
-use crate::store::sessions::{SessionPolicy, SessionStore};
+use crate::store::sessions::{SessionCache, SessionPolicy, SessionStore};
 use crate::store::users::UserStore;
 
 pub struct Application {
@@ -156,14 +157,50 @@ impl Application {
 }
 
 /// The background chores, stopped at shutdown: sealing recovery codes stored unkeyed (older
-/// versions) or under an older key (`account::recovery_codes`), and the check for an untrusted
-/// proxy in front of the service (`proxy_check`).
-fn spawn_chores(state: &AppState) -> [tokio::task::JoinHandle<()>; 2] {
+/// versions) or under an older key (`account::recovery_codes`), the check for an untrusted
+/// proxy in front of the service (`proxy_check`), and following Redis' notices of changed
+/// session keys for the session copies (`store::sessions::cache`).
+fn spawn_chores(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
     let window = state.config.server.proxy_check_window;
-    [
+    let mut chores = vec![
         tokio::spawn(crate::account::recovery_codes::rekey_all(state.clone())),
         tokio::spawn(state.proxy_check.clone().run(window)),
-    ]
+    ];
+    if let Some(cache) = state.sessions.cache() {
+        let settings = &state.config.redis.connection;
+        let prefix = state.redis.keys().users_prefix();
+        chores.extend(KeyTracker::spawn(settings, prefix, cache.clone()));
+    }
+    chores
+}
+
+/// The session store, with copies of valid sessions unless `SESSION_CACHE_MAX_AGE` is zero.
+fn session_store(config: &Config, redis: &RedisStore, metrics: &Metrics) -> SessionStore {
+    let sessions = SessionStore::new(
+        redis.clone(),
+        SessionPolicy {
+            idle_timeout: config.sessions.idle_timeout,
+            lifetime: config.sessions.ttl,
+            max_per_account: config.sessions.max_per_account,
+        },
+        metrics.sessions_evicted.clone(),
+    );
+    if config.sessions.cache_max_age.is_zero() {
+        return sessions;
+    }
+    if !KeyTracker::supports(&config.redis.connection) {
+        tracing::info!(
+            "session copies off (SESSION_CACHE_MAX_AGE): in Redis Cluster mode keys move \
+             between primaries without a notice this replica would hear"
+        );
+        return sessions;
+    }
+    sessions.with_cache(Arc::new(SessionCache::new(
+        redis.keys().users_prefix(),
+        config.sessions.cache_max_age,
+        config.sessions.cache_entries,
+        metrics.session_cache.clone(),
+    )))
 }
 
 /// The MongoDB database, with the users collection prepared.
@@ -233,15 +270,7 @@ fn app_state(
     mailer: Mailer,
     metrics: Metrics,
 ) -> anyhow::Result<AppState> {
-    let sessions = SessionStore::new(
-        redis.clone(),
-        SessionPolicy {
-            idle_timeout: config.sessions.idle_timeout,
-            lifetime: config.sessions.ttl,
-            max_per_account: config.sessions.max_per_account,
-        },
-        metrics.sessions_evicted.clone(),
-    );
+    let sessions = session_store(&config, &redis, &metrics);
     let site = crate::pages::Site::load(&config.pages.brand, config.pages.template_dir.as_deref())
         .context("loading the hosted pages' templates (PAGES_TEMPLATE_DIR)")?;
     let proxy_check = ProxyCheck::new(

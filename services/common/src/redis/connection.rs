@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
-use redis::{Cmd, Pipeline, RedisFuture, Value};
-use secrecy::ExposeSecret;
+use redis::{Cmd, IntoConnectionInfo, Pipeline, ProtocolVersion, RedisFuture, RedisResult, Value};
+use secrecy::{ExposeSecret, SecretString};
 
 use super::cluster::ClusterHandle;
 use super::sentinel::SentinelConnection;
@@ -37,12 +37,8 @@ impl RedisConnection {
         let wrap = |source| RedisSetupError { mode, source };
         match &settings.topology {
             RedisTopology::Standalone { url } => {
-                let url = url.expose_secret();
-                let client = match settings.tls_files.certificates() {
-                    Some(certs) => redis::Client::build_with_tls(url, certs),
-                    None => redis::Client::open(url),
-                }
-                .map_err(wrap)?;
+                let client =
+                    standalone_client(settings, url, ProtocolVersion::RESP2).map_err(wrap)?;
                 ConnectionManager::new_lazy_with_config(client, manager_config())
                     .map(Self::Standalone)
                     .map_err(wrap)
@@ -82,6 +78,22 @@ impl RedisConnection {
             Self::Sentinel(_) => "sentinel",
             Self::Cluster(_) => "cluster",
         }
+    }
+}
+
+/// The client of one server (`REDIS_URL`, with the CA of `REDIS_TLS_*` when set) speaking
+/// `protocol` (RESP3 where server notices are wanted: `tracking`).
+pub(super) fn standalone_client(
+    settings: &RedisConnectionSettings,
+    url: &SecretString,
+    protocol: ProtocolVersion,
+) -> RedisResult<redis::Client> {
+    let info = url.expose_secret().into_connection_info()?;
+    let redis_settings = info.redis_settings().clone().set_protocol(protocol);
+    let info = info.set_redis_settings(redis_settings);
+    match settings.tls_files.certificates() {
+        Some(certs) => redis::Client::build_with_tls(info, certs),
+        None => redis::Client::open(info),
     }
 }
 

@@ -14,6 +14,7 @@ mod script;
 mod sentinel;
 mod settings;
 mod tls;
+mod tracking;
 
 pub use connection::{RedisConnection, RedisSetupError};
 pub use eviction::EvictingRedis;
@@ -22,3 +23,4 @@ pub use settings::{
     CONNECT_TIMEOUT, Credentials, NodeAddr, RESPONSE_TIMEOUT, RedisConnectionSettings,
     RedisTopology, TlsFiles, key_prefix,
 };
+pub use tracking::{KeyTracker, TrackingSink, tracker_name};

@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use redis::aio::{ConnectionLike, MultiplexedConnection};
 use redis::sentinel::{SentinelClient, SentinelClientBuilder, SentinelServerType};
 use redis::{
-    AsyncConnectionConfig, Cmd, ConnectionAddr, ErrorKind, Pipeline, RedisError, RedisFuture,
-    RedisResult, ServerErrorKind, TlsMode, Value,
+    AsyncConnectionConfig, Cmd, ConnectionAddr, ErrorKind, Pipeline, ProtocolVersion, RedisError,
+    RedisFuture, RedisResult, ServerErrorKind, TlsMode, Value,
 };
 use secrecy::ExposeSecret;
 
@@ -41,7 +41,10 @@ impl SentinelConnection {
         Ok(Self {
             inner: Arc::new(Inner {
                 master: master.clone(),
-                client: tokio::sync::Mutex::new(client(settings)?),
+                client: tokio::sync::Mutex::new(client_with_protocol(
+                    settings,
+                    ProtocolVersion::RESP2,
+                )?),
                 current: Mutex::new(None),
                 generation: AtomicU64::new(0),
                 config,
@@ -141,7 +144,12 @@ fn surely_not_run(e: &RedisError) -> bool {
     e.is_connection_refusal() || e.kind() == ErrorKind::Server(ServerErrorKind::ReadOnly)
 }
 
-fn client(settings: &RedisConnectionSettings) -> RedisResult<SentinelClient> {
+/// A client of the primary the sentinels name, speaking `protocol` to it (RESP3 where server
+/// notices are wanted: `tracking`).
+pub(super) fn client_with_protocol(
+    settings: &RedisConnectionSettings,
+    protocol: ProtocolVersion,
+) -> RedisResult<SentinelClient> {
     let RedisTopology::Sentinel {
         sentinels,
         master,
@@ -160,7 +168,8 @@ fn client(settings: &RedisConnectionSettings) -> RedisResult<SentinelClient> {
         },
         false => ConnectionAddr::Tcp(n.host.clone(), n.port),
     });
-    let mut builder = SentinelClientBuilder::new(addrs, master, SentinelServerType::Master)?;
+    let mut builder = SentinelClientBuilder::new(addrs, master, SentinelServerType::Master)?
+        .set_client_to_redis_protocol(protocol);
     let certs = settings.tls_files.certificates();
     if let Some(user) = &sentinel_auth.username {
         builder = builder.set_client_to_sentinel_username(user);

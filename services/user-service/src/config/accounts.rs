@@ -17,6 +17,11 @@ pub struct SessionSettings {
     pub idle_timeout: Duration,
     /// Live sessions one account may have; a new one beyond ends the oldest.
     pub max_per_account: u32,
+    /// How long this process may answer a check from its copy of a valid session (zero: no
+    /// copies); see `store::sessions::cache`.
+    pub cache_max_age: Duration,
+    /// Copies held at most.
+    pub cache_entries: usize,
 }
 
 impl SessionSettings {
@@ -25,7 +30,18 @@ impl SessionSettings {
             ttl: env.duration("SESSION_TTL", Duration::from_secs(24 * 3600)),
             idle_timeout: env.duration("SESSION_IDLE_TIMEOUT", Duration::from_secs(3600)),
             max_per_account: env.optional("SESSION_MAX_PER_ACCOUNT", 50),
+            cache_max_age: env.duration("SESSION_CACHE_MAX_AGE", Duration::from_secs(5)),
+            cache_entries: env.optional("SESSION_CACHE_ENTRIES", 20_000),
         };
+        if sessions.cache_max_age > Duration::from_secs(60) {
+            env.invalid(
+                "SESSION_CACHE_MAX_AGE",
+                "must be at most 1m (0s turns copies off)",
+            );
+        }
+        if !(1..=10_000_000).contains(&sessions.cache_entries) {
+            env.invalid("SESSION_CACHE_ENTRIES", "must be from 1 to 10000000");
+        }
         if !(1..=1000).contains(&sessions.max_per_account) {
             env.invalid("SESSION_MAX_PER_ACCOUNT", "must be from 1 to 1000");
         }

@@ -40,6 +40,12 @@ impl Keys {
         format!("{}{{u:{tag}}}:{kind}:{id}", self.prefix)
     }
 
+    /// `<prefix>{u:`: what every user's key starts with (the session copies follow changes
+    /// under it).
+    pub fn users_prefix(&self) -> String {
+        format!("{}{{u:", self.prefix)
+    }
+
     /// The prefix of a user's stamp keys (the session check appends the user id).
     pub fn stamp_prefix(&self, tag: &str) -> String {
         self.user(tag, "stamp", "")

@@ -152,7 +152,7 @@ impl RedisStore {
         self.keys.plain(kind, id)
     }
 
-    pub(super) fn keys(&self) -> &Keys {
+    pub(crate) fn keys(&self) -> &Keys {
         &self.keys
     }
 

@@ -48,6 +48,7 @@ mod readiness;
 mod redis_durability;
 mod registration;
 mod security;
+mod session_cache;
 mod session_limits;
 mod sessions;
 mod timeouts;

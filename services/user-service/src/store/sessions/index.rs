@@ -81,13 +81,14 @@ impl SessionStore {
                 .map_err(StoreError::redis)?;
             return Ok(false);
         };
-        let (deleted, _): (u32, u32) = redis::pipe()
+        let deleted: Result<(u32, u32), _> = redis::pipe()
             .atomic()
             .del(&key)
             .hdel(&index_key, session_id)
             .query_async(&mut conn)
-            .await
-            .map_err(StoreError::redis)?;
+            .await;
+        self.forget_session(&digest, &key);
+        let (deleted, _) = deleted.map_err(StoreError::redis)?;
         self.redis.wait_for_replicas(&mut conn, &key).await;
         Ok(deleted == 1)
     }
@@ -119,9 +120,9 @@ impl SessionStore {
             }
             pipe.cmd("EXEC").ignore();
         }
-        pipe.query_async::<()>(&mut conn)
-            .await
-            .map_err(StoreError::redis)?;
+        let done = pipe.query_async::<()>(&mut conn).await;
+        self.forget_user(user_id);
+        done.map_err(StoreError::redis)?;
         self.redis.wait_for_replicas(&mut conn, &index_key).await;
         Ok(doomed.len())
     }

@@ -18,15 +18,20 @@
 //!   whose stamp key is missing is refused. The check, its expiry tests and the touch are one
 //!   Lua script: one round trip, and a revoked session is never brought back by a concurrent
 //!   touch.
+//!
+//! A replica may answer a check from its copy of a session it checked recently (`cache`), for
+//! as long as Redis' notices say neither the session key nor the stamp key changed.
 
+mod cache;
 mod index;
 mod record;
 mod scripts;
 mod stamps;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use self::record::{fields, parse};
 use self::scripts::{CHECK, CREATE};
@@ -35,6 +40,7 @@ use crate::store::StoreError;
 use crate::store::keys::split_session_digest;
 use crate::store::redis_store::RedisStore;
 
+pub use self::cache::{CacheMetrics, SessionCache};
 pub use self::record::{SessionLookup, SessionPolicy, SessionRecord, StampCheck, StoredSession};
 
 #[derive(Clone)]
@@ -43,6 +49,8 @@ pub struct SessionStore {
     policy: SessionPolicy,
     /// Sessions ended by the per-account cap.
     evicted: prometheus::IntCounter,
+    /// Copies of valid sessions (`SESSION_CACHE_MAX_AGE`), when enabled.
+    cache: Option<Arc<SessionCache>>,
 }
 
 impl SessionStore {
@@ -51,6 +59,33 @@ impl SessionStore {
             redis,
             policy,
             evicted,
+            cache: None,
+        }
+    }
+
+    /// Checks answer from `cache` while it is live (see `cache`).
+    pub fn with_cache(mut self, cache: Arc<SessionCache>) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
+    /// The copies of valid sessions, when enabled.
+    pub fn cache(&self) -> Option<&Arc<SessionCache>> {
+        self.cache.as_ref()
+    }
+
+    /// Drops this process's copy of a session it changed or ended (other replicas hear of it
+    /// from Redis).
+    fn forget_session(&self, digest: &str, key: &str) {
+        if let (Some(cache), Some((tag, _))) = (&self.cache, split_session_digest(digest)) {
+            cache.forget_session(key, tag);
+        }
+    }
+
+    /// Drops this process's copies of a user's sessions after a change to them or the stamp.
+    fn forget_user(&self, user_id: &str) {
+        if let Some(cache) = &self.cache {
+            cache.forget_user(&routing_tag(user_id), user_id);
         }
     }
 
@@ -120,6 +155,7 @@ impl SessionStore {
             .await
             .map_err(StoreError::redis)?;
         if evicted > 0 {
+            self.forget_user(&record.user_id);
             self.evicted.inc_by(evicted);
             tracing::info!(user_id = %record.user_id, evicted, "oldest sessions ended: per-account cap");
         }
@@ -132,15 +168,37 @@ impl SessionStore {
     }
 
     /// What a token digest leads to: a valid session (touched when due, which pushes its idle
-    /// timeout back), one that ended, or none. One round trip; never reads MongoDB.
+    /// timeout back), one that ended, or none. One round trip, or none when this process holds
+    /// a current copy (`cache`); never reads MongoDB.
     #[tracing::instrument(name = "sessions.check", skip_all)]
     pub async fn check(&self, digest: &str) -> Result<SessionLookup, StoreError> {
         let (Some(key), Some((tag, _))) = (self.session_key(digest), split_session_digest(digest))
         else {
             return Ok(SessionLookup::Unknown);
         };
-        let mut conn = self.redis.connection();
+        let ticket = match self.cache.as_deref().map(|c| c.get(&key, tag)) {
+            Some(Ok(copy)) => return Ok(SessionLookup::Valid(copy)),
+            Some(Err(ticket)) => Some(ticket),
+            None => None,
+        };
         let now = Utc::now();
+        let lookup = self.check_in_redis(&key, tag, now).await?;
+        if let (Some(cache), Some(ticket), SessionLookup::Valid(record)) =
+            (&self.cache, ticket, &lookup)
+        {
+            cache.keep(ticket, &key, record, self.policy.fresh_for(record, now));
+        }
+        Ok(lookup)
+    }
+
+    /// The check itself: the script, then the expiry tests on what it answered.
+    async fn check_in_redis(
+        &self,
+        key: &str,
+        tag: &str,
+        now: DateTime<Utc>,
+    ) -> Result<SessionLookup, StoreError> {
+        let mut conn = self.redis.connection();
         let answer: redis::Value = CHECK
             .key(key)
             .arg(self.redis.keys().stamp_prefix(tag))

@@ -81,6 +81,16 @@ impl SessionPolicy {
         self.ttl(record, now) > 0
     }
 
+    /// How long a copy of a session just read at `now` may stand in for Redis: until the
+    /// session is due to be touched, or ends, whichever comes first.
+    pub(super) fn fresh_for(&self, record: &SessionRecord, now: DateTime<Utc>) -> Duration {
+        let idle = chrono::Duration::from_std(self.idle_timeout).unwrap_or(chrono::Duration::MAX);
+        let end = (record.last_seen_at + self.touch_interval())
+            .min(record.last_seen_at + idle)
+            .min(record.expires_at);
+        (end - now).to_std().unwrap_or_default()
+    }
+
     /// Refreshing `last_seen_at` costs a write, so it is done at most this often.
     pub(super) fn touch_interval(&self) -> chrono::Duration {
         let quarter = self.idle_timeout / 4;

@@ -25,19 +25,20 @@ impl SessionStore {
         for key in index.values().filter_map(|digest| self.session_key(digest)) {
             invocation.key(key);
         }
-        invocation
-            .invoke_async(&mut conn)
-            .await
-            .map_err(StoreError::redis)
+        let marked = invocation.invoke_async(&mut conn).await;
+        self.forget_user(user_id);
+        marked.map_err(StoreError::redis)
     }
 
     /// Sets the user's stamp in Redis (before and after the change in MongoDB).
     #[tracing::instrument(name = "sessions.set_stamp", skip_all)]
     pub async fn set_stamp(&self, user_id: &str, stamp: &str) -> Result<(), StoreError> {
         let mut conn = self.redis.connection();
-        conn.set_ex::<_, _, ()>(self.stamp_key(user_id), stamp, self.index_ttl() as u64)
-            .await
-            .map_err(StoreError::redis)
+        let set = conn
+            .set_ex::<_, _, ()>(self.stamp_key(user_id), stamp, self.index_ttl() as u64)
+            .await;
+        self.forget_user(user_id);
+        set.map_err(StoreError::redis)
     }
 
     /// Puts `previous` back if the stamp is still `attempted` (a change that did not commit).
@@ -49,15 +50,15 @@ impl SessionStore {
         previous: &str,
     ) -> Result<bool, StoreError> {
         let mut conn = self.redis.connection();
-        let swapped: i32 = SWAP_STAMP
+        let swapped: Result<i32, _> = SWAP_STAMP
             .key(self.stamp_key(user_id))
             .arg(attempted)
             .arg(previous)
             .arg(self.index_ttl())
             .invoke_async(&mut conn)
-            .await
-            .map_err(StoreError::redis)?;
-        Ok(swapped == 1)
+            .await;
+        self.forget_user(user_id);
+        Ok(swapped.map_err(StoreError::redis)? == 1)
     }
 
     /// Moves one existing session to a new stamp (the session a password change keeps).
@@ -67,12 +68,8 @@ impl SessionStore {
             return Ok(false);
         };
         let mut conn = self.redis.connection();
-        let done: i32 = RESTAMP
-            .key(key)
-            .arg(stamp)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(StoreError::redis)?;
-        Ok(done == 1)
+        let done: Result<i32, _> = RESTAMP.key(&key).arg(stamp).invoke_async(&mut conn).await;
+        self.forget_session(digest, &key);
+        Ok(done.map_err(StoreError::redis)? == 1)
     }
 }

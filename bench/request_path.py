@@ -32,6 +32,12 @@ GOALS = [
     ("storm_p99_ms", "reads at the storm rate during a login storm: p99 ms", "< 20", lambda v: v < 20),
     ("signup_ratio", "signup / hashing bound", "≥ 0.8", lambda v: v >= 0.8),
     ("login_ratio", "login / hashing bound", "≥ 0.9", lambda v: v >= 0.9),
+    # The same two bounds counting only the service's own CPU time: what they would be with
+    # MongoDB, Redis, RabbitMQ and the load generator on cores of their own, as in a cluster.
+    ("signup_service_ratio", "signup / hashing bound, the service's own CPU", "≥ 0.8",
+     lambda v: v >= 0.8),
+    ("login_service_ratio", "login / hashing bound, the service's own CPU", "≥ 0.9",
+     lambda v: v >= 0.9),
 ]
 
 
@@ -152,6 +158,11 @@ def summarise(runs: list[dict], idle_rss: float) -> dict:
                for proc in runs[0][name]["cpu_ms_per_request"]}
         for name in ("healthz", "not_found", "check", "me", "signup", "login")}
     out["idle_rss_mib"] = idle_rss
+    # One hash's CPU time on the bound's cores, against the service's CPU time per operation.
+    hash_ms = os.cpu_count() * 1000 / out["hash_bound"]
+    for name in ("signup", "login"):
+        used = out["cpu_ms_per_request"][name]["user-service"]
+        out[f"{name}_service_ratio"] = round(hash_ms / used, 3) if used else 0.0
     return out
 
 

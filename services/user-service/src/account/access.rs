@@ -49,13 +49,9 @@ pub async fn check(
 ) -> Result<Identity, AccountError> {
     let started = Instant::now();
     let (result, outcome) = decide(state, credential, requirement).await;
-    let elapsed = started.elapsed().as_secs_f64();
-    state.metrics.auth_checks.with_label_values(&[result]).inc();
-    state
-        .metrics
-        .auth_check_duration
-        .with_label_values(&[result])
-        .observe(elapsed);
+    let (count, latency) = state.metrics.auth_check(result);
+    count.inc();
+    latency.observe(started.elapsed().as_secs_f64());
     tracing::Span::current().record("result", result);
     outcome
 }

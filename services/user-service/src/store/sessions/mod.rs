@@ -169,8 +169,8 @@ impl SessionStore {
 
     /// What a token digest leads to: a valid session (touched when due, which pushes its idle
     /// timeout back), one that ended, or none. One round trip, or none when this process holds
-    /// a current copy (`cache`); never reads MongoDB.
-    #[tracing::instrument(name = "sessions.check", skip_all)]
+    /// a current copy (`cache`); never reads MongoDB. The span `sessions.check` is the round
+    /// trip's: a check answered from the copy has none.
     pub async fn check(&self, digest: &str) -> Result<SessionLookup, StoreError> {
         let (Some(key), Some((tag, _))) = (self.session_key(digest), split_session_digest(digest))
         else {
@@ -192,6 +192,7 @@ impl SessionStore {
     }
 
     /// The check itself: the script, then the expiry tests on what it answered.
+    #[tracing::instrument(name = "sessions.check", skip_all)]
     async fn check_in_redis(
         &self,
         key: &str,

@@ -222,3 +222,81 @@ async fn copies_can_be_turned_off() {
     assert_eq!(tracker_id(&app).await, None);
     app.finish().await;
 }
+
+/// Checks `token` on `app` in `tasks` loops until `stop`; answers each check's start time
+/// and status.
+async fn hammer(app: &TestApp, token: &str, tasks: usize, stop: Instant) -> Vec<(Instant, u16)> {
+    let loops = (0..tasks).map(|_| async move {
+        let mut seen = Vec::new();
+        while Instant::now() < stop {
+            let started = Instant::now();
+            seen.push((started, check(app, token).await));
+        }
+        seen
+    });
+    futures_util::future::join_all(loops)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+#[tokio::test]
+async fn no_check_started_after_a_logout_returned_is_answered_from_a_copy() {
+    let (a, b) = two_replicas().await;
+    let cached = tracking(&a).await & tracking(&b).await;
+    let email = a.verified_user().await;
+    let token = a.session(&email, PASSWORD).await;
+    let stop = Instant::now() + Duration::from_millis(1500);
+    // Both replicas answer this session from their copies, 8 checks at a time each, while A
+    // ends it half-way through.
+    let (on_a, on_b, logged_out) = tokio::join!(
+        hammer(&a, &token, 8, stop),
+        hammer(&b, &token, 8, stop),
+        async {
+            tokio::time::sleep(Duration::from_millis(600)).await;
+            assert_eq!(a.logout(&token).await.status(), 204);
+            Instant::now()
+        }
+    );
+    let before = |seen: &[(Instant, u16)]| seen.iter().filter(|(t, _)| *t < logged_out).count();
+    assert!(
+        before(&on_a) > 10 && before(&on_b) > 10,
+        "the session was checked before"
+    );
+    // On the replica that ended it: not one check started after the logout answered passes.
+    let late_on_a: Vec<_> = on_a
+        .iter()
+        .filter(|(t, s)| *t > logged_out && *s == 200)
+        .collect();
+    assert!(
+        late_on_a.is_empty(),
+        "{} checks on A passed after the logout",
+        late_on_a.len()
+    );
+    // On the other: only while Redis' notice is on its way (it took about 1 ms in this test).
+    let last_on_b = on_b
+        .iter()
+        .filter(|(t, s)| *t > logged_out && *s == 200)
+        .map(|(t, _)| t.duration_since(logged_out))
+        .max();
+    println!("last check on B passed {last_on_b:?} after the logout returned");
+    let grace = logged_out + Duration::from_millis(100);
+    let late_on_b: Vec<_> = on_b
+        .iter()
+        .filter(|(t, s)| *t > grace && *s == 200)
+        .collect();
+    assert!(
+        late_on_b.is_empty(),
+        "{} checks on B passed after the logout",
+        late_on_b.len()
+    );
+    if cached {
+        assert!(
+            lookups(&b, "hit").await > 10.0,
+            "B answered from its copy before the logout"
+        );
+    }
+    a.stop().await;
+    b.finish().await;
+}

@@ -79,10 +79,10 @@ async fn decide(
         Ok(SessionLookup::Valid(record)) => (
             "ok",
             Ok(Identity {
-                user_id: record.user_id,
-                session_id: record.id,
+                user_id: record.user_id.clone(),
+                session_id: record.id.clone(),
                 email_verified: record.email_verified,
-                email: record.email,
+                email: record.email.clone(),
                 expires_at: record.expires_at,
             }),
         ),

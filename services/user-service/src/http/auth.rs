@@ -123,8 +123,8 @@ impl CurrentSession {
         Ok(match state.sessions.check(&digest).await? {
             SessionLookup::Valid(record) => Some(CurrentSession {
                 digest,
-                id: record.id,
-                user_id: record.user_id,
+                id: record.id.clone(),
+                user_id: record.user_id.clone(),
             }),
             SessionLookup::Ended | SessionLookup::Unknown => None,
         })

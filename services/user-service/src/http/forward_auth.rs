@@ -108,39 +108,58 @@ pub async fn check(State(state): State<AppState>, request: Request) -> Result<Re
     if !state.config.forward_auth_email_header {
         identity.email = None;
     }
-    let mut headers = identity_headers(&identity)?;
-    headers.insert(AUTH_SOURCE, source.header_value());
-    let body = Json(CheckedIdentity {
+    let identity_headers = IdentityHeaders::of(&identity)?;
+    let mut response = Json(CheckedIdentity {
         user_id: identity.user_id,
         session_id: identity.session_id,
         email_verified: identity.email_verified,
         email: identity.email,
         expires_at: identity.expires_at,
-    });
-    Ok((headers, body).into_response())
+    })
+    .into_response();
+    // Into the response's own map: no second map to build and merge on every check.
+    let headers = response.headers_mut();
+    identity_headers.insert_into(headers);
+    headers.insert(AUTH_SOURCE, source.header_value());
+    Ok(response)
 }
 
-/// The `X-User-*` headers for `identity`.
-fn identity_headers(identity: &Identity) -> Result<HeaderMap, ApiError> {
-    // Ids are ours (UUIDs), always valid header values; refuse rather than panic if not.
-    let header = |text: &str| HeaderValue::from_str(text).map_err(|_| ApiError::Internal);
-    let mut headers = HeaderMap::new();
-    headers.insert(USER_ID, header(&identity.user_id)?);
-    headers.insert(SESSION_ID, header(&identity.session_id)?);
-    let verified = if identity.email_verified {
-        "true"
-    } else {
-        "false"
-    };
-    headers.insert(EMAIL_VERIFIED, HeaderValue::from_static(verified));
-    // The address as stored: ASCII, or UTF-8 for an internationalised local part (sent as
-    // is). Addresses never hold control characters, so this always succeeds.
-    if let Some(value) = identity
-        .email
-        .as_deref()
-        .and_then(|email| HeaderValue::from_bytes(email.as_bytes()).ok())
-    {
-        headers.insert(EMAIL, value);
+/// The `X-User-*` header values of an identity.
+struct IdentityHeaders {
+    user_id: HeaderValue,
+    session_id: HeaderValue,
+    email_verified: HeaderValue,
+    email: Option<HeaderValue>,
+}
+
+impl IdentityHeaders {
+    fn of(identity: &Identity) -> Result<Self, ApiError> {
+        // Ids are ours (UUIDs), always valid header values; refuse rather than panic if not.
+        let header = |text: &str| HeaderValue::from_str(text).map_err(|_| ApiError::Internal);
+        let verified = if identity.email_verified {
+            "true"
+        } else {
+            "false"
+        };
+        Ok(Self {
+            user_id: header(&identity.user_id)?,
+            session_id: header(&identity.session_id)?,
+            email_verified: HeaderValue::from_static(verified),
+            // The address as stored: ASCII, or UTF-8 for an internationalised local part (sent
+            // as is). Addresses never hold control characters, so this always succeeds.
+            email: identity
+                .email
+                .as_deref()
+                .and_then(|email| HeaderValue::from_bytes(email.as_bytes()).ok()),
+        })
     }
-    Ok(headers)
+
+    fn insert_into(self, headers: &mut HeaderMap) {
+        headers.insert(USER_ID, self.user_id);
+        headers.insert(SESSION_ID, self.session_id);
+        headers.insert(EMAIL_VERIFIED, self.email_verified);
+        if let Some(email) = self.email {
+            headers.insert(EMAIL, email);
+        }
+    }
 }

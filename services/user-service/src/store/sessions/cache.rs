@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use common::redis::TrackingSink;
@@ -59,7 +59,7 @@ struct Shard {
 }
 
 struct Entry {
-    record: SessionRecord,
+    record: Arc<SessionRecord>,
     fresh_until: Instant,
 }
 
@@ -87,14 +87,14 @@ impl SessionCache {
 
     /// The copy of the session under `key` (of the user with routing tag `tag`), or the ticket
     /// to keep what Redis answers instead.
-    pub fn get(&self, key: &str, tag: &str) -> Result<SessionRecord, Ticket> {
+    pub fn get(&self, key: &str, tag: &str) -> Result<Arc<SessionRecord>, Ticket> {
         let shard = shard_of(tag);
         let guard = self.lock(shard);
         if let Some(entry) = guard.entries.get(key)
             && entry.fresh_until > Instant::now()
         {
             self.metrics.hits.inc();
-            return Ok(entry.record.clone());
+            return Ok(Arc::clone(&entry.record));
         }
         self.metrics.misses.inc();
         Err(Ticket {
@@ -107,7 +107,13 @@ impl SessionCache {
 
     /// Keeps `record` for up to `fresh_for` (capped by the maximum age), unless its shard
     /// changed or the notices stopped since `ticket` was taken.
-    pub fn keep(&self, ticket: Ticket, key: &str, record: &SessionRecord, fresh_for: Duration) {
+    pub fn keep(
+        &self,
+        ticket: Ticket,
+        key: &str,
+        record: &Arc<SessionRecord>,
+        fresh_for: Duration,
+    ) {
         let fresh_for = fresh_for.min(self.max_age);
         if ticket.generation == 0 || fresh_for.is_zero() {
             return;
@@ -126,7 +132,7 @@ impl SessionCache {
             }
         }
         let entry = Entry {
-            record: record.clone(),
+            record: Arc::clone(record),
             fresh_until: now + fresh_for,
         };
         shard.entries.insert(key.to_owned(), entry);

@@ -17,9 +17,9 @@ fn live_cache(entries: usize) -> SessionCache {
     cache
 }
 
-fn record(user_id: &str) -> SessionRecord {
+fn record(user_id: &str) -> Arc<SessionRecord> {
     let now = Utc::now();
-    SessionRecord {
+    Arc::new(SessionRecord {
         id: format!("s-{user_id}"),
         user_id: user_id.into(),
         created_at: now,
@@ -30,7 +30,7 @@ fn record(user_id: &str) -> SessionRecord {
         stamp: "stamp".into(),
         email_verified: true,
         email: None,
-    }
+    })
 }
 
 fn key(tag: &str, hex: &str) -> String {

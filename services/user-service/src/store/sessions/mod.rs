@@ -224,7 +224,7 @@ impl SessionStore {
         }
         let record = parse(&fields)?;
         Ok(if self.policy.is_valid(&record, now) {
-            SessionLookup::Valid(record)
+            SessionLookup::Valid(Arc::new(record))
         } else {
             SessionLookup::Ended
         })

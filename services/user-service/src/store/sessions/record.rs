@@ -1,6 +1,7 @@
 //! A session as stored: its record, how long it lives, and its encoding as a Redis hash.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -32,8 +33,8 @@ pub struct SessionRecord {
 /// What a token digest leads to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SessionLookup {
-    /// A valid session (touched when due).
-    Valid(SessionRecord),
+    /// A valid session (touched when due); shared with the replica's copy when it has one.
+    Valid(Arc<SessionRecord>),
     /// A session that existed but is past its idle or absolute end, or whose account changed
     /// since (its stamp moved).
     Ended,

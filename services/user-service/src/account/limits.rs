@@ -3,8 +3,9 @@
 use std::net::IpAddr;
 
 use super::AccountError;
+use crate::config::LimitSetting;
 use crate::state::AppState;
-use crate::store::rate_limits::{LimitSetting, Verdict};
+use crate::store::rate_limits::Verdict;
 
 /// The limits, by the name used in metrics and logs.
 #[derive(Debug, Clone, Copy)]

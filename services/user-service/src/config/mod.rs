@@ -14,7 +14,7 @@ use crate::pages::PagesSettings;
 pub use accounts::{LinkSettings, MfaSettings, PasswordSettings, SessionSettings};
 pub use backends::{AmqpSettings, MongoSettings, RedisSettings};
 pub use passkeys::PasskeySettings;
-pub use rate_limits::RateLimits;
+pub use rate_limits::{Limit, LimitSetting, RateLimits};
 pub use server::{AdminApiSettings, ServerSettings};
 
 #[derive(Debug, Clone)]

@@ -1,10 +1,10 @@
 //! The rate limits (`RATE_LIMIT_*`).
 
+use std::fmt;
+use std::str::FromStr;
 use std::time::Duration;
 
 use common::config::Env;
-
-use crate::store::rate_limits::LimitSetting;
 
 /// Limits shared by every replica (kept in Redis). Each is `COUNT/WINDOW` or `off`.
 #[derive(Debug, Clone, Copy)]
@@ -61,5 +61,76 @@ impl RateLimits {
             mfa_account: env.optional("RATE_LIMIT_MFA_ACCOUNT", LimitSetting::new(10, minutes(5))),
             admin_auth: env.optional("RATE_LIMIT_ADMIN_AUTH", LimitSetting::new(10, minutes(1))),
         }
+    }
+}
+
+/// `max` hits per `window`, written `20/1m`; `off` disables the limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    pub max: u32,
+    pub window: Duration,
+}
+
+/// A limit from configuration: `None` when switched off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitSetting(pub Option<Limit>);
+
+impl LimitSetting {
+    pub fn new(max: u32, window: Duration) -> Self {
+        Self(Some(Limit { max, window }))
+    }
+
+    pub const OFF: Self = Self(None);
+}
+
+impl FromStr for LimitSetting {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.eq_ignore_ascii_case("off") {
+            return Ok(Self(None));
+        }
+        let expected = "expected COUNT/WINDOW such as 20/1m, or off";
+        let (max, window) = s.split_once('/').ok_or(expected)?;
+        let max: u32 = max.trim().parse().map_err(|_| expected)?;
+        let window = humantime::parse_duration(window.trim()).map_err(|_| expected)?;
+        if max == 0 || window < Duration::from_secs(1) {
+            return Err("the count must be at least 1 and the window at least 1s".into());
+        }
+        Ok(Self::new(max, window))
+    }
+}
+
+impl fmt::Display for LimitSetting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            Some(l) => write!(f, "{}/{}", l.max, humantime::format_duration(l.window)),
+            None => f.write_str("off"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_limits() {
+        assert_eq!(
+            "20/1m".parse::<LimitSetting>().unwrap(),
+            LimitSetting::new(20, Duration::from_secs(60))
+        );
+        assert_eq!(
+            " 3 / 1h ".parse::<LimitSetting>().unwrap(),
+            LimitSetting::new(3, Duration::from_secs(3600))
+        );
+        assert_eq!("OFF".parse::<LimitSetting>().unwrap(), LimitSetting::OFF);
+        for bad in ["", "20", "0/1m", "x/1m", "5/soon", "5/10ms"] {
+            assert!(bad.parse::<LimitSetting>().is_err(), "{bad}");
+        }
+        assert_eq!(
+            LimitSetting::new(5, Duration::from_secs(300)).to_string(),
+            "5/5m"
+        );
     }
 }

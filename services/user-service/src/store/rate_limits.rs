@@ -3,8 +3,6 @@
 //! Fixed windows: the first hit of a subject starts a window of `window`; at most `max` hits fit
 //! in it. Simple, one round trip, and the answer carries exactly how long to wait.
 
-use std::fmt;
-use std::str::FromStr;
 use std::time::Duration;
 
 use redis::Script;
@@ -12,52 +10,7 @@ use sha2::{Digest, Sha256};
 
 use super::StoreError;
 use super::redis_store::RedisStore;
-
-/// `max` hits per `window`, written `20/1m`; `off` disables the limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limit {
-    pub max: u32,
-    pub window: Duration,
-}
-
-/// A limit from configuration: `None` when switched off.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct LimitSetting(pub Option<Limit>);
-
-impl LimitSetting {
-    pub fn new(max: u32, window: Duration) -> Self {
-        Self(Some(Limit { max, window }))
-    }
-
-    pub const OFF: Self = Self(None);
-}
-
-impl FromStr for LimitSetting {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        if s.eq_ignore_ascii_case("off") {
-            return Ok(Self(None));
-        }
-        let expected = "expected COUNT/WINDOW such as 20/1m, or off";
-        let (max, window) = s.split_once('/').ok_or(expected)?;
-        let max: u32 = max.trim().parse().map_err(|_| expected)?;
-        let window = humantime::parse_duration(window.trim()).map_err(|_| expected)?;
-        if max == 0 || window < Duration::from_secs(1) {
-            return Err("the count must be at least 1 and the window at least 1s".into());
-        }
-        Ok(Self::new(max, window))
-    }
-}
-
-impl fmt::Display for LimitSetting {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            Some(l) => write!(f, "{}/{}", l.max, humantime::format_duration(l.window)),
-            None => f.write_str("off"),
-        }
-    }
-}
+use crate::config::LimitSetting;
 
 /// What a limit says about one more hit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,30 +123,5 @@ impl RateLimiter {
     fn key(&self, bucket: &str, subject: &str) -> String {
         let digest = hex::encode(&Sha256::digest(subject.as_bytes())[..16]);
         self.redis.key(&format!("rl:{bucket}"), &digest)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn parses_limits() {
-        assert_eq!(
-            "20/1m".parse::<LimitSetting>().unwrap(),
-            LimitSetting::new(20, Duration::from_secs(60))
-        );
-        assert_eq!(
-            " 3 / 1h ".parse::<LimitSetting>().unwrap(),
-            LimitSetting::new(3, Duration::from_secs(3600))
-        );
-        assert_eq!("OFF".parse::<LimitSetting>().unwrap(), LimitSetting::OFF);
-        for bad in ["", "20", "0/1m", "x/1m", "5/soon", "5/10ms"] {
-            assert!(bad.parse::<LimitSetting>().is_err(), "{bad}");
-        }
-        assert_eq!(
-            LimitSetting::new(5, Duration::from_secs(300)).to_string(),
-            "5/5m"
-        );
     }
 }

@@ -9,7 +9,7 @@ use common::email::EmailKind;
 use reqwest::Method;
 use secrecy::SecretSlice;
 use serde_json::{Value, json};
-use user_service::store::rate_limits::LimitSetting;
+use user_service::config::LimitSetting;
 use user_service::totp;
 
 use crate::helpers::*;

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use crate::helpers::*;
 
-fn limit(spec: &str) -> user_service::store::rate_limits::LimitSetting {
+fn limit(spec: &str) -> user_service::config::LimitSetting {
     spec.parse().unwrap()
 }
 

@@ -104,18 +104,6 @@ const AUTH_CHECK_BUCKETS: &[f64] = &[
 ];
 
 impl Metrics {
-    /// Creates the server-error series of every route at zero: a series born with its first
-    /// event is invisible to rate() until its second, so a route's first 5xx after a start
-    /// would not count in its SLO.
-    pub fn start_routes_at_zero(&self, routes: &[(&str, &str)]) {
-        for (method, route) in routes {
-            for status in ["500", "503"] {
-                self.http_requests
-                    .with_label_values(&[method, route, status]);
-            }
-        }
-    }
-
     /// Counts an account lifecycle action (`user_account_actions_total{action,outcome}`).
     pub fn account_action(&self, action: &str, outcome: &str) {
         self.account_events

@@ -17,13 +17,18 @@ use tracing_subscriber::fmt::FormatFields;
 use tracing_subscriber::fmt::FormattedFields;
 use tracing_subscriber::fmt::format::Writer;
 
+/// What a request span's fields take as JSON, with room to spare.
+const SPAN_TEXT_CAPACITY: usize = 192;
+
 /// The field formatter of the JSON log layer (`fmt::layer().json().fmt_fields(SpanFields)`).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SpanFields;
 
 impl<'w> FormatFields<'w> for SpanFields {
     fn format_fields<R: RecordFields>(&self, mut writer: Writer<'w>, fields: R) -> fmt::Result {
-        let mut text = String::from("{");
+        // Room for a request span's fields: written without growing, then copied once.
+        let mut text = String::with_capacity(SPAN_TEXT_CAPACITY);
+        text.push('{');
         write_pairs(&mut text, fields)?;
         text.push('}');
         writer.write_str(&text)

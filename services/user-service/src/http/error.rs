@@ -1,5 +1,7 @@
 //! The one error type of the HTTP layer and its RFC 9457 `application/problem+json` form.
 
+use std::borrow::Cow;
+
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -79,19 +81,19 @@ impl ApiError {
         }
     }
 
-    pub(crate) fn detail(&self) -> String {
+    pub(crate) fn detail(&self) -> Cow<'_, str> {
         match self {
             ApiError::MalformedJson(d) | ApiError::InvalidBody(d) | ApiError::InvalidQuery(d) => {
-                d.clone()
+                Cow::Borrowed(d)
             }
-            ApiError::Account(AccountError::RateLimited(wait)) => format!(
+            ApiError::Account(AccountError::RateLimited(wait)) => Cow::Owned(format!(
                 "Too many attempts; retry in {} seconds.",
                 wait.as_secs().max(1)
-            ),
+            )),
             ApiError::Account(AccountError::PasskeyRejected(reason)) => {
-                passkey_refusal(reason).to_owned()
+                Cow::Borrowed(passkey_refusal(reason))
             }
-            _ => self.kind().detail.to_owned(),
+            _ => Cow::Borrowed(self.kind().detail),
         }
     }
 }
@@ -149,37 +151,53 @@ fn account_kind(e: &AccountError) -> &'static Kind {
     }
 }
 
+/// Room for a problem document without validation errors, so most are written without growing.
+const PROBLEM_CAPACITY: usize = 384;
+
 #[derive(Serialize)]
 struct Problem<'a> {
     #[serde(rename = "type")]
-    kind: String,
+    kind: TypeUri,
     title: &'static str,
     status: u16,
-    detail: String,
+    detail: Cow<'a, str>,
     code: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
     errors: Option<&'a [FieldError]>,
     /// The request's id (`X-Request-Id`), to quote in a report.
     #[serde(skip_serializing_if = "Option::is_none")]
-    request_id: Option<String>,
+    request_id: Option<&'a str>,
+}
+
+/// A problem's `type`: its `code` under the platform's URN, written without building a string.
+struct TypeUri(&'static str);
+
+impl Serialize for TypeUri {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&format_args!("urn:user-platform:problem:{}", self.0))
+    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let kind = self.kind();
-        let problem = Problem {
-            kind: format!("urn:user-platform:problem:{}", kind.code),
-            title: kind.title,
-            status: kind.status.as_u16(),
-            detail: self.detail(),
-            code: kind.code,
-            errors: match &self {
-                ApiError::Account(AccountError::Validation(errors)) => Some(errors),
-                _ => None,
-            },
-            request_id: super::request_span::current_request_id().map(|id| id.to_string()),
-        };
-        let body = serde_json::to_vec(&problem).expect("a problem always serialises");
+        let body = super::request_span::with_request_id(|request_id| {
+            let problem = Problem {
+                kind: TypeUri(kind.code),
+                title: kind.title,
+                status: kind.status.as_u16(),
+                detail: self.detail(),
+                code: kind.code,
+                errors: match &self {
+                    ApiError::Account(AccountError::Validation(errors)) => Some(errors),
+                    _ => None,
+                },
+                request_id,
+            };
+            let mut body = Vec::with_capacity(PROBLEM_CAPACITY);
+            serde_json::to_writer(&mut body, &problem).expect("a problem always serialises");
+            body
+        });
         let mut response = (kind.status, body).into_response();
         let headers = response.headers_mut();
         headers.insert(

@@ -19,13 +19,13 @@ pub(crate) mod passkeys;
 mod password_resets;
 mod problem;
 pub mod request_span;
+mod route_metrics;
 mod sessions;
 mod users;
 mod verifications;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::middleware;
 use axum::routing::{delete, get, patch, post, put};
 
 pub use crate::state::AppState;
@@ -70,9 +70,9 @@ const ROUTES: &[(&str, &str)] = &[
 ];
 
 pub fn router(state: AppState) -> Router {
-    state.metrics.start_routes_at_zero(ROUTES);
+    let mut routes = ROUTES.to_vec();
     let pages = if state.config.pages.enabled {
-        state.metrics.start_routes_at_zero(pages::ROUTES);
+        routes.extend_from_slice(pages::ROUTES);
         pages::router(&state)
     } else {
         Router::new()
@@ -85,10 +85,7 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         // Outermost: the request's id, span, deadline, metrics and headers (timeouts and
         // fallbacks included).
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            envelope::envelope,
-        ))
+        .layer(envelope::layer(&state, &routes))
         .with_state(state)
 }
 

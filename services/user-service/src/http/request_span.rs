@@ -20,9 +20,15 @@ tokio::task_local! {
     pub(super) static REQUEST_ID: RequestId;
 }
 
-/// The id of the request this task serves, if any.
-pub fn current_request_id() -> Option<String> {
-    REQUEST_ID.try_with(|id| id.as_str().to_owned()).ok()
+/// `f` of the id of the request this task serves, if any (borrowed: nothing is copied).
+pub fn with_request_id<R>(f: impl FnOnce(Option<&str>) -> R) -> R {
+    let mut f = Some(f);
+    let inside = REQUEST_ID.try_with(|id| f.take().map(|f| f(Some(id.as_str()))));
+    match (inside, f) {
+        (Ok(Some(done)), _) => done,
+        (_, Some(f)) => f(None),
+        (_, None) => unreachable!("`f` is taken only when it ran"),
+    }
 }
 
 /// A request id, kept as the header value it is echoed in (cloning it copies no bytes).
@@ -52,8 +58,8 @@ impl RequestId {
         self.0.to_str().unwrap_or_default()
     }
 
-    pub fn header_value(&self) -> HeaderValue {
-        self.0.clone()
+    pub fn into_header_value(self) -> HeaderValue {
+        self.0
     }
 }
 
@@ -119,6 +125,14 @@ mod tests {
         let parsed = uuid::Uuid::parse_str(a.as_str()).expect("a UUID");
         assert_eq!(parsed.get_version_num(), 4);
         assert_eq!(a.as_str().len(), 32);
+    }
+
+    #[test]
+    fn the_request_id_is_lent_inside_its_scope_only() {
+        let id = RequestId(HeaderValue::from_static("req-7"));
+        let inside = REQUEST_ID.sync_scope(id, || with_request_id(|id| id.map(str::to_owned)));
+        assert_eq!(inside.as_deref(), Some("req-7"));
+        assert_eq!(with_request_id(|id| id.map(str::to_owned)), None);
     }
 
     #[test]

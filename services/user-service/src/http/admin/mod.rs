@@ -46,7 +46,6 @@ const ROUTES: &[(&str, &str)] = &[
 ];
 
 pub fn router(state: AppState) -> Router {
-    state.metrics.start_routes_at_zero(ROUTES);
     Router::new()
         .route("/admin/openapi.json", get(openapi::document))
         .route(
@@ -88,10 +87,7 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), authenticate))
         // Outermost: the request's id (echoed, and quoted by every problem document), span,
         // deadline, metrics and headers.
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            super::envelope::envelope,
-        ))
+        .layer(super::envelope::layer(&state, ROUTES))
         .with_state(state)
 }
 

@@ -109,7 +109,7 @@ impl View {
         self.failed = Some(form);
         self.message = Some(Message::Refused {
             code,
-            detail: error.detail(),
+            detail: error.detail().into_owned(),
             wait_seconds,
         });
         if let ApiError::Account(AccountError::Validation(errors)) = error {

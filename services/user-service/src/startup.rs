@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use common::admin::{self, Readiness};
 use common::amqp::Topology;
-use common::redis::KeyTracker;
+use common::redis::{key_tracking_supported, track_keys};
 use common::server::{self, ConnectionLimits};
 use common::shutdown::Shutdown;
 use mongodb::options::ClientOptions;
@@ -169,7 +169,7 @@ fn spawn_chores(state: &AppState) -> Vec<tokio::task::JoinHandle<()>> {
     if let Some(cache) = state.sessions.cache() {
         let settings = &state.config.redis.connection;
         let prefix = state.redis.keys().users_prefix();
-        chores.extend(KeyTracker::spawn(settings, prefix, cache.clone()));
+        chores.extend(track_keys(settings, prefix, cache.clone()));
     }
     chores
 }
@@ -188,7 +188,7 @@ fn session_store(config: &Config, redis: &RedisStore, metrics: &Metrics) -> Sess
     if config.sessions.cache_max_age.is_zero() {
         return sessions;
     }
-    if !KeyTracker::supports(&config.redis.connection) {
+    if !key_tracking_supported(&config.redis.connection) {
         tracing::info!(
             "session copies off (SESSION_CACHE_MAX_AGE): in Redis Cluster mode keys move \
              between primaries without a notice this replica would hear"

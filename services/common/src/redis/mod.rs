@@ -23,4 +23,4 @@ pub use settings::{
     CONNECT_TIMEOUT, Credentials, NodeAddr, RESPONSE_TIMEOUT, RedisConnectionSettings,
     RedisTopology, TlsFiles, key_prefix,
 };
-pub use tracking::{KeyTracker, TrackingSink, tracker_name};
+pub use tracking::{TrackingSink, key_tracking_supported, track_keys, tracker_name};

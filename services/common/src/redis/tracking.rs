@@ -7,7 +7,7 @@
 //! have stopped (`false`: the connection broke, a PING went unanswered, Redis forgot every key):
 //! between the two, and only then, a copy can be trusted. One server or a Sentinel's primary
 //! only: in a Cluster, keys move between nodes without a notice on any one connection, so
-//! [`KeyTracker::spawn`] answers `None` there.
+//! [`track_keys`] answers `None` there.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -36,31 +36,26 @@ pub trait TrackingSink: Send + Sync + 'static {
     fn invalidate(&self, keys: &[&[u8]]);
 }
 
-/// Follows changes to the keys under one prefix on the topology's primary.
-pub struct KeyTracker;
+/// Whether the topology allows key tracking: one server or a Sentinel's primary, not a Cluster.
+pub fn key_tracking_supported(settings: &RedisConnectionSettings) -> bool {
+    !matches!(settings.topology, RedisTopology::Cluster { .. })
+}
 
-impl KeyTracker {
-    /// Whether the topology allows it: one server or a Sentinel's primary, not a Cluster.
-    pub fn supports(settings: &RedisConnectionSettings) -> bool {
-        !matches!(settings.topology, RedisTopology::Cluster { .. })
+/// Starts following the changes to the keys under `prefix` on the topology's primary for
+/// `sink`, reconnecting until the task is aborted. `None` where the topology does not allow it
+/// ([`key_tracking_supported`]); the sink then never goes live.
+pub fn track_keys(
+    settings: &RedisConnectionSettings,
+    prefix: String,
+    sink: Arc<dyn TrackingSink>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    if !key_tracking_supported(settings) {
+        return None;
     }
-
-    /// Starts following `prefix` for `sink`, reconnecting until the task is aborted. `None`
-    /// where the topology does not allow it ([`KeyTracker::supports`]); the sink then never
-    /// goes live.
-    pub fn spawn(
-        settings: &RedisConnectionSettings,
-        prefix: String,
-        sink: Arc<dyn TrackingSink>,
-    ) -> Option<tokio::task::JoinHandle<()>> {
-        if !Self::supports(settings) {
-            return None;
-        }
-        let settings = settings.clone();
-        Some(tokio::spawn(async move {
-            follow(&settings, &prefix, &*sink).await;
-        }))
-    }
+    let settings = settings.clone();
+    Some(tokio::spawn(async move {
+        follow(&settings, &prefix, &*sink).await;
+    }))
 }
 
 async fn follow(settings: &RedisConnectionSettings, prefix: &str, sink: &dyn TrackingSink) {

@@ -24,12 +24,8 @@ async fn user_id(app: &TestApp, token: &str) -> String {
 }
 
 async fn check_counts(app: &TestApp, result: &str) -> f64 {
-    let metrics = app.metrics().await;
-    let line = format!("user_auth_checks_total{{result=\"{result}\"}} ");
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(&line))
-        .map_or(0.0, |v| v.trim().parse().unwrap())
+    app.metric(&format!("user_auth_checks_total{{result=\"{result}\"}}"))
+        .await
 }
 
 #[tokio::test]

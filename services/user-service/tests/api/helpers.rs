@@ -11,6 +11,14 @@ use user_service::config::{Config, RateLimits};
 use user_service::startup::Application;
 use uuid::Uuid;
 
+/// The value of one series (`name{labels}` as exposed) in a Prometheus text, if it is there.
+pub fn metric_value(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .map(|v| v.trim().parse().unwrap())
+}
+
 pub fn mongodb_uri() -> String {
     std::env::var("TEST_MONGODB_URI")
         .unwrap_or_else(|_| "mongodb://127.0.0.1:27017/?directConnection=true".into())
@@ -239,6 +247,11 @@ impl TestApp {
             .text()
             .await
             .unwrap()
+    }
+
+    /// One series of the admin port's metrics (`name{labels}` as exposed); 0 when absent.
+    pub async fn metric(&self, series: &str) -> f64 {
+        metric_value(&self.metrics().await, series).unwrap_or(0.0)
     }
 
     pub async fn database(&self) -> mongodb::Database {

@@ -10,21 +10,10 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-/// A sample of the admin port's metrics (0 when absent).
-async fn sample(app: &TestApp, series: &str) -> f64 {
-    let prefix = format!("{series} ");
-    app.metrics()
-        .await
-        .lines()
-        .find_map(|l| l.strip_prefix(&prefix))
-        .map_or(0.0, |v| v.trim().parse().unwrap())
-}
-
 async fn lookups(app: &TestApp, result: &str) -> f64 {
-    sample(
-        app,
-        &format!("user_session_cache_lookups_total{{result=\"{result}\"}}"),
-    )
+    app.metric(&format!(
+        "user_session_cache_lookups_total{{result=\"{result}\"}}"
+    ))
     .await
 }
 
@@ -38,7 +27,7 @@ async fn tracking(app: &TestApp) -> bool {
         return false;
     }
     let deadline = Instant::now() + Duration::from_secs(10);
-    while sample(app, "user_session_cache_tracking").await != 1.0 {
+    while app.metric("user_session_cache_tracking").await != 1.0 {
         assert!(Instant::now() < deadline, "tracking never started");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -94,7 +83,7 @@ async fn a_replica_drops_its_copy_when_another_replica_ends_the_session() {
     let took = refused(&b, &token).await;
     assert_eq!(check(&b, &other).await, 200);
     if cached {
-        assert!(sample(&b, "user_session_cache_invalidations_total").await >= 1.0);
+        assert!(b.metric("user_session_cache_invalidations_total").await >= 1.0);
     }
     println!("logout on A refused on B after {took:?}");
 
@@ -218,7 +207,7 @@ async fn copies_can_be_turned_off() {
         lookups(&app, "hit").await + lookups(&app, "miss").await,
         0.0
     );
-    assert_eq!(sample(&app, "user_session_cache_tracking").await, 0.0);
+    assert_eq!(app.metric("user_session_cache_tracking").await, 0.0);
     assert_eq!(tracker_id(&app).await, None);
     app.finish().await;
 }

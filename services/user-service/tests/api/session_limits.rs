@@ -8,13 +8,6 @@ use serde_json::{Value, json};
 
 use crate::helpers::*;
 
-fn evicted(metrics: &str) -> f64 {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix("user_sessions_evicted_total "))
-        .map_or(0.0, |v| v.trim().parse().unwrap())
-}
-
 async fn listed(app: &TestApp, token: &str) -> Vec<Value> {
     let response = app
         .call(Method::GET, "/v1/sessions", token, Value::Null)
@@ -45,13 +38,17 @@ async fn an_account_keeps_at_most_its_cap_of_sessions_the_oldest_ending() {
     assert_eq!(app.me(&tokens[2]).await.status(), 200);
     assert_eq!(app.me(&tokens[3]).await.status(), 200);
     assert_eq!(listed(&app, &tokens[3]).await.len(), 2);
-    assert_eq!(evicted(&app.metrics().await), 2.0);
+    assert_eq!(app.metric("user_sessions_evicted_total").await, 2.0);
 
     // A logout leaves an index entry behind until the next login prunes it.
     assert_eq!(app.logout(&tokens[2]).await.status(), 204);
     let newest = app.session(&email, PASSWORD).await;
     assert_eq!(listed(&app, &newest).await.len(), 2);
-    assert_eq!(evicted(&app.metrics().await), 2.0, "nothing over the cap");
+    assert_eq!(
+        app.metric("user_sessions_evicted_total").await,
+        2.0,
+        "nothing over the cap"
+    );
     assert_eq!(app.me(&tokens[3]).await.status(), 200);
 
     // Revoking all others ends every one but the caller's.

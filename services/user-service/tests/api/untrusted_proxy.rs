@@ -5,11 +5,9 @@ use std::time::Duration;
 
 use crate::helpers::*;
 
+/// A series of `metrics`; NaN when absent (never equal to an expected value).
 fn sample(metrics: &str, name: &str) -> f64 {
-    metrics
-        .lines()
-        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-        .map_or(f64::NAN, |v| v.trim().parse().unwrap())
+    metric_value(metrics, name).unwrap_or(f64::NAN)
 }
 
 /// Sends requests to the public listener, each with `X-Forwarded-For` as if through a proxy,

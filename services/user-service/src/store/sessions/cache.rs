@@ -2,7 +2,7 @@
 //! (forward-auth, the API's own) need no round trip to Redis.
 //!
 //! A copy is used only while Redis tells this process of every change to the users' keys
-//! (`common::redis::KeyTracker`: `CLIENT TRACKING` on the `{u:` prefix, from any replica or
+//! (`common::redis::track_keys`: `CLIENT TRACKING` on the `{u:` prefix, from any replica or
 //! tool), and only until the earliest of: a change to its session key or to its user's stamp
 //! key, the time its session is due to be touched (so idle timeouts and `last_seen_at` behave
 //! as without copies), its idle or absolute end, and `SESSION_CACHE_MAX_AGE`. Changes made by

@@ -20,4 +20,5 @@ pub mod secret_box;
 pub mod startup;
 pub mod state;
 pub mod store;
+pub mod tasks;
 pub mod totp;

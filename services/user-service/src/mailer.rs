@@ -18,6 +18,7 @@ use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel, Confirmation, Connection, ExchangeKind};
 use secrecy::{ExposeSecret, SecretString};
 use tokio::sync::Mutex;
+use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 use tracing::field::Empty;
 
@@ -43,6 +44,9 @@ pub enum PublishError {
     Timeout(Duration),
     #[error("broker refused the message: {0}")]
     Refused(String),
+    /// The service is stopping: the entry stays in the outbox for a relay to publish.
+    #[error("the publisher is closed (the service is stopping)")]
+    Closed,
 }
 
 /// A lazily (re)connected AMQP channel in confirm mode.
@@ -55,6 +59,10 @@ pub struct Publisher {
     events_exchange: String,
     link: Mutex<Option<(Connection, Channel)>>,
     connected: AtomicBool,
+    /// Set once by [`Publisher::close`], under `link`'s lock: no connection is opened after
+    /// it. One opened while the process exits would leave lapin's I/O thread connecting on a
+    /// runtime that is gone.
+    closed: AtomicBool,
 }
 
 impl Publisher {
@@ -66,6 +74,7 @@ impl Publisher {
             events_exchange,
             link: Mutex::new(None),
             connected: AtomicBool::new(false),
+            closed: AtomicBool::new(false),
         }
     }
 
@@ -76,6 +85,9 @@ impl Publisher {
     /// The current channel, reconnecting (and re-declaring the topology) when it is gone.
     async fn channel(&self) -> Result<Channel, PublishError> {
         let mut link = self.link.lock().await;
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(PublishError::Closed);
+        }
         if let Some((conn, channel)) = link.as_ref()
             && conn.status().connected()
             && channel.status().connected()
@@ -196,11 +208,15 @@ impl Publisher {
         }
     }
 
+    /// Closes the connection for good: later publishes and readiness checks get
+    /// [`PublishError::Closed`] instead of a new connection.
     pub async fn close(&self) {
-        if let Some((conn, _)) = self.link.lock().await.take() {
+        let mut link = self.link.lock().await;
+        self.closed.store(true, Ordering::Relaxed);
+        self.connected.store(false, Ordering::Relaxed);
+        if let Some((conn, _)) = link.take() {
             let _ = conn.close(200, "shutting down".into()).await;
         }
-        self.connected.store(false, Ordering::Relaxed);
     }
 }
 
@@ -210,6 +226,8 @@ pub struct Mailer {
     outbox: OutboxStore,
     publisher: Arc<Publisher>,
     metrics: Metrics,
+    /// The publishes requests started ([`Mailer::dispatch`]), awaited at shutdown.
+    dispatches: TaskTracker,
 }
 
 impl Mailer {
@@ -218,15 +236,12 @@ impl Mailer {
             outbox,
             publisher,
             metrics,
+            dispatches: TaskTracker::new(),
         }
     }
 
     pub fn lease() -> chrono::Duration {
         chrono::Duration::seconds(LEASE_SECS)
-    }
-
-    pub fn publisher(&self) -> &Arc<Publisher> {
-        &self.publisher
     }
 
     /// Stores an email on its own (when no other write must be atomic with it) and sends it.
@@ -240,7 +255,7 @@ impl Mailer {
     /// not wait for the broker.
     pub fn dispatch(&self, entries: Vec<OutboxEntry>) {
         let this = self.clone();
-        tokio::spawn(async move {
+        self.dispatches.spawn(async move {
             for entry in &entries {
                 if !this.publish_and_remove(entry, "direct").await {
                     // The relay publishes the rest once the broker is back.
@@ -248,6 +263,16 @@ impl Mailer {
                 }
             }
         });
+    }
+
+    /// Stops publishing, at shutdown once no request can write to the outbox any more: gives
+    /// the publishes requests started until `deadline` to finish, then closes the broker
+    /// connection. What is not published by then stays in the outbox for another replica's
+    /// relay (or this one's, after a restart).
+    pub async fn close(&self, deadline: tokio::time::Instant) {
+        let what = "publishes (their entries wait in the outbox)";
+        crate::tasks::drain(&self.dispatches, deadline, what).await;
+        self.publisher.close().await;
     }
 
     /// Publishes one entry in a span of the trace of the request that wrote it (whether that

@@ -29,6 +29,10 @@ use crate::store::redis_store::RedisStore;
 use crate::store::sessions::{SessionCache, SessionPolicy, SessionStore};
 use crate::store::users::UserStore;
 
+mod stop;
+
+use stop::Running;
+
 pub struct Application {
     config: Arc<Config>,
     http: TcpListener,
@@ -92,8 +96,9 @@ impl Application {
             .map(|a| a.port())
     }
 
-    /// Serves until `shutdown` fires, then: reports not-ready, stops accepting, lets in-flight
-    /// requests finish (bounded by SHUTDOWN_TIMEOUT), and closes connections.
+    /// Serves until `shutdown` fires, then: reports not-ready, stops accepting, and stops in
+    /// the order of [`stop`] (in-flight requests, what they left running, the relay, the
+    /// publishes, the drivers), all of it within SHUTDOWN_TIMEOUT.
     pub async fn run_until_stopped(self, shutdown: Shutdown) -> anyhow::Result<()> {
         tracing::info!(
             http = %self.http.local_addr()?,
@@ -109,14 +114,7 @@ impl Application {
         );
 
         let chores = spawn_chores(&self.state);
-        let (admin_stop_tx, admin_stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let admin_server = tokio::spawn(admin::serve(
-            self.admin,
-            admin::router(self.registry, self.readiness.clone()),
-            async {
-                let _ = admin_stop_rx.await;
-            },
-        ));
+        let (admin_stop, admin_server) = serve_probes(self.admin, self.registry, &self.readiness);
 
         let limits = connection_limits(&self.config);
         let admin_api = self.admin_api.map(|listener| {
@@ -142,18 +140,38 @@ impl Application {
         ));
 
         shutdown.wait().await;
-        chores.iter().for_each(tokio::task::JoinHandle::abort);
-        finish(server, self.config.server.shutdown_timeout, "in-flight").await;
-        if let Some(admin_api) = admin_api {
-            finish(admin_api, self.config.server.shutdown_timeout, "admin API").await;
-        }
-        let _ = relay.await;
-        self.state.mailer.publisher().close().await;
-        let _ = admin_stop_tx.send(());
-        let _ = admin_server.await;
+        let running = Running {
+            server,
+            admin_api,
+            relay,
+            chores,
+            admin_stop,
+            admin_server,
+        };
+        running
+            .stop(&self.state, self.config.server.shutdown_timeout)
+            .await;
         tracing::info!("user-service stopped");
         Ok(())
     }
+}
+
+/// The probe listener (`/healthz`, `/readyz`, `/metrics`), served until its sender fires: the
+/// last listener the stop closes, so that probes are answered all along.
+fn serve_probes(
+    listener: TcpListener,
+    registry: prometheus::Registry,
+    readiness: &Readiness,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let router = admin::router(registry, readiness.clone());
+    let server = tokio::spawn(admin::serve(listener, router, async {
+        let _ = stopped.await;
+    }));
+    (stop, server)
 }
 
 /// The background chores, stopped at shutdown: sealing recovery codes stored unkeyed (older
@@ -308,6 +326,7 @@ fn app_state(
         ),
         metrics,
         config,
+        background: tokio_util::task::TaskTracker::new(),
     }))
 }
 
@@ -317,12 +336,5 @@ fn connection_limits(config: &Config) -> ConnectionLimits {
         keepalive_timeout: config.server.keepalive_timeout,
         max_header_bytes: config.server.max_header_bytes,
         max_connections: config.server.max_connections,
-    }
-}
-
-/// Waits for a server's in-flight requests, at most `limit`.
-async fn finish(server: tokio::task::JoinHandle<()>, limit: Duration, what: &str) {
-    if tokio::time::timeout(limit, server).await.is_err() {
-        tracing::warn!("{what} requests did not finish before SHUTDOWN_TIMEOUT");
     }
 }

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use tokio_util::task::TaskTracker;
 use webauthn_rs::prelude::Webauthn;
 
 use crate::config::Config;
@@ -56,4 +57,7 @@ pub struct Shared {
     /// The passkey relying party; `None` where passkeys are not available
     /// (`PasskeySettings::available`).
     pub webauthn: Option<Webauthn>,
+    /// The work a request leaves running after its answer (a login's note, the email a resend
+    /// writes, a hash upgrade): the stop waits for it before it closes the drivers.
+    pub background: TaskTracker,
 }

@@ -95,7 +95,8 @@ pub(super) async fn create_session(
 /// every login that ends in a session, with or without a second factor.
 pub(super) fn record_login(state: &AppState, user_id: &str) {
     let (state, user_id) = (state.clone(), user_id.to_owned());
-    tokio::spawn(async move {
+    let background = state.background.clone();
+    background.spawn(async move {
         if let Err(e) = state.users.record_login(&user_id).await {
             tracing::warn!(user_id, error = %crate::store::chain(&e), "last login not recorded");
         }

@@ -68,7 +68,7 @@ pub fn upgrade_hash_in_background(state: &AppState, user: &UserDoc, password: Pa
     }
     let (hasher, users) = (state.hasher.clone(), state.users.clone());
     let (id, old) = (user.id.clone(), user.password_hash.clone());
-    tokio::spawn(async move {
+    state.background.spawn(async move {
         match hasher.hash(&password).await {
             Ok(new) => match users.upgrade_hash(&id, &old, &new).await {
                 Ok(()) => tracing::info!(user_id = %id, "password hash upgraded"),

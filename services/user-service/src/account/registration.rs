@@ -86,7 +86,7 @@ async fn notify_owner(
     let entries = vec![email_entry(&notice)];
     let written = state.users.write_outbox(&entries).await;
     let redis = state.redis.clone();
-    tokio::spawn(async move {
+    state.background.spawn(async move {
         if let Err(e) = redis.drop_verification(&digest).await {
             tracing::warn!(error = %chain(&e), "unused verification token not dropped");
         }

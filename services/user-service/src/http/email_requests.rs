@@ -97,7 +97,8 @@ pub(crate) async fn handle(
         .map_err(|e| ApiError::invalid(vec![ApiError::field("email", e)]))?;
     limits::enforce_client(&state, Limit::EmailIp, &client.0).await?;
     limits::enforce(&state, Limit::EmailAddress, email.as_str()).await?;
-    tokio::spawn(async move {
+    let background = state.background.clone();
+    background.spawn(async move {
         if let Err(e) = link.send(&state, &email).await {
             tracing::warn!(error = %chain(&e), "{} not sent", link.what());
         }

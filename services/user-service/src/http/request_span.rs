@@ -20,15 +20,11 @@ tokio::task_local! {
     pub(super) static REQUEST_ID: RequestId;
 }
 
-/// `f` of the id of the request this task serves, if any (borrowed: nothing is copied).
+/// `f` of the id of the request this task serves, if any (no bytes copied: the id's clone
+/// is a reference count).
 pub fn with_request_id<R>(f: impl FnOnce(Option<&str>) -> R) -> R {
-    let mut f = Some(f);
-    let inside = REQUEST_ID.try_with(|id| f.take().map(|f| f(Some(id.as_str()))));
-    match (inside, f) {
-        (Ok(Some(done)), _) => done,
-        (_, Some(f)) => f(None),
-        (_, None) => unreachable!("`f` is taken only when it ran"),
-    }
+    let id = REQUEST_ID.try_with(RequestId::clone).ok();
+    f(id.as_ref().map(RequestId::as_str))
 }
 
 /// A request id, kept as the header value it is echoed in (cloning it copies no bytes).

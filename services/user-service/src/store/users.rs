@@ -7,6 +7,10 @@ use super::outbox::OutboxEntry;
 use super::user_doc::stamp_filter;
 use super::{StoreError, is_duplicate_key};
 
+/// How long the stop gives MongoDB to end the driver's sessions once SHUTDOWN_TIMEOUT is
+/// spent: one round trip, normally.
+const IMMEDIATE_CLOSE: std::time::Duration = std::time::Duration::from_secs(2);
+
 pub use super::user_collection::COLLECTION;
 pub use super::user_doc::{Inserted, PasskeyDoc, ProfileChanges, StampGuard, Updated, UserDoc};
 
@@ -291,5 +295,23 @@ impl UserStore {
             .await
             .map(|_| ())
             .map_err(|e| e.to_string())
+    }
+
+    /// The last step of the stop, once nothing uses the store: ends the driver's server
+    /// sessions and closes its connections, waiting until `deadline` for its own clean-up
+    /// (sessions returned, transactions aborted, cursors killed), then cutting it short. A
+    /// driver left to the end of the runtime would run that clean-up as the runtime drops it,
+    /// and panic.
+    #[tracing::instrument(name = "users.close", skip_all)]
+    pub async fn close(&self, deadline: tokio::time::Instant) {
+        let graceful = self.client.clone().shutdown();
+        if tokio::time::timeout_at(deadline, graceful).await.is_err() {
+            tracing::warn!("MongoDB clean-up unfinished at SHUTDOWN_TIMEOUT; closing at once");
+            let immediate = self.client.clone().shutdown().immediate(true);
+            let cap = tokio::time::Instant::now() + IMMEDIATE_CLOSE;
+            if tokio::time::timeout_at(cap, immediate).await.is_err() {
+                tracing::warn!("MongoDB did not answer the end of its sessions");
+            }
+        }
     }
 }

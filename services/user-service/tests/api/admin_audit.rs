@@ -3,60 +3,26 @@
 //! involved.
 
 use std::process::Stdio;
-use std::time::Duration;
 
 use serde_json::{Value, json};
 use tokio::io::AsyncReadExt;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 use crate::admin::OPS_TOKEN;
 use crate::helpers::*;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// The user-service binary with the admin API on, logging JSON at `info`; answers the child
-/// and its public and admin API base URLs once it is ready.
-pub async fn start_binary(env: &[(String, String)]) -> (Child, String, String) {
-    let (http, admin, admin_api) = (free_port(), free_port(), free_port());
-    let child = Command::new(env!("CARGO_BIN_EXE_user-service"))
-        .env_clear()
-        .envs(env.iter().cloned())
-        .env("HTTP_ADDR", format!("127.0.0.1:{http}"))
-        .env("ADMIN_ADDR", format!("127.0.0.1:{admin}"))
-        .env("ADMIN_API_ADDR", format!("127.0.0.1:{admin_api}"))
-        .env("ADMIN_API_TOKENS", format!("ops:{OPS_TOKEN}"))
-        .env("LOG_FORMAT", "json")
-        .env("RUST_LOG", "info")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the user-service binary starts");
-    let client = reqwest::Client::new();
-    for _ in 0..200 {
-        let ready = client
-            .get(format!("http://127.0.0.1:{admin}/readyz"))
-            .send()
-            .await;
-        if ready.is_ok_and(|r| r.status() == 200) {
-            let base = format!("http://127.0.0.1:{http}");
-            return (child, base, format!("http://127.0.0.1:{admin_api}"));
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the user-service binary did not become ready");
+/// The binary with the admin API on (the `ops` token), its stderr left out.
+pub async fn start_admin_binary(env: &[(String, String)]) -> (Child, String, String) {
+    let mut env = env.to_vec();
+    env.push(("ADMIN_API_TOKENS".into(), format!("ops:{OPS_TOKEN}")));
+    let binary = start_binary(&env, Stdio::null()).await;
+    (binary.child, binary.base, binary.admin_api)
 }
 
 #[tokio::test]
 async fn every_action_and_every_refusal_is_a_structured_audit_line() {
     let env = test_env();
-    let (mut child, base, admin_api) = start_binary(&env).await;
+    let (mut child, base, admin_api) = start_admin_binary(&env).await;
     let client = reqwest::Client::new();
     let email = unique_email();
     let body = json!({ "email": email, "password": PASSWORD });
@@ -132,13 +98,4 @@ async fn every_action_and_every_refusal_is_a_structured_audit_line() {
     );
     assert!(!out.contains(OPS_TOKEN));
     drop_test_data(&env).await;
-}
-
-/// What the binary created: its database, queues and exchange.
-pub async fn drop_test_data(env: &[(String, String)]) {
-    let var = |name: &str| env.iter().find(|(k, _)| k == name).unwrap().1.clone();
-    let client = mongodb::Client::with_uri_str(mongodb_uri()).await.unwrap();
-    let _ = client.database(&var("MONGODB_DATABASE")).drop().await;
-    delete_queues(&var("EMAIL_QUEUE")).await;
-    delete_exchange(&var("EVENTS_EXCHANGE")).await;
 }

@@ -10,7 +10,6 @@
 //! (the venv of scripts/requirements-browser.txt) and `AXE_CORE_JS`; without `BROWSER_PYTHON`
 //! the test is skipped, except under `CI=true` where it fails.
 
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
@@ -38,14 +37,6 @@ fn browser_python() -> Option<PathBuf> {
     }
     eprintln!("SKIPPED hosted pages in a browser: {why}");
     None
-}
-
-/// A port free now: bound to port 0, read, released.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 #[tokio::test]

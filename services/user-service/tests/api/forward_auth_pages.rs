@@ -10,7 +10,7 @@ use crate::page_client::Browser;
 
 #[tokio::test]
 async fn browsers_without_a_session_are_sent_to_login_and_come_back() {
-    let port = nginx::free_port().await;
+    let port = free_port();
     let app_origin = format!("http://127.0.0.1:{port}");
     let mut config = test_config();
     config.pages.return_to = app_origin.parse().unwrap();

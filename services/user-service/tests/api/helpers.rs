@@ -1,9 +1,20 @@
+//! What the API tests share: an isolated configuration, the app in-process (`TestApp`), the
+//! binary as a process (`binary`), and the real Redis and RabbitMQ the app uses (`redis_setup`,
+//! `broker`).
+
+mod binary;
+mod broker;
+mod redis_setup;
+
+pub use binary::*;
+pub use broker::*;
+pub use redis_setup::*;
+
 use std::time::Duration;
 
 use common::config::Env;
 use common::email::EmailMessage;
 use common::shutdown::{Shutdown, ShutdownTrigger};
-use lapin::options::{BasicGetOptions, QueueDeleteOptions};
 use mongodb::bson::doc;
 use secrecy::ExposeSecret;
 use serde_json::{Value, json};
@@ -22,44 +33,6 @@ pub fn metric_value(metrics: &str, series: &str) -> Option<f64> {
 pub fn mongodb_uri() -> String {
     std::env::var("TEST_MONGODB_URI")
         .unwrap_or_else(|_| "mongodb://127.0.0.1:27017/?directConnection=true".into())
-}
-
-pub fn redis_url() -> String {
-    std::env::var("TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
-}
-
-/// The Redis connection variables of the tests: every `TEST_REDIS_<X>` becomes `REDIS_<X>`
-/// (`scripts/redis-topologies.sh env tls|sentinel|cluster` prints them), else the local
-/// standalone Redis.
-pub fn redis_env() -> Vec<(String, String)> {
-    let mut vars: Vec<(String, String)> = std::env::vars()
-        .filter_map(|(k, v)| Some((k.strip_prefix("TEST_")?.to_owned(), v)))
-        .filter(|(k, _)| k.starts_with("REDIS_"))
-        .collect();
-    if !vars
-        .iter()
-        .any(|(k, _)| k == "REDIS_URL" || k == "REDIS_MODE")
-    {
-        vars.push(("REDIS_URL".into(), redis_url()));
-    }
-    vars
-}
-
-/// Points `config` at one plain Redis (`redis://` URL), whatever mode the suite runs in.
-pub fn use_standalone_redis(config: &mut Config, url: &str) {
-    let mut env = Env::from_pairs(&[("REDIS_URL", url)]);
-    config.redis.connection = common::redis::RedisConnectionSettings::from_env(&mut env);
-    env.finish().expect("a valid REDIS_URL");
-}
-
-/// A connection to the test's Redis, in the app's mode, for looking at keys directly.
-pub fn redis_connection(config: &Config) -> common::redis::RedisConnection {
-    common::redis::RedisConnection::open(&config.redis.connection).expect("Redis client")
-}
-
-pub fn amqp_url() -> String {
-    std::env::var("TEST_AMQP_URL")
-        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
 }
 
 /// A configuration isolated from every other test: the defaults a deployment gets, with
@@ -283,74 +256,6 @@ impl TestApp {
     }
 }
 
-pub async fn next_email_on(queue: &str) -> EmailMessage {
-    let conn = common::amqp::connect(&amqp_url(), "user-service-tests")
-        .await
-        .unwrap();
-    let channel = conn.create_channel().await.unwrap();
-    for _ in 0..100 {
-        if let Some(message) = channel
-            .basic_get(queue.into(), BasicGetOptions { no_ack: true })
-            .await
-            .unwrap()
-        {
-            let _ = conn.close(200, "done".into()).await;
-            return EmailMessage::decode(&message.delivery.data).expect("a valid message");
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("no message arrived on {queue}");
-}
-
-pub async fn queue_depth(queue: &str) -> u32 {
-    let conn = common::amqp::connect(&amqp_url(), "user-service-tests")
-        .await
-        .unwrap();
-    let channel = conn.create_channel().await.unwrap();
-    let q = channel
-        .queue_declare(
-            queue.into(),
-            lapin::options::QueueDeclareOptions {
-                passive: true,
-                ..Default::default()
-            },
-            Default::default(),
-        )
-        .await
-        .unwrap();
-    let _ = conn.close(200, "done".into()).await;
-    q.message_count()
-}
-
-pub async fn delete_queues(queue: &str) {
-    if let Ok(conn) = common::amqp::connect(&amqp_url(), "user-service-tests").await {
-        if let Ok(channel) = conn.create_channel().await {
-            // The mail service's retry queues too, where a test ran one.
-            let retries = (0..3).map(|level| format!("{queue}.retry.{level}"));
-            for q in [queue.to_owned(), format!("{queue}.dead")]
-                .into_iter()
-                .chain(retries)
-            {
-                let _ = channel
-                    .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
-                    .await;
-            }
-        }
-        let _ = conn.close(200, "done".into()).await;
-    }
-}
-
-pub async fn delete_exchange(exchange: &str) {
-    if let Ok(conn) = common::amqp::connect(&amqp_url(), "user-service-tests").await {
-        if let Ok(channel) = conn.create_channel().await {
-            let _ = channel
-                .exchange_delete(exchange.into(), Default::default())
-                .await;
-        }
-        let _ = conn.close(200, "done".into()).await;
-    }
-}
-
 pub fn unique_email() -> String {
     format!("user-{}@example.com", Uuid::new_v4().simple())
 }
@@ -386,121 +291,4 @@ pub async fn user_count(app: &TestApp, email: &str) -> u64 {
         .count_documents(doc! { "email": email })
         .await
         .unwrap()
-}
-
-/// A private queue bound to the events exchange with `#`, to see every domain event the app
-/// publishes. Declares the exchange itself (with the app's arguments) so it can be bound before
-/// the app starts.
-pub struct EventTap {
-    connection: lapin::Connection,
-    channel: lapin::Channel,
-    queue: String,
-}
-
-impl EventTap {
-    pub async fn bind(exchange: &str) -> Self {
-        let connection = common::amqp::connect(&amqp_url(), "user-service-tests")
-            .await
-            .unwrap();
-        let channel = connection.create_channel().await.unwrap();
-        channel
-            .exchange_declare(
-                exchange.into(),
-                lapin::ExchangeKind::Topic,
-                lapin::options::ExchangeDeclareOptions {
-                    durable: true,
-                    ..Default::default()
-                },
-                Default::default(),
-            )
-            .await
-            .unwrap();
-        let queue = format!("events_tap_{}", Uuid::new_v4().simple());
-        channel
-            .queue_declare(
-                queue.as_str().into(),
-                lapin::options::QueueDeclareOptions {
-                    exclusive: true,
-                    auto_delete: true,
-                    ..Default::default()
-                },
-                Default::default(),
-            )
-            .await
-            .unwrap();
-        channel
-            .queue_bind(
-                queue.as_str().into(),
-                exchange.into(),
-                "#".into(),
-                Default::default(),
-                Default::default(),
-            )
-            .await
-            .unwrap();
-        Self {
-            connection,
-            channel,
-            queue,
-        }
-    }
-
-    /// The types of every event that arrives within `wait`.
-    pub async fn drain(&self, wait: Duration) -> Vec<String> {
-        self.drain_events(wait)
-            .await
-            .iter()
-            .map(|e| e["type"].as_str().unwrap().to_owned())
-            .collect()
-    }
-
-    /// Every event that arrives within `wait`, whole.
-    pub async fn drain_events(&self, wait: Duration) -> Vec<Value> {
-        tokio::time::sleep(wait).await;
-        let mut types = Vec::new();
-        while let Some(message) = self
-            .channel
-            .basic_get(self.queue.as_str().into(), BasicGetOptions { no_ack: true })
-            .await
-            .unwrap()
-        {
-            let event: Value = serde_json::from_slice(&message.delivery.data).unwrap();
-            // The routing key is the type, so consumers can bind by type.
-            assert_eq!(
-                event["type"].as_str(),
-                Some(message.delivery.routing_key.as_str())
-            );
-            types.push(event);
-        }
-        types
-    }
-
-    pub async fn close(self) {
-        let _ = self.connection.close(200, "done".into()).await;
-    }
-}
-
-/// Every message on `queue` until none has arrived for `settle` (background sends included).
-pub async fn drain_emails(queue: &str, settle: Duration) -> Vec<EmailMessage> {
-    let conn = common::amqp::connect(&amqp_url(), "user-service-tests")
-        .await
-        .unwrap();
-    let channel = conn.create_channel().await.unwrap();
-    let mut messages = Vec::new();
-    let mut quiet_since = std::time::Instant::now();
-    while quiet_since.elapsed() < settle {
-        match channel
-            .basic_get(queue.into(), BasicGetOptions { no_ack: true })
-            .await
-            .unwrap()
-        {
-            Some(message) => {
-                messages.push(EmailMessage::decode(&message.delivery.data).expect("valid"));
-                quiet_since = std::time::Instant::now();
-            }
-            None => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    }
-    let _ = conn.close(200, "done".into()).await;
-    messages
 }

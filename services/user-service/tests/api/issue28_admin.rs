@@ -11,13 +11,13 @@ use tokio::io::AsyncReadExt;
 use user_service::admin::tokens::AdminTokens;
 
 use crate::admin::{OPS_TOKEN, spawn_admin_app};
-use crate::admin_audit::{drop_test_data, start_binary};
+use crate::admin_audit::start_admin_binary;
 use crate::helpers::*;
 
 #[tokio::test]
 async fn every_admin_read_is_an_audit_line_with_actor_filter_and_count() {
     let env = test_env();
-    let (mut child, base, admin_api) = start_binary(&env).await;
+    let (mut child, base, admin_api) = start_admin_binary(&env).await;
     let client = reqwest::Client::new();
     let email = unique_email();
     let registered = client

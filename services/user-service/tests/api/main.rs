@@ -51,6 +51,7 @@ mod security;
 mod session_cache;
 mod session_limits;
 mod sessions;
+mod stop;
 mod timeouts;
 mod traces;
 mod untrusted_proxy;

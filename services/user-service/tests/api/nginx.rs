@@ -12,6 +12,8 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use tokio::net::TcpListener;
 
+use crate::helpers::free_port;
+
 /// What the protected upstream saw: one entry per request that reached it, with the identity
 /// headers it got.
 #[derive(Clone, Default)]
@@ -173,19 +175,9 @@ fn documented_identity_lines() -> String {
     lines.join("\n      ")
 }
 
-/// A port that was free a moment ago.
-pub async fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .await
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Starts nginx on a free port in front of a fresh upstream, checking with `app_base`.
 pub async fn start(app_base: &str) -> Nginx {
-    start_on(app_base, free_port().await).await
+    start_on(app_base, free_port()).await
 }
 
 /// Starts nginx on `port` in front of a fresh upstream, checking with `app_base`.

@@ -1,8 +1,13 @@
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
-use common::email::EmailKind;
+use common::amqp::Topology;
+use common::email::{EmailKind, EmailMessage, Recipient};
 use mongodb::bson::{self, Document, doc};
+use user_service::mailer::{Mailer, Publisher};
+use user_service::metrics::Metrics;
+use user_service::store::outbox::{OutboxEntry, OutboxStore};
 
 use crate::helpers::*;
 
@@ -78,4 +83,57 @@ async fn no_email_is_lost_while_the_broker_is_down() {
     events.close().await;
     second.finish().await;
     first.finish().await;
+}
+
+/// The stop of the mailer (the last step of the service's): the publish a request started is
+/// finished first, then the connection closes for good. A publish or a readiness check after
+/// that is refused rather than opening a connection the exiting process would abandon halfway
+/// (lapin's I/O thread then panics on the runtime that is gone).
+#[tokio::test]
+async fn the_stop_publishes_what_requests_started_then_never_reconnects() {
+    let app = spawn_app().await;
+    let config = &app.config;
+    let publisher = Arc::new(Publisher::new(
+        config.amqp.url.clone(),
+        Topology::new(&config.amqp.email_queue),
+        config.amqp.events_exchange.clone(),
+    ));
+    let metrics = Metrics::register(&prometheus::Registry::new()).unwrap();
+    let outbox = OutboxStore::new(&app.database().await);
+    let mailer = Mailer::new(outbox.clone(), publisher.clone(), metrics);
+    let email = |to: String| {
+        let to = Recipient {
+            email: to,
+            name: None,
+        };
+        EmailMessage::new(to, EmailKind::VerifyEmail, "en")
+    };
+
+    // Stored, and its publish started in the background, as a request does; the stop begins
+    // before that publish has had a turn (this test's runtime has one thread).
+    let sent = email(unique_email());
+    mailer
+        .enqueue(OutboxEntry::new(&sent, Mailer::lease()))
+        .await
+        .unwrap();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    mailer.close(deadline).await;
+    assert_eq!(app.next_email().await.message_id, sent.message_id);
+    assert_eq!(outbox.pending().await.unwrap(), 0, "published and cleared");
+
+    // Closed for good: not connected, and nothing connects again.
+    assert!(!publisher.is_connected());
+    let refused = publisher.check().await.unwrap_err();
+    assert!(refused.contains("closed"), "{refused}");
+    let late = email(unique_email());
+    mailer
+        .enqueue(OutboxEntry::new(&late, Mailer::lease()))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!publisher.is_connected());
+    // Its email waits in the outbox for a relay, not lost.
+    assert_eq!(outbox.pending().await.unwrap(), 1);
+    assert_eq!(queue_depth(&config.amqp.email_queue).await, 0);
+    app.finish().await;
 }

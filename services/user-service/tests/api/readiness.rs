@@ -36,14 +36,6 @@ async fn start_redis(port: u16) -> Child {
     panic!("private redis did not start");
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 async fn readyz(app: &TestApp) -> (u16, Value) {
     let response = app
         .client

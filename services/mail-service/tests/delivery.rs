@@ -334,6 +334,8 @@ fn spawn_binary(scope: &Scope, smtp_port: u16) -> std::process::Child {
         .env("ALLOWED_LINK_ORIGINS", support::LINK_ORIGIN)
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::null())
+        // Read after the exit: a panic on any thread (a driver's, say) shows only there.
+        .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("mail-service binary")
 }
@@ -352,32 +354,43 @@ async fn sigterm_to_the_process_during_a_burst_then_restart_delivers_each_exactl
             .await;
     }
 
-    let mut first = spawn_binary(&scope, smtp.port);
+    let first = spawn_binary(&scope, smtp.port);
     eventually("the burst under way", || smtp.total() >= N / 10).await;
     let killed = std::process::Command::new("kill")
         .args(["-TERM", &first.id().to_string()])
         .status()
         .unwrap();
     assert!(killed.success());
-    let status = tokio::task::spawn_blocking(move || first.wait().unwrap())
+    let exited = tokio::task::spawn_blocking(move || first.wait_with_output().unwrap())
         .await
         .unwrap();
-    assert!(status.success(), "clean exit after SIGTERM: {status}");
+    let stderr = String::from_utf8_lossy(&exited.stderr);
+    assert!(
+        exited.status.success(),
+        "clean exit after SIGTERM: {}; {stderr}",
+        exited.status
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
     let after_stop = smtp.total();
     assert!(
         after_stop < N,
         "the burst was interrupted ({after_stop} sent)"
     );
 
-    let mut second = spawn_binary(&scope, smtp.port);
+    let second = spawn_binary(&scope, smtp.port);
     eventually("the rest delivered after restart", || smtp.total() >= N).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let _ = std::process::Command::new("kill")
         .args(["-TERM", &second.id().to_string()])
         .status();
-    tokio::task::spawn_blocking(move || second.wait().unwrap())
+    let exited = tokio::task::spawn_blocking(move || second.wait_with_output().unwrap())
         .await
         .unwrap();
+    let stderr = String::from_utf8_lossy(&exited.stderr);
+    assert!(
+        exited.status.success() && !stderr.contains("panicked"),
+        "{stderr}"
+    );
     assert_eq!(smtp.total(), N);
     for to in &recipients {
         assert_eq!(smtp.count_for(to), 1, "{to}");

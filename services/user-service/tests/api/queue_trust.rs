@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use common::email::{EmailKind, EmailMessage, Recipient};
 use lapin::BasicProperties;
-use lapin::options::BasicGetOptions;
 use user_service::store::outbox::{COLLECTION, OutboxEntry};
 use uuid::Uuid;
 
@@ -58,27 +57,6 @@ fn rabbitmqctl(args: &[&str]) {
         args[0],
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-/// The next message on `queue` with its AMQP properties.
-async fn next_delivery_on(queue: &str) -> (BasicProperties, EmailMessage) {
-    let conn = common::amqp::connect(&amqp_url(), "user-service-tests")
-        .await
-        .unwrap();
-    let channel = conn.create_channel().await.unwrap();
-    for _ in 0..100 {
-        if let Some(m) = channel
-            .basic_get(queue.into(), BasicGetOptions { no_ack: true })
-            .await
-            .unwrap()
-        {
-            let _ = conn.close(200, "done".into()).await;
-            let message = EmailMessage::decode(&m.delivery.data).expect("a valid message");
-            return (m.delivery.properties, message);
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("no message arrived on {queue}");
 }
 
 fn user_id(props: &BasicProperties) -> Option<String> {

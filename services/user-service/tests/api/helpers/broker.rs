@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use common::email::EmailMessage;
+use lapin::BasicProperties;
 use lapin::options::{BasicGetOptions, QueueDeleteOptions};
 use serde_json::Value;
 use uuid::Uuid;
@@ -13,19 +14,26 @@ pub fn amqp_url() -> String {
         .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
 }
 
+/// The next message on `queue`, waiting up to 10 s for it.
 pub async fn next_email_on(queue: &str) -> EmailMessage {
+    next_delivery_on(queue).await.1
+}
+
+/// The next message on `queue` with its AMQP properties, waiting up to 10 s for it.
+pub async fn next_delivery_on(queue: &str) -> (BasicProperties, EmailMessage) {
     let conn = common::amqp::connect(&amqp_url(), "user-service-tests")
         .await
         .unwrap();
     let channel = conn.create_channel().await.unwrap();
     for _ in 0..100 {
-        if let Some(message) = channel
+        if let Some(m) = channel
             .basic_get(queue.into(), BasicGetOptions { no_ack: true })
             .await
             .unwrap()
         {
             let _ = conn.close(200, "done".into()).await;
-            return EmailMessage::decode(&message.delivery.data).expect("a valid message");
+            let message = EmailMessage::decode(&m.delivery.data).expect("a valid message");
+            return (m.delivery.properties, message);
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
